@@ -1,0 +1,1 @@
+"""Marked multivariate Hawkes processes with exponential kernels."""
