@@ -1,0 +1,36 @@
+"""The offline driver: runs a processor over records from files with the runtime's semantics.
+
+Why it exists: quants replay history without a broker, and the test suite proves the Kafka runtime
+and this driver produce the same outputs for the same inputs (DESIGN.md). Per-partition state,
+InvalidRecord to the DLQ list, state committed after every record (there is no transaction to abort).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
+from streams.state import TransactionalState
+
+
+@dataclass
+class OfflineResult:
+    outputs: list[Emit] = field(default_factory=list)
+    dlq: list[tuple[SourceRecord, str]] = field(default_factory=list)
+    states: dict[int, TransactionalState] = field(default_factory=dict)
+
+
+def run_offline(processor: Processor, records: Iterable[SourceRecord]) -> OfflineResult:
+    result = OfflineResult()
+    for record in records:
+        state = result.states.setdefault(record.partition, TransactionalState())
+        try:
+            emitted = list(processor.process(record, state))
+        except InvalidRecord as exc:
+            state.abort()
+            result.dlq.append((record, exc.reason))
+            continue
+        state.commit()
+        result.outputs.extend(emitted)
+    return result

@@ -1,0 +1,89 @@
+"""The contract between user logic and the runtime: a processor is a pure function of one record and
+its own keyed state.
+
+Why so narrow: the same processor object runs under the exactly-once Kafka runtime
+(`streams.runtime`) and under the offline file driver (`streams.offline`), so a replay from files and
+a replay by offset rewind give identical outputs. A processor therefore never sees the clock, the
+consumer or the producer: only the decoded record (with its coordinates, for provenance), and a
+state view whose writes the runtime commits atomically with the outputs and the input offsets, or
+throws away on abort.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# How a topic's bytes are decoded before the processor sees them.
+FORMAT_TORGHUT_JSON = "torghut_json"  # Torghut's camelCase JSON envelope -> dict
+FORMAT_AVRO = "avro"  # Confluent wire format via the registry, or bare Avro -> dict
+FORMAT_RAW = "raw"  # bytes untouched
+
+JsonValue = Any
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One decoded input record with the coordinates that make outputs traceable and replayable."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: str | None
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """An output record. ``value`` is a dict for Avro topics, bytes for raw ones, None for a tombstone.
+
+    ``timestamp_ms`` should be event time, so that downstream rewinds by time land where a quant
+    expects; None means "the timestamp of the input record".
+    """
+
+    topic: str
+    key: str
+    value: Mapping[str, Any] | bytes | None
+    timestamp_ms: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = field(default=())
+
+
+class InvalidRecord(Exception):
+    """Raised by a processor for input it refuses; the runtime sends the record to the DLQ with ``reason``.
+
+    ``reason`` is a short stable slug (``crossed_quote``, ``non_positive_price``...) used as the DLQ
+    header and as the ``reason`` label of the DLQ metric.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class KeyValueState(Protocol):
+    """The processor's keyed state for the partition being processed (JSON-serialisable dicts)."""
+
+    def get(self, key: str) -> dict[str, JsonValue] | None: ...
+
+    def put(self, key: str, value: dict[str, JsonValue]) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class Processor(Protocol):
+    """User logic. ``input_formats`` maps each input topic to one of the FORMAT_* constants;
+    ``output_schemas`` maps each output topic to its Avro schema stem in ``schemas/`` (None: raw bytes).
+    """
+
+    name: str
+    input_formats: Mapping[str, str]
+    output_schemas: Mapping[str, str | None]
+
+    def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]: ...
+
+
+def input_topics(processor: Processor) -> Sequence[str]:
+    return tuple(processor.input_formats)

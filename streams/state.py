@@ -1,0 +1,68 @@
+"""Transactional keyed state: writes are pending until the runtime commits them with the outputs.
+
+Why a two-layer store: an aborted Kafka transaction throws away outputs and offsets, so the state
+changes made while producing them must vanish too, or the replay after the abort would see state
+from the future. ``pending`` is exactly what goes to the changelog in the committing transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+_DELETED = object()
+
+
+class TransactionalState:
+    """A KeyValueState for one input partition."""
+
+    __slots__ = ("_committed", "_pending")
+
+    def __init__(self) -> None:
+        self._committed: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, Any] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._pending.get(key, None)
+        if value is None:
+            return self._committed.get(key)
+        return None if value is _DELETED else value  # type: ignore[no-any-return]
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self._pending[key] = value
+
+    def delete(self, key: str) -> None:
+        self._pending[key] = _DELETED
+
+    def dirty(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """Pending changes, None for a deletion (a changelog tombstone)."""
+        for key, value in self._pending.items():
+            yield key, None if value is _DELETED else value
+
+    def commit(self) -> None:
+        for key, value in self._pending.items():
+            if value is _DELETED:
+                self._committed.pop(key, None)
+            else:
+                self._committed[key] = value
+        self._pending.clear()
+
+    def abort(self) -> None:
+        self._pending.clear()
+
+    def restore(self, key: str, value: dict[str, Any] | None) -> None:
+        """Apply one changelog record during restore (last write wins, None deletes)."""
+        if value is None:
+            self._committed.pop(key, None)
+        else:
+            self._committed[key] = value
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Committed state, for tests and the offline driver's final report."""
+        return dict(self._committed)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: equal states give equal bytes, so changelogs and digests compare."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
