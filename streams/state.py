@@ -27,7 +27,7 @@ class TransactionalState:
         value = self._pending.get(key, None)
         if value is None:
             return self._committed.get(key)
-        return None if value is _DELETED else value  # type: ignore[no-any-return]
+        return None if value is _DELETED else value
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         self._pending[key] = value
