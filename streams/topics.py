@@ -45,7 +45,8 @@ CATALOG: tuple[TopicSpec, ...] = (
               "simulation consumer"),
     TopicSpec("shortfall", "torghut.microexec.shortfall.v1", AVRO, False, "shortfall_distribution_v1",
               "simulation consumer"),
-    TopicSpec("tca_divergence", "torghut.tca.divergence.v1", AVRO, False, "tca_divergence_v1", "tca consumer"),
+    TopicSpec("tca_divergence", "torghut.tca.divergence.v1", AVRO, False, "tca_divergence_v1",
+              "tca consumer"),
     TopicSpec("alerts", "torghut.execution.alerts.v1", AVRO, False, "execution_alert_v1", "alerts consumer"),
     TopicSpec("dlq", "torghut.microexec.dlq.v1", RAW, False, None, "every consumer"),
 )
