@@ -1,0 +1,160 @@
+"""Settings from environment variables, validated once at start-up.
+
+Why fail early and by name: a consumer that starts with a mistyped interval or bootstrap address
+fails minutes later with a librdkafka error nobody can trace back to the variable. Every variable
+is in the README's table; ``SETTINGS_TABLE`` is the single source of that table.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    default: str | None
+    doc: str
+
+
+SETTINGS_TABLE: tuple[Var, ...] = (
+    Var("KAFKA_BOOTSTRAP_SERVERS", None, "Broker list host:port[,host:port]. Required by every Kafka command."),
+    Var("SCHEMA_REGISTRY_URL", "", "Confluent-API registry URL; empty means bare Avro (Torghut's fallback)."),
+    Var("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL."),
+    Var("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "SASL mechanism when a SASL protocol is used."),
+    Var("KAFKA_SASL_USERNAME", "", "SASL user (required with SASL protocols)."),
+    Var("KAFKA_SASL_PASSWORD", "", "SASL password (required with SASL protocols)."),
+    Var("MICROEXEC_INSTANCE_ID", "", "Stable instance id: transactional.id and static group membership; "
+        "defaults to the host name."),
+    Var("MICROEXEC_COMMIT_INTERVAL_MS", "100", "Transaction commit interval (ms), 10..60000."),
+    Var("MICROEXEC_BATCH_SIZE", "500", "Records fetched per consume call, 1..100000."),
+    Var("MICROEXEC_MAX_RECORD_BYTES", "900000", "Input records larger than this go to the DLQ as oversize_record."),
+    Var("MICROEXEC_METRICS_PORT", "0", "Prometheus /metrics port; 0 disables the endpoint."),
+    Var("MICROEXEC_PARTITIONS", "6", "Partitions for topics created by `microexec topics create`."),
+    Var("MICROEXEC_REPLICATION_FACTOR", "1", "Replication factor for created topics."),
+    Var("MICROEXEC_SESSION_TIMEOUT_MS", "10000", "Consumer group session timeout (ms)."),
+    Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
+    Var("EXECUTION_ADVISOR_ENABLED", "true", "false stops advice; state and TCA telemetry go on."),
+)
+_DEFAULTS = {var.name: var.default for var in SETTINGS_TABLE}
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if value is None or value == "":
+        default = _DEFAULTS.get(name)
+        return "" if default is None else default
+    return value.strip()
+
+
+def _int(env: Mapping[str, str], name: str, lo: int, hi: int) -> int:
+    raw = _get(env, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def parse_bool(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def _bootstrap(env: Mapping[str, str]) -> str:
+    raw = _get(env, "KAFKA_BOOTSTRAP_SERVERS")
+    if not raw:
+        raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is not set (run `microexec infra up` for a local stack)")
+    for item in raw.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"KAFKA_BOOTSTRAP_SERVERS has a bad entry {item!r} (want host:port)")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str
+    schema_registry_url: str
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_username: str
+    sasl_password: str
+    instance_id: str
+    commit_interval_ms: int
+    batch_size: int
+    max_record_bytes: int
+    metrics_port: int
+    partitions: int
+    replication_factor: int
+    session_timeout_ms: int
+
+    def kafka_common(self) -> dict[str, Any]:
+        """librdkafka settings shared by every client."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            conf.update({
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password,
+            })
+        return conf
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    protocol = _get(env, "KAFKA_SECURITY_PROTOCOL").upper()
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of "
+                            "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    mechanism = _get(env, "KAFKA_SASL_MECHANISM")
+    username, password = _get(env, "KAFKA_SASL_USERNAME"), _get(env, "KAFKA_SASL_PASSWORD")
+    if protocol.startswith("SASL"):
+        if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"):
+            raise SettingsError(f"KAFKA_SASL_MECHANISM={mechanism!r} is not a supported mechanism")
+        if not username or not password:
+            raise SettingsError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with "
+                                f"KAFKA_SECURITY_PROTOCOL={protocol}")
+    registry = _get(env, "SCHEMA_REGISTRY_URL")
+    if registry and not registry.startswith(("http://", "https://")):
+        raise SettingsError(f"SCHEMA_REGISTRY_URL={registry!r} must start with http:// or https://")
+    instance = _get(env, "MICROEXEC_INSTANCE_ID") or socket.gethostname()
+    if not instance.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise SettingsError(f"MICROEXEC_INSTANCE_ID={instance!r} may hold only letters, digits, '-', '_', '.'")
+    return Settings(
+        bootstrap_servers=_bootstrap(env),
+        schema_registry_url=registry.rstrip("/"),
+        security_protocol=protocol,
+        sasl_mechanism=mechanism,
+        sasl_username=username,
+        sasl_password=password,
+        instance_id=instance,
+        commit_interval_ms=_int(env, "MICROEXEC_COMMIT_INTERVAL_MS", 10, 60_000),
+        batch_size=_int(env, "MICROEXEC_BATCH_SIZE", 1, 100_000),
+        max_record_bytes=_int(env, "MICROEXEC_MAX_RECORD_BYTES", 1_024, 100_000_000),
+        metrics_port=_int(env, "MICROEXEC_METRICS_PORT", 0, 65_535),
+        partitions=_int(env, "MICROEXEC_PARTITIONS", 1, 10_000),
+        replication_factor=_int(env, "MICROEXEC_REPLICATION_FACTOR", 1, 32),
+        session_timeout_ms=_int(env, "MICROEXEC_SESSION_TIMEOUT_MS", 6_000, 300_000),
+    )
+
+
+def advisor_enabled(env: Mapping[str, str] | None = None) -> bool:
+    return parse_bool(os.environ if env is None else env, "EXECUTION_ADVISOR_ENABLED")
