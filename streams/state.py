@@ -12,16 +12,21 @@ from collections.abc import Iterator
 from typing import Any
 
 _DELETED = object()
+_ABSENT = object()
 
 
 class TransactionalState:
     """A KeyValueState for one input partition."""
 
-    __slots__ = ("_committed", "_pending")
+    __slots__ = ("_committed", "_pending", "_undo")
 
     def __init__(self) -> None:
         self._committed: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, Any] = {}
+        # Per-record savepoint: pending values as they were before the current record touched them,
+        # so a record that ends in the DLQ leaves no trace in state. Values are never mutated in
+        # place (processors put new dicts), so keeping references is enough.
+        self._undo: dict[str, Any] = {}
 
     def get(self, key: str) -> dict[str, Any] | None:
         value = self._pending.get(key, None)
@@ -30,10 +35,26 @@ class TransactionalState:
         return None if value is _DELETED else value
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        if key not in self._undo:
+            self._undo[key] = self._pending.get(key, _ABSENT)
         self._pending[key] = value
 
     def delete(self, key: str) -> None:
+        if key not in self._undo:
+            self._undo[key] = self._pending.get(key, _ABSENT)
         self._pending[key] = _DELETED
+
+    def begin_record(self) -> None:
+        self._undo.clear()
+
+    def rollback_record(self) -> None:
+        """Undo what the current record wrote (it is going to the DLQ)."""
+        for key, previous in self._undo.items():
+            if previous is _ABSENT:
+                self._pending.pop(key, None)
+            else:
+                self._pending[key] = previous
+        self._undo.clear()
 
     def dirty(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
         """Pending changes, None for a deletion (a changelog tombstone)."""
@@ -47,9 +68,11 @@ class TransactionalState:
             else:
                 self._committed[key] = value
         self._pending.clear()
+        self._undo.clear()
 
     def abort(self) -> None:
         self._pending.clear()
+        self._undo.clear()
 
     def restore(self, key: str, value: dict[str, Any] | None) -> None:
         """Apply one changelog record during restore (last write wins, None deletes)."""

@@ -1,0 +1,408 @@
+"""The exactly-once consume-transform-produce runtime.
+
+One transactional producer per instance (``transactional.id = <app>-<instance>``) and a consumer in
+the group ``<app>`` with static membership (``group.instance.id``), so a restarted instance takes its
+partitions back without a rebalance and its first ``init_transactions`` fences and aborts whatever
+the killed incarnation left open. Per transaction: the outputs, the DLQ records, the changelog of
+every state key touched, and the input offsets (``send_offsets_to_transaction``) commit together
+or not at all. Error handling follows librdkafka's transactional API: retriable errors are retried,
+abortable ones abort the transaction, rewind the consumer to the committed offsets and drop the
+state written since; fatal ones (fencing) end the process, whose supervisor restarts it.
+
+Partitions of the input topics are co-partitioned by key (range assignment), so the keyed state of
+input partition ``p`` lives in changelog partition ``p``; it is restored from the changelog before
+any record of ``p`` is processed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from streams import metrics
+from streams.dlq import dlq_headers
+from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
+from streams.serde import AvroDecoder, AvroEncoder, Registry, ValueDecoder, decode_key
+from streams.settings import Settings
+from streams.state import TransactionalState, canonical_json
+from streams.topics import CATALOG, changelog_topic, topic
+
+log = logging.getLogger("microexec.runtime")
+T = TypeVar("T")
+_TXN_TIMEOUT_S = 30.0
+
+
+class FatalRuntimeError(RuntimeError):
+    """The instance can't go on (fenced, or a fatal client error); restart the process."""
+
+
+@dataclass
+class RunStats:
+    records_in: int = 0
+    records_out: int = 0
+    dlq: int = 0
+    commits: int = 0
+    aborts: int = 0
+    dlq_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _coords(msg: Message) -> tuple[str, int, int]:
+    """Topic, partition, offset of a consumed (non-error) message; the client types them optional."""
+    name, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    assert name is not None and partition is not None and offset is not None
+    return name, partition, offset
+
+
+def _catalog_stem(topic_name: str) -> str | None:
+    for spec in CATALOG:
+        if spec.name == topic_name:
+            return spec.schema
+    return None
+
+
+class ExactlyOnceRuntime:
+    """Runs one processor under exactly-once semantics until stopped."""
+
+    def __init__(self, processor: Processor, settings: Settings, app_id: str, *,
+                 registry: Registry | None = None, consumer_overrides: Mapping[str, Any] | None = None,
+                 producer_overrides: Mapping[str, Any] | None = None) -> None:
+        self.processor = processor
+        self.settings = settings
+        self.app = app_id
+        self.registry = registry
+        if registry is None and settings.schema_registry_url:
+            self.registry = Registry(settings.schema_registry_url)
+        self.stats = RunStats()
+        self._stop = threading.Event()
+        self._dlq_topic = topic("dlq")
+        self._changelog = changelog_topic(app_id)
+        input_schemas: Mapping[str, str] = getattr(processor, "input_schemas", {})
+        self._decoders = {
+            name: ValueDecoder(fmt, input_schemas.get(name) or _catalog_stem(name), self.registry)
+            for name, fmt in processor.input_formats.items()
+        }
+        self._encoders: dict[str, AvroEncoder | None] = {
+            name: AvroEncoder(stem, name, self.registry) if stem else None
+            for name, stem in processor.output_schemas.items()
+        }
+        self._changelog_encoder = AvroEncoder("changelog_state_v1", self._changelog, self.registry)
+        self._changelog_decoder = AvroDecoder("changelog_state_v1", self.registry)
+        self._states: dict[int, TransactionalState] = {}
+        self._next_offsets: dict[tuple[str, int], int] = {}
+        self._in_txn = False
+        self._uncommitted = 0
+
+        common = settings.kafka_common()
+        txn_id = f"{app_id}-{settings.instance_id}"
+        self.producer = Producer({
+            **common,
+            "transactional.id": txn_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "partitioner": "murmur2_random",  # same partitions as Java clients for the same key
+            "transaction.timeout.ms": 60_000,
+            **(producer_overrides or {}),
+        })
+        self.consumer = Consumer({
+            **common,
+            "group.id": app_id,
+            "group.instance.id": txn_id,
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "range",  # co-partitioned inputs land together
+            "session.timeout.ms": settings.session_timeout_ms,
+            "statistics.interval.ms": 5_000,
+            "stats_cb": lambda stats: metrics.record_lag_from_stats(app_id, stats),
+            **(consumer_overrides or {}),
+        })
+        self._restore_consumer = Consumer({
+            **common,
+            "group.id": f"{app_id}.restore",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        })
+
+    # ------------------------------------------------------------------ lifecycle
+    def stop(self) -> None:
+        """Ask the loop to finish: it commits what it has and returns."""
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop())
+
+    def ensure_changelog(self, partitions: int) -> None:
+        """Create ``<app>.changelog`` (compacted) with one partition per input partition, if absent."""
+        from streams.admin import ensure_topics
+
+        ensure_topics(AdminClient(self.settings.kafka_common()),
+                      [(self._changelog, partitions, True)], self.settings.replication_factor)
+
+    def run(self, *, idle_timeout_s: float | None = None, max_records: int | None = None,
+            on_commit: Callable[[RunStats], None] | None = None) -> RunStats:
+        """Process until stopped (SIGTERM/SIGINT or ``stop()``), idle for ``idle_timeout_s``, or
+        ``max_records`` consumed; always ends with a commit of what was processed."""
+        self._install_signal_handlers()
+        metrics.serve(self.settings.metrics_port)
+        self.producer.init_transactions(_TXN_TIMEOUT_S)
+        self.consumer.subscribe(list(self.processor.input_formats), on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        interval = self.settings.commit_interval_ms / 1000.0
+        batch = self.settings.batch_size
+        last_commit = last_data = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                messages = self.consumer.consume(batch, timeout=min(interval, 0.1))
+                now = time.monotonic()
+                if messages:
+                    last_data = now
+                    self._process_batch(messages)
+                if self._uncommitted and now - last_commit >= interval:
+                    self._commit()
+                    last_commit = time.monotonic()
+                    if on_commit:
+                        on_commit(self.stats)
+                if idle_timeout_s is not None and now - last_data >= idle_timeout_s:
+                    break
+                if max_records is not None and self.stats.records_in >= max_records:
+                    break
+            self._commit()
+        finally:
+            self.consumer.close()
+            self._restore_consumer.close()
+        return self.stats
+
+    # ------------------------------------------------------------------ processing
+    def _process_batch(self, messages: list[Message]) -> None:
+        process = self.processor.process
+        max_bytes = self.settings.max_record_bytes
+        latency = metrics.PROCESSING_LATENCY.labels(self.app)
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise FatalRuntimeError(f"consumer error: {err}")
+                log.warning("consumer error (the client retries): %s", err)
+                continue
+            started = time.perf_counter()
+            if not self._in_txn:
+                self.producer.begin_transaction()
+                self._in_txn = True
+            name, partition, offset = _coords(msg)
+            self._next_offsets[(name, partition)] = offset + 1
+            self._uncommitted += 1
+            self.stats.records_in += 1
+            metrics.RECORDS_IN.labels(self.app, name).inc()
+            _, timestamp_ms = msg.timestamp()
+            state = self._states.get(partition)
+            if state is None:  # assigned without restore (should not happen): restore now
+                state = self._restore_partition(partition)
+            value = msg.value()
+            state.begin_record()
+            try:
+                if value is not None and len(value) > max_bytes:
+                    raise InvalidRecord("oversize_record", f"{len(value)} bytes > {max_bytes}")
+                record = SourceRecord(name, partition, offset, timestamp_ms, decode_key(msg.key()),
+                                      self._decoders[name].decode(value))
+                encoded = [self._encode(emit, timestamp_ms) for emit in process(record, state)]
+            except InvalidRecord as exc:
+                state.rollback_record()
+                self._dead_letter(msg, exc.reason, exc.detail)
+                continue
+            except Exception as exc:  # a processor bug must not stop the partition or lose the record
+                state.rollback_record()
+                log.exception("processor %s failed on %s[%d]@%d", self.processor.name, name, partition, offset)
+                self._dead_letter(msg, "processor_error", f"{type(exc).__name__}: {exc}")
+                continue
+            for out_topic, key, payload, ts, headers in encoded:
+                self._produce(out_topic, payload, key.encode("utf-8"), ts, headers)
+                metrics.RECORDS_OUT.labels(self.app, out_topic).inc()
+            self.stats.records_out += len(encoded)
+            latency.observe(time.perf_counter() - started)
+
+    def _encode(self, emit: Emit, default_ts: int) -> tuple[str, str, bytes | None, int, list[tuple[str, bytes]]]:
+        try:
+            encoder = self._encoders[emit.topic]
+        except KeyError:
+            raise RuntimeError(f"processor emitted to {emit.topic!r}, not in its output_schemas") from None
+        value = emit.value
+        if value is None or isinstance(value, bytes):
+            payload = value
+        elif encoder is None:
+            raise RuntimeError(f"{emit.topic} is a raw topic but the processor emitted a record")
+        else:
+            try:
+                payload = encoder.encode(value)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise InvalidRecord("output_schema_violation", f"{emit.topic}: {exc}") from exc
+        ts = default_ts if emit.timestamp_ms is None else emit.timestamp_ms
+        return emit.topic, emit.key, payload, ts, list(emit.headers)
+
+    def _produce(self, out_topic: str, value: bytes | None, key: bytes | None, timestamp_ms: int,
+                 headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+        kwargs: dict[str, Any] = {"timestamp": timestamp_ms}
+        if headers:
+            kwargs["headers"] = headers
+        if partition is not None:
+            kwargs["partition"] = partition
+        while True:
+            try:
+                self.producer.produce(out_topic, value, key, **kwargs)
+                return
+            except BufferError:  # local queue full: serve delivery reports and try again
+                self.producer.poll(0.05)
+
+    def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
+        _, timestamp_ms = msg.timestamp()
+        headers = dlq_headers(self.app, reason, detail, *_coords(msg), timestamp_ms)
+        self._produce(self._dlq_topic, msg.value(), msg.key(), timestamp_ms, headers)
+        self.stats.dlq += 1
+        self.stats.dlq_reasons[reason] = self.stats.dlq_reasons.get(reason, 0) + 1
+        metrics.DLQ.labels(self.app, reason).inc()
+
+    # ------------------------------------------------------------------ transactions
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        for attempt in range(10):
+            try:
+                return fn()
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.retriable() and attempt < 9:
+                    log.warning("%s: retriable error, retrying: %s", what, err)
+                    time.sleep(0.1 * (attempt + 1))
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _commit(self) -> None:
+        """Changelog + offsets + commit, atomically; on an abortable error, abort and rewind."""
+        if not self._in_txn:
+            return
+        started = time.perf_counter()
+        try:
+            for partition, state in self._states.items():
+                for key, value in state.dirty():
+                    payload = None if value is None else self._changelog_encoder.encode({
+                        "app_id": self.app, "state_key": key, "state_json": canonical_json(value),
+                        "source_topic": None, "source_partition": partition, "source_offset": None})
+                    self._produce(self._changelog, payload, key.encode("utf-8"), 0, None, partition)
+            offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
+            self._retrying("send_offsets_to_transaction", lambda: self.producer.send_offsets_to_transaction(
+                offsets, self.consumer.consumer_group_metadata(), _TXN_TIMEOUT_S))
+            self._retrying("commit_transaction", lambda: self.producer.commit_transaction(_TXN_TIMEOUT_S))
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.txn_requires_abort():
+                self._abort_and_rewind(err.name())
+                return
+            raise FatalRuntimeError(f"transaction commit failed fatally: {err}") from exc
+        for state in self._states.values():
+            state.commit()
+        self._next_offsets.clear()
+        self._in_txn = False
+        self._uncommitted = 0
+        self.stats.commits += 1
+        metrics.COMMIT_LATENCY.labels(self.app).observe(time.perf_counter() - started)
+
+    def _abort_and_rewind(self, reason: str) -> None:
+        """Drop the open transaction and everything derived from it; resume from committed offsets."""
+        log.warning("aborting transaction (%s) and rewinding to committed offsets", reason)
+        self.stats.aborts += 1
+        metrics.ABORTS.labels(self.app, reason).inc()
+        if self._in_txn:
+            try:
+                self.producer.abort_transaction(_TXN_TIMEOUT_S)
+            except KafkaException as exc:
+                raise FatalRuntimeError(f"abort_transaction failed: {exc}") from exc
+        for state in self._states.values():
+            state.abort()
+        self._next_offsets.clear()
+        self._in_txn = False
+        self._uncommitted = 0
+        assignment = self.consumer.assignment()
+        if assignment:
+            for tp in self.consumer.committed(assignment, timeout=_TXN_TIMEOUT_S):
+                if tp.offset < 0:
+                    tp.offset = OFFSET_BEGINNING
+                self.consumer.seek(tp)
+
+    # ------------------------------------------------------------------ rebalances and restore
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels(self.app, "assign").inc()
+        for number in sorted({tp.partition for tp in partitions}):
+            if number not in self._states:
+                self._restore_partition(number)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels(self.app, "revoke").inc()
+        self._commit()  # commit on revoke: the next owner starts exactly where we stop
+        self._drop_states(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels(self.app, "lost").inc()
+        self._abort_and_rewind("partitions_lost")  # we may be fenced: nothing of ours may commit
+        self._drop_states(partitions)
+
+    def _drop_states(self, partitions: list[TopicPartition]) -> None:
+        for number in {tp.partition for tp in partitions}:
+            self._states.pop(number, None)
+
+    def _restore_partition(self, partition: int) -> TransactionalState:
+        """Replay changelog partition ``partition`` (read_committed) into a fresh state."""
+        state = TransactionalState()
+        self._states[partition] = state
+        tp = TopicPartition(self._changelog, partition)
+        try:
+            low, high = self._restore_consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as exc:
+            if exc.args[0].code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
+                return state
+            raise
+        if high <= low:
+            return state
+        tp.offset = OFFSET_BEGINNING
+        self._restore_consumer.assign([tp])
+        restored = 0
+        try:
+            while True:
+                batch = self._restore_consumer.consume(1000, timeout=1.0)
+                done = False
+                for msg in batch:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            done = True
+                            break
+                        raise KafkaException(err)
+                    raw_key = msg.key() or b""
+                    value = msg.value()
+                    if value is None:
+                        state.restore(raw_key.decode("utf-8"), None)
+                    else:
+                        entry = self._changelog_decoder.decode(value)
+                        state.restore(entry["state_key"], json.loads(entry["state_json"]))
+                    restored += 1
+                if done:
+                    break
+        finally:
+            self._restore_consumer.unassign()
+        metrics.RESTORED.labels(self.app).inc(restored)
+        log.info("restored %d changelog records into partition %d of %s", restored, partition, self.app)
+        return state
+
