@@ -4,6 +4,8 @@ in headers, so an operator can find, fix and replay exactly what was refused.
 
 from __future__ import annotations
 
+from typing import Any
+
 DLQ_HEADERS = ("dlq.reason", "dlq.detail", "dlq.app", "dlq.source.topic", "dlq.source.partition",
                "dlq.source.offset", "dlq.source.timestamp")
 
@@ -14,5 +16,9 @@ def dlq_headers(app: str, reason: str, detail: str, topic: str, partition: int, 
     return [(name, value.encode("utf-8", "replace")) for name, value in zip(DLQ_HEADERS, values, strict=True)]
 
 
-def headers_dict(headers: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
-    return {k: (v or b"").decode("utf-8", "replace") for k, v in headers or []}
+def headers_dict(headers: Any) -> dict[str, str]:
+    """Kafka headers (list of (name, bytes|str|None)) as a plain dict of strings."""
+    out: dict[str, str] = {}
+    for name, value in headers or []:
+        out[name] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+    return out

@@ -78,9 +78,15 @@ class Processor(Protocol):
     ``output_schemas`` maps each output topic to its Avro schema stem in ``schemas/`` (None: raw bytes).
     """
 
-    name: str
-    input_formats: Mapping[str, str]
-    output_schemas: Mapping[str, str | None]
+    # Read-only properties, so a plain class attribute of type dict satisfies the protocol.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def input_formats(self) -> Mapping[str, str]: ...
+
+    @property
+    def output_schemas(self) -> Mapping[str, str | None]: ...
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]: ...
 

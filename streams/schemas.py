@@ -22,7 +22,8 @@ class SchemaNotFound(LookupError):
 
 @lru_cache(maxsize=64)
 def schema_text(stem: str) -> str:
-    path = SCHEMA_DIR / f"{stem}.avsc"
+    """Compact JSON of a schema: ``stem`` names a file in ``schemas/``, or is a path ending in .avsc."""
+    path = Path(stem) if stem.endswith(".avsc") else SCHEMA_DIR / f"{stem}.avsc"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in SCHEMA_DIR.glob("*.avsc")))
         raise SchemaNotFound(f"no Avro schema {stem!r} in {SCHEMA_DIR} (known: {known})")

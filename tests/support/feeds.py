@@ -1,0 +1,39 @@
+"""Deterministic Torghut-format feeds for tests (TORGHUT.md shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from streams.timeutil import format_ts_ns
+
+BASE_NS = 1_795_000_000_000_000_000  # 2026-11-18, an arbitrary fixed event-time origin
+
+
+def quote_envelope(symbol: str, ts_ns: int, bid: float, ask: float, bid_size: float, ask_size: float,
+                   seq: int) -> dict[str, Any]:
+    ts = format_ts_ns(ts_ns)
+    return {
+        "ingestTs": format_ts_ns(ts_ns + 2_000_000), "eventTs": ts, "feed": "sip", "channel": "quotes",
+        "symbol": symbol, "seq": seq, "source": "alpaca", "version": 1, "isFinal": True,
+        "payload": {"T": "q", "S": symbol, "bx": "V", "bp": bid, "bs": bid_size, "ax": "V", "ap": ask,
+                    "as": ask_size, "c": ["R"], "t": ts, "z": "C"},
+    }
+
+
+def quote_feed(n: int, symbols: list[str], seed: int = 7, step_ns: int = 1_000_000) -> list[tuple[str, bytes]]:
+    """n quotes round-robin over symbols, random-walk mids, as (key, JSON bytes)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    mids = {s: 100.0 + 10 * i for i, s in enumerate(symbols)}
+    out = []
+    for i in range(n):
+        symbol = symbols[i % len(symbols)]
+        mids[symbol] = max(1.0, mids[symbol] + float(rng.normal(0, 0.01)))
+        half = 0.005 + float(rng.integers(0, 3)) * 0.01
+        bid, ask = round(mids[symbol] - half, 4), round(mids[symbol] + half, 4)
+        env = quote_envelope(symbol, BASE_NS + i * step_ns, bid, ask, float(rng.integers(1, 20) * 100),
+                             float(rng.integers(1, 20) * 100), i)
+        out.append((symbol, json.dumps(env).encode()))
+    return out
