@@ -1,0 +1,372 @@
+"""The state consumer's Processor: Torghut quotes, trades, trade-updates and optional L2 depth ->
+``microstructure_state_v1`` per symbol.
+
+Why it is shaped like this:
+
+* per-symbol state is one *flat* JSON dict under the key ``symbol``; each record works on a shallow
+  copy, so an aborted transaction (the runtime drops pending writes) can never leave a half-mutated
+  committed state behind;
+* every update is O(1) with plain floats (exponentially decayed sums, see consumers.common.decay),
+  because the consumer must run at a good fraction of a passthrough's throughput;
+* every decision uses event time only (the newest event time seen for the symbol), so a replay
+  gives byte-identical outputs;
+* it emits on a material change of any published feature, on a regime change, or on an event-time
+  heartbeat, not on every tick: the state topic is compacted and read by Torghut, which only needs
+  the latest meaningful value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from consumers.common.decay import NS_PER_S, decay_factor, ewma_count
+from consumers.state import STATE_CONSUMER_VERSION
+from consumers.state import features as F
+from consumers.state.config import StateConfig
+from consumers.state.regime import REGIME_NAMES, Ratios, RegimeState, step
+from streams.processor import FORMAT_AVRO, FORMAT_TORGHUT_JSON, Emit, InvalidRecord, KeyValueState, SourceRecord
+from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
+from streams.topics import topic
+from streams.torghut import Quote, Trade, TradeUpdate, parse_quote, parse_trade, parse_trade_update
+
+SCHEMA_VERSION = "microstructure_state_v1"
+ACK_EVENTS = frozenset({"new", "accepted"})
+FILL_EVENTS = frozenset({"fill", "partial_fill"})
+UNFILLED_END_EVENTS = frozenset({"canceled", "expired"})
+
+
+def new_symbol_state() -> dict[str, Any]:
+    """Initial per-symbol state. Keys are short because this dict is the changelog payload."""
+    return {
+        "bid": None, "bs": 0.0, "ask": None, "as": 0.0, "q_t": None, "first_t": None, "last_t": None,
+        "ofi_s": 0.0, "ofi_a": 0.0, "ofi_t": 0,
+        "rv_r2": 0.0, "rv_dt": 0.0,
+        "cur_spread": None, "cur_depth": None, "cur_vol": None,
+        "b_spread": 0.0, "b_depth": 0.0, "b_w": 0.0, "b_vol": 0.0, "b_vol_w": 0.0, "b_t": None,
+
+        "tr_bid": 0.0, "tr_ask": 0.0, "tr_t": 0,
+        "own_s": 0.0, "own_n": 0.0, "own_t": 0,
+        "lat_ack": None, "lat_ack_t": None, "lat_fill": None, "lat_fill_t": None,
+        "lat_feed": None, "lat_feed_t": None,
+        "l2_depth": None, "l2_t": None,
+        "reg": 0, "reg_dir": 0, "reg_pt": 0, "reg_t": 0,
+        "e_t": None, "e_spread": None, "e_depth": None, "e_ofi": None, "e_fh": None, "e_lat": None,
+        "e_crumb": None, "e_reg": None, "e_dsrc": None, "e_lsrc": None,
+        "late": 0,
+    }
+
+
+class StateProcessor:
+    """streams.Processor for MicrostructureStateV5. Constructor: ``StateProcessor(config=None)``."""
+
+    name = "microstructure-state"
+
+    def __init__(self, config: StateConfig | None = None, version: str = STATE_CONSUMER_VERSION) -> None:
+        self.config = (config or StateConfig()).validate()
+        self.version = version
+        self._quotes, self._trades = topic("quotes"), topic("trades")
+        self._updates, self._book = topic("trade_updates"), topic("book_l2")
+        self._out = topic("state")
+        self.input_formats: Mapping[str, str] = {
+            self._quotes: FORMAT_TORGHUT_JSON,
+            self._trades: FORMAT_TORGHUT_JSON,
+            self._updates: FORMAT_TORGHUT_JSON,
+            self._book: FORMAT_AVRO,
+        }
+        self.output_schemas: Mapping[str, str | None] = {self._out: SCHEMA_VERSION}
+
+    # -- dispatch -----------------------------------------------------------------------------
+    def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
+        tp = record.topic
+        if tp == self._quotes:
+            quote = parse_quote(record.value)
+            s = self._load(state, quote.symbol)
+            if s["q_t"] is not None and quote.event_ts_ns < s["q_t"]:
+                s["late"] += 1  # an older quote than the one we hold: not the current book
+                state.put(quote.symbol, s)
+                return ()
+            self._on_quote(s, quote)
+            return self._finish(state, quote.symbol, s, quote.event_ts_ns, record)
+        if tp == self._trades:
+            trade = parse_trade(record.value)
+            s = self._load(state, trade.symbol)
+            self._on_trade(s, trade)
+            return self._finish(state, trade.symbol, s, trade.event_ts_ns, record)
+        if tp == self._updates:
+            update = parse_trade_update(record.value)
+            s = self._load(state, update.symbol)
+            self._on_trade_update(s, update)
+            return self._finish(state, update.symbol, s, update.event_ts_ns, record)
+        if tp == self._book:
+            symbol, ts_ns, depth = self._parse_book(record.value)
+            s = self._load(state, symbol)
+            if s["l2_t"] is None or ts_ns >= s["l2_t"]:
+                s["l2_depth"], s["l2_t"] = depth, ts_ns
+                if s["q_t"] is not None:
+                    self._advance(s, max(ts_ns, s["b_t"]))
+            return self._finish(state, symbol, s, ts_ns, record)
+        raise InvalidRecord("unknown_topic", tp)
+
+    @staticmethod
+    def _load(state: KeyValueState, symbol: str) -> dict[str, Any]:
+        current = state.get(symbol)
+        return new_symbol_state() if current is None else dict(current)
+
+    # -- per-input updates --------------------------------------------------------------------
+    def _on_quote(self, s: dict[str, Any], q: Quote) -> None:
+        cfg = self.config
+        t = q.event_ts_ns
+        self._feed_lag(s, t, q.ingest_ts_ns)
+        bid, ask = q.bid_price, q.ask_price
+        bs, as_ = q.bid_size * cfg.quote_size_multiplier, q.ask_size * cfg.quote_size_multiplier
+        prev_t = s["q_t"]
+        if prev_t is not None:
+            prev_bid, prev_ask = s["bid"], s["ask"]
+            d = decay_factor(t - s["ofi_t"], cfg.ofi_tau_s)
+            e = F.ofi_increment(prev_bid, s["bs"], prev_ask, s["as"], bid, bs, ask, as_)
+            s["ofi_s"] = s["ofi_s"] * d + e
+            s["ofi_a"] = s["ofi_a"] * d + abs(e)
+            s["ofi_t"] = t
+            dt = t - prev_t
+            r = math.log((bid + ask) / (prev_bid + prev_ask))
+            dv = decay_factor(dt, cfg.vol_tau_s)
+            s["rv_r2"] = s["rv_r2"] * dv + r * r
+            s["rv_dt"] = s["rv_dt"] * dv + dt / NS_PER_S
+        else:
+            s["first_t"] = t
+            s["ofi_t"] = t
+        s["bid"], s["bs"], s["ask"], s["as"], s["q_t"] = bid, bs, ask, as_, t
+        self._advance(s, t)
+
+    def _on_trade(self, s: dict[str, Any], tr: Trade) -> None:
+        t = tr.event_ts_ns
+        self._feed_lag(s, t, tr.ingest_ts_ns)
+        if s["bid"] is None:
+            return
+        # Volume executing at/through a touch depletes that touch's queue: trades at or below the bid
+        # fill resting buys, at or above the ask fill resting sells; inside-spread prints are hidden
+        # liquidity and consume neither queue.
+        if tr.price <= s["bid"] or tr.price >= s["ask"]:
+            d = decay_factor(t - s["tr_t"], self.config.trade_rate_tau_s)
+            s["tr_bid"] *= d
+            s["tr_ask"] *= d
+            s["tr_t"] = max(t, s["tr_t"])
+            s["tr_bid" if tr.price <= s["bid"] else "tr_ask"] += tr.size
+
+    def _on_trade_update(self, s: dict[str, Any], u: TradeUpdate) -> None:
+        cfg = self.config
+        t = u.event_ts_ns
+        submitted = u.submitted_at_ns
+        if submitted is None or t < submitted:
+            return
+        age_ms = (t - submitted) / 1e6
+        event = u.event
+        if event in ACK_EVENTS:
+            s["lat_ack"] = ewma_count(s["lat_ack"], age_ms, cfg.latency_alpha)
+            s["lat_ack_t"] = t
+            return
+        is_limit = (u.order_type or "").lower() == "limit"
+        horizon_ns = cfg.fill_hazard_horizon_s * NS_PER_S
+        if event in FILL_EVENTS:
+            first_fill = (u.filled_qty is not None and u.fill_qty is not None
+                          and abs(u.filled_qty - u.fill_qty) <= 1e-9 * max(1.0, abs(u.filled_qty)))
+            if not first_fill:
+                return
+            if (u.order_type or "").lower() == "market":
+                s["lat_fill"] = ewma_count(s["lat_fill"], age_ms, cfg.latency_alpha)
+                s["lat_fill_t"] = t
+            elif is_limit:
+                self._own_fill_trial(s, t, success=(t - submitted) <= horizon_ns)
+        elif (event in UNFILLED_END_EVENTS and is_limit and not u.filled_qty
+              and (t - submitted) >= horizon_ns):
+            # Rested unfilled for at least the horizon: a failure. Cancelled sooner: censored, ignored.
+            self._own_fill_trial(s, t, success=False)
+
+    def _own_fill_trial(self, s: dict[str, Any], t: int, *, success: bool) -> None:
+        d = decay_factor(t - s["own_t"], self.config.own_fill_tau_s) if s["own_n"] > 0 else 1.0
+        s["own_n"] = s["own_n"] * d + 1.0
+        s["own_s"] = s["own_s"] * d + (1.0 if success else 0.0)
+        s["own_t"] = max(t, s["own_t"])
+
+    def _feed_lag(self, s: dict[str, Any], t: int, ingest_ns: int | None) -> None:
+        if ingest_ns is None:
+            return
+        lag_ms = max(0.0, (ingest_ns - t) / 1e6)  # negative lag is clock skew, not time travel
+        s["lat_feed"] = ewma_count(s["lat_feed"], lag_ms, self.config.latency_alpha)
+        s["lat_feed_t"] = t
+
+    def _parse_book(self, value: Any) -> tuple[str, int, float]:
+        if not isinstance(value, dict):
+            raise InvalidRecord("wrong_envelope", "l2 book record is not an object")
+        symbol = value.get("symbol")
+        if not isinstance(symbol, str) or not symbol:
+            raise InvalidRecord("missing_field", "symbol")
+        event_ts = value.get("event_ts")
+        if not isinstance(event_ts, str):
+            raise InvalidRecord("missing_field", "event_ts")
+        try:
+            ts_ns = parse_ts_ns(event_ts)
+        except TimestampError as exc:
+            raise InvalidRecord("bad_timestamp", f"event_ts: {exc}") from exc
+        return symbol, ts_ns, F.l2_depth_usd(value, self.config.l2_levels)
+
+    # -- derived features ---------------------------------------------------------------------
+    def _depth(self, s: dict[str, Any], now: int) -> tuple[float, str]:
+        if s["l2_t"] is not None and now - s["l2_t"] <= self.config.l2_max_age_s * NS_PER_S:
+            return s["l2_depth"], "l2_book"
+        return F.depth_top_of_book_usd(s["bid"], s["bs"], s["ask"], s["as"]), "top_of_book"
+
+    def _advance(self, s: dict[str, Any], t: int) -> None:
+        """Roll the slow baselines forward with the values *held* since the last update, then take the
+        current values.
+
+        Each mean is kept as a bias-corrected pair (weighted sum, total weight): after an elapsed
+        time T the weight is 1 - exp(-T/tau), and mean = sum / weight is the exact time-weighted
+        exponential average of the history seen so far, with no artefact from an initial value.
+        """
+        cfg = self.config
+        spread = F.spread_bps(s["bid"], s["ask"])
+        depth, _ = self._depth(s, t)
+        vol = F.realized_volatility_bps(s["rv_r2"], s["rv_dt"])
+        if s["b_t"] is not None and t > s["b_t"]:
+            dt = t - s["b_t"]
+            db = decay_factor(dt, cfg.baseline_tau_s)
+            held_spread, held_depth, held_vol = s["cur_spread"], s["cur_depth"], s["cur_vol"]
+            s["b_spread"] = s["b_spread"] * db + (1.0 - db) * held_spread
+            s["b_depth"] = s["b_depth"] * db + (1.0 - db) * held_depth
+            s["b_w"] = s["b_w"] * db + (1.0 - db)
+            if held_vol is not None:
+                s["b_vol"] = s["b_vol"] * db + (1.0 - db) * held_vol
+                s["b_vol_w"] = s["b_vol_w"] * db + (1.0 - db)
+        if s["b_t"] is None or t > s["b_t"]:
+            s["b_t"] = t
+        s["cur_spread"], s["cur_depth"], s["cur_vol"] = spread, depth, vol
+
+    def _ratios(self, s: dict[str, Any], now: int) -> Ratios | None:
+        """Current values over their slow baselines; None during warm-up (the regime stays normal).
+
+        Current, not smoothed, values on purpose: the dwell time then has an exact meaning (how long
+        the book must *stay* abnormal), and a one-update spike of any size is indicated only while it
+        is the live quote.
+        """
+        b_w = s["b_w"]
+        if now - s["first_t"] < self.config.regime.warmup_s * NS_PER_S or b_w <= 0.0:
+            return None
+        b_spread, b_depth = s["b_spread"] / b_w, s["b_depth"] / b_w
+        vol, b_vol_w = s["cur_vol"], s["b_vol_w"]
+        b_vol = s["b_vol"] / b_vol_w if b_vol_w > 0.0 else 0.0
+        depth, _ = self._depth(s, now)
+        return Ratios(
+            spread=s["cur_spread"] / b_spread,
+            depth=depth / b_depth if b_depth > 0.0 else 1.0,
+            vol=vol / b_vol if b_vol > 0.0 and vol is not None else None,
+        )
+
+    def _latency(self, s: dict[str, Any], now: int) -> tuple[float, str]:
+        max_age = self.config.latency_sample_max_age_s * NS_PER_S
+        if s["lat_ack"] is not None and now - s["lat_ack_t"] <= max_age:
+            return s["lat_ack"], "order_ack"
+        if s["lat_fill"] is not None and now - s["lat_fill_t"] <= max_age:
+            return s["lat_fill"], "first_fill"
+        if s["lat_feed"] is not None:
+            return s["lat_feed"], "feed_lag"
+        return 0.0, "none"
+
+    def _fill_hazard(self, s: dict[str, Any], now: int) -> float:
+        cfg = self.config
+        d = decay_factor(now - s["tr_t"], cfg.trade_rate_tau_s)
+        h = cfg.fill_hazard_horizon_s
+        p_bid = F.queue_fill_probability(s["tr_bid"] * d / cfg.trade_rate_tau_s, s["bs"], h)
+        p_ask = F.queue_fill_probability(s["tr_ask"] * d / cfg.trade_rate_tau_s, s["as"], h)
+        p_model = 0.5 * (p_bid + p_ask)
+        if s["own_n"] <= 0:
+            return p_model
+        do = decay_factor(now - s["own_t"], cfg.own_fill_tau_s)
+        return F.blend_with_own_fills(p_model, s["own_s"] * do, s["own_n"] * do,
+                                      cfg.own_fill_prior_strength)
+
+    # -- emission -----------------------------------------------------------------------------
+    def _finish(self, state: KeyValueState, symbol: str, s: dict[str, Any], t: int,
+                record: SourceRecord) -> Iterable[Emit]:
+        if s["last_t"] is None or t > s["last_t"]:
+            s["last_t"] = t
+        now = s["last_t"]
+        if s["q_t"] is None:  # nothing to publish before the first quote
+            state.put(symbol, s)
+            return ()
+        ratios = self._ratios(s, now)
+        regime_changed = False
+        if ratios is not None or s["reg"] or s["reg_dir"]:
+            reg = step(RegimeState(s["reg"], s["reg_dir"], s["reg_pt"], s["reg_t"]), ratios, now,
+                       self.config.regime)
+            regime_changed = reg.level != s["reg"]
+            s["reg"], s["reg_dir"], s["reg_pt"], s["reg_t"] = (reg.level, reg.pending_dir, reg.pending_since_ns,
+                                                               reg.since_ns)
+
+        spread = s["cur_spread"]
+        depth, depth_src = self._depth(s, now)
+        ofi = F.normalised_ofi(s["ofi_s"], s["ofi_a"])
+        latency, latency_src = self._latency(s, now)
+        hazard = self._fill_hazard(s, now)
+        crumb = F.crumbling_quote_probability(s["bs"], s["as"])
+
+        reason = self._emit_reason(s, now, regime_changed, spread, depth, depth_src, ofi, latency,
+                                   latency_src, hazard, crumb)
+        if reason is None:
+            state.put(symbol, s)
+            return ()
+        s["e_t"], s["e_spread"], s["e_depth"], s["e_ofi"], s["e_fh"] = now, spread, depth, ofi, hazard
+        s["e_lat"], s["e_crumb"], s["e_reg"], s["e_dsrc"], s["e_lsrc"] = latency, crumb, s["reg"], depth_src, \
+            latency_src
+        state.put(symbol, s)
+        bid, ask = s["bid"], s["ask"]
+        value = {
+            "schema_version": SCHEMA_VERSION,
+            "symbol": symbol,
+            "event_ts": format_ts_ns(now),
+            "spread_bps": spread,
+            "depth_top5_usd": depth,
+            "order_flow_imbalance": ofi,
+            "latency_ms_estimate": latency,
+            "fill_hazard": hazard,
+            "liquidity_regime": REGIME_NAMES[s["reg"]],
+            "crumbling_quote_probability": crumb,
+            "mechanical_liquidity_withdrawal_probability": None,
+            "depth_source": depth_src,
+            "latency_source": latency_src,
+            "fill_hazard_horizon_s": self.config.fill_hazard_horizon_s,
+            "bid_price": bid,
+            "ask_price": ask,
+            "mid_price": 0.5 * (bid + ask),
+            "realized_volatility_bps": s["cur_vol"],
+            "emit_reason": reason,
+            "source_topic": record.topic,
+            "source_partition": record.partition,
+            "source_offset": record.offset,
+            "producer_version": self.version,
+        }
+        return (Emit(self._out, symbol, value, now // 1_000_000),)
+
+    def _emit_reason(self, s: dict[str, Any], now: int, regime_changed: bool, spread: float, depth: float,
+                     depth_src: str, ofi: float, latency: float, latency_src: str, hazard: float,
+                     crumb: float) -> str | None:
+        if s["e_t"] is None:
+            return "first"
+        if regime_changed or s["reg"] != s["e_reg"]:
+            return "regime_change"
+        em = self.config.emit
+        if now - s["e_t"] < em.min_interval_s * NS_PER_S:
+            return None
+        if (abs(spread - s["e_spread"]) >= max(em.spread_bps_abs, em.spread_rel * s["e_spread"])
+                or abs(depth - s["e_depth"]) > em.depth_rel * s["e_depth"]
+                or abs(ofi - s["e_ofi"]) >= em.ofi_abs
+                or abs(hazard - s["e_fh"]) >= em.fill_hazard_abs
+                or abs(latency - s["e_lat"]) >= max(em.latency_ms_abs, em.latency_rel * s["e_lat"])
+                or abs(crumb - s["e_crumb"]) >= em.crumbling_abs
+                or depth_src != s["e_dsrc"] or latency_src != s["e_lsrc"]):
+            return "material_change"
+        if now - s["e_t"] >= em.heartbeat_s * NS_PER_S:
+            return "heartbeat"
+        return None
