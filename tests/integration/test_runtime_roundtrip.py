@@ -1,0 +1,51 @@
+"""A Torghut JSON quote stream through the exactly-once runtime, read back by the stock Confluent
+AvroDeserializer against the registry; the Kafka run equals the offline driver's run."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from streams.offline import run_offline
+from streams.processor import SourceRecord
+from streams.runtime import ExactlyOnceRuntime
+from streams.serde import decode_json
+from streams.settings import Settings
+from tests.support.feeds import quote_feed
+from tests.support.kafka_io import create_topics, produce_all, read_all
+from tests.support.processors import QuoteSummaryProcessor
+
+pytestmark = pytest.mark.integration
+
+
+def test_quotes_flow_through_runtime_and_decode_with_confluent_deserializer(fast_settings: Settings,
+                                                                            unique: str) -> None:
+    quotes, out = f"quotes-{unique}", f"summary-{unique}"
+    create_topics(fast_settings, [(quotes, 3, False), (out, 3, False)])
+    feed = quote_feed(600, ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA"])
+    produce_all(fast_settings, quotes, feed)
+
+    processor = QuoteSummaryProcessor(quotes, out)
+    runtime = ExactlyOnceRuntime(processor, fast_settings, f"app-{unique}")
+    stats = runtime.run(max_records=len(feed), idle_timeout_s=60)
+    assert stats.records_in == len(feed) and stats.dlq == 0
+
+    client = SchemaRegistryClient({"url": fast_settings.schema_registry_url})
+    deserializer = AvroDeserializer(client)
+    messages = read_all(fast_settings, out)
+    assert len(messages) == len(feed)
+    decoded = [deserializer(m.value(), SerializationContext(out, MessageField.VALUE)) for m in messages]
+
+    # The same processor under the offline driver, over the same records in the same partition order.
+    inputs = read_all(fast_settings, quotes)
+    offline = run_offline(QuoteSummaryProcessor(quotes, out), [
+        SourceRecord(quotes, m.partition(), m.offset(), m.timestamp()[1], m.key().decode(), decode_json(m.value()))
+        for m in inputs])
+    expected = {(e.key, e.value["seq"]): dict(e.value) for e in offline.outputs}  # type: ignore[index]
+    got = {(d["symbol"], d["seq"]): d for d in decoded}
+    assert got == expected
+    # Stateful values: the last record of each symbol has counted all of that symbol's quotes.
+    per_symbol = {s: sum(1 for k, _ in feed if k == s) for s in {k for k, _ in feed}}
+    assert {s: max(seq for (sym, seq) in got if sym == s) for s in per_symbol} == per_symbol
