@@ -43,7 +43,9 @@ def test_quotes_flow_through_runtime_and_decode_with_confluent_deserializer(fast
     offline = run_offline(QuoteSummaryProcessor(quotes, out), [
         SourceRecord(quotes, m.partition(), m.offset(), m.timestamp()[1], m.key().decode(), decode_json(m.value()))
         for m in inputs])
-    expected = {(e.key, e.value["seq"]): dict(e.value) for e in offline.outputs}  # type: ignore[index]
+    values = [e.value for e in offline.outputs]
+    assert all(isinstance(v, dict) for v in values)
+    expected = {(v["symbol"], v["seq"]): v for v in values if isinstance(v, dict)}
     got = {(d["symbol"], d["seq"]): d for d in decoded}
     assert got == expected
     # Stateful values: the last record of each symbol has counted all of that symbol's quotes.
