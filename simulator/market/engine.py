@@ -1,0 +1,273 @@
+"""Compiled rules that turn one Hawkes event into one book operation, and the fused market loop.
+
+The placement rules are where a Hawkes model meets a real book, and they are chosen so the book
+stays valid by construction rather than by clean-up:
+
+* limit prices are set relative to the *current* touch (at it, strictly inside the spread, or a
+  sampled number of ticks behind it), so a limit order can never cross;
+* an inside-spread event arriving when the spread is one tick has no price to go to and joins
+  the touch instead (counted, so the report can say how often);
+* a cancel goes to a level drawn from the calibrated distribution of cancel distance behind the
+  touch (falling back towards the touch past empty levels), and there removes an order at a
+  uniformly random queue position, skipping our own orders: so it never hits an empty queue,
+  depletes the touch as often as real cancels do (which is what keeps queues finite), and
+  advances an own order's queue position exactly when it removes an order ahead of it; with
+  nothing cancellable it is a counted no-op;
+* a market order larger than the opposite side empties it; any empty side is then refilled
+  ``init_levels`` deep, ``init_spread_ticks`` away from the other touch (counted).
+
+Hawkes timing comes from ``simulator.hawkes.simulate.hawkes_next_event``: the order flow is
+exogenous to the book (as in the reference paper), so the same kernel drives this loop and the
+execution loop that interleaves our child orders.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator.book.core import (
+    ASK,
+    BID,
+    M_BEST_ASK,
+    M_BEST_BID,
+    M_NLIST_BID,
+    NO_ORDER,
+    BookState,
+    add_limit,
+    best_ask,
+    best_bid,
+    cancel,
+    check_invariants,
+    execute_market,
+    maybe_recenter,
+)
+from simulator.hawkes.simulate import hawkes_excite, hawkes_next_event
+
+# Counters in the ``stats`` int64 vector the loops fill (diagnostics, reported, never decisions).
+S_EVENTS = 0
+S_REFILLS = 1
+S_INSIDE_AT_TOUCH = 2  # inside-spread events degraded to the touch (one-tick spread)
+S_CANCEL_NOOP = 3
+S_POOL_REPLACE = 4  # adds that had to evict a random resting order because the pool was full
+S_MARKET_VOLUME = 5  # shares executed by market-model market orders
+S_SIZE = 6
+
+INF_TICK = 1 << 60
+
+hot = nb.njit(cache=True, _nrt=False)  # no allocation here: skip refcounting (see simulator.book.core)
+
+
+@hot
+def draw_table(row: NDArray[np.int64], u: float) -> int:
+    return int(row[int(u * row.shape[0])])
+
+
+@hot
+def _add(b: BookState, side: int, price: int, size: int, rng: np.random.Generator,
+         stats: NDArray[np.int64]) -> int:
+    oid = add_limit(b, side, price, size, 0)
+    if oid < 0 and b.meta[M_NLIST_BID + side] > 0 and b.free_stack.shape[0] > 0:
+        # Pool full: evict a random resting order of the same side, then retry once. Keeps the
+        # flow's arrival law intact at the cost of an extra cancellation (counted).
+        n = b.meta[M_NLIST_BID + side]
+        victim = b.side_list[side, int(rng.random() * n)]
+        cancel(b, victim)
+        stats[S_POOL_REPLACE] += 1
+        oid = add_limit(b, side, price, size, 0)
+    return oid
+
+
+@hot
+def refill_side(b: BookState, side: int, levels: int, gap: int, size: int) -> None:
+    """Give an empty side ``levels`` one-order levels starting ``gap`` ticks from the other touch."""
+    if side == BID:
+        ref = best_ask(b)
+        for k in range(levels):
+            add_limit(b, BID, ref - gap - k, size, 0)
+    else:
+        ref = best_bid(b)
+        for k in range(levels):
+            add_limit(b, ASK, ref + gap + k, size, 0)
+
+
+@hot
+def init_book(b: BookState, bid_tick: int, spread: int, levels: int, per_level: int,
+              size_table: NDArray[np.int64], rng: np.random.Generator) -> None:
+    """Seed a symmetric book: ``levels`` levels per side of ``per_level`` orders with sampled sizes."""
+    for k in range(levels):
+        for _ in range(per_level):
+            add_limit(b, BID, bid_tick - k, draw_table(size_table[2], rng.random()), 0)
+            add_limit(b, ASK, bid_tick + spread + k, draw_table(size_table[3], rng.random()), 0)
+
+
+@hot
+def _pick_cancel(b: BookState, side: int, off: int, u: float) -> int:
+    """A non-own order ``off`` ticks behind the touch (or the nearest non-empty level nearer to it),
+    at a uniformly random queue position; -1 if that level holds only own orders or nothing."""
+    w = b.lvl_head.shape[1]
+    if side == BID:
+        best = b.meta[M_BEST_BID]
+        if best < 0:
+            return -1
+        i = best - off
+        if i < 0:
+            i = 0
+        while i < best and b.lvl_n[BID, i] == 0:
+            i += 1
+    else:
+        best = b.meta[M_BEST_ASK]
+        if best >= w:
+            return -1
+        i = best + off
+        if i > w - 1:
+            i = w - 1
+        while i > best and b.lvl_n[ASK, i] == 0:
+            i -= 1
+    n = b.lvl_n[side, i]
+    if n == 0:
+        return -1
+    j = int(u * n)
+    # Walk from whichever end is nearer; skip own orders forward (towards the tail), wrapping once.
+    if j < n // 2 + 1:
+        oid = b.lvl_head[side, i]
+        for _ in range(j):
+            oid = b.o_next[oid]
+    else:
+        oid = b.lvl_tail[side, i]
+        for _ in range(n - 1 - j):
+            oid = b.o_prev[oid]
+    for _ in range(n):
+        if b.o_own[oid] == 0:
+            return int(oid)
+        oid = b.o_next[oid]
+        if oid == NO_ORDER:
+            oid = b.lvl_head[side, i]
+    return -1
+
+
+@hot
+def apply_event(b: BookState, dim: int, rng: np.random.Generator, size_table: NDArray[np.int64],
+                deep_table: NDArray[np.int64], cancel_table: NDArray[np.int64], levels: int, gap: int,
+                stats: NDArray[np.int64]) -> tuple[int, int]:
+    """Apply one market-model event; returns (price tick, shares) actually placed/executed/cancelled."""
+    size = draw_table(size_table[dim], rng.random())
+    price = 0
+    qty = 0
+    if dim <= 1:  # market buy (0) lifts asks, market sell (1) hits bids
+        if dim == 0:
+            price = best_ask(b)
+            qty = execute_market(b, BID, size, INF_TICK)
+        else:
+            price = best_bid(b)
+            qty = execute_market(b, ASK, size, -INF_TICK)
+        stats[S_MARKET_VOLUME] += qty
+    elif dim <= 7:
+        side = dim & 1  # even dims are bids, odd dims asks
+        bb = best_bid(b)
+        ba = best_ask(b)
+        kind = (dim - 2) >> 1  # 0 touch, 1 inside, 2 deep
+        if kind == 0:
+            price = bb if side == BID else ba
+        elif kind == 1:
+            spread = ba - bb
+            if spread <= 1:
+                stats[S_INSIDE_AT_TOUCH] += 1
+                price = bb if side == BID else ba
+            else:
+                step = 1 + int(rng.random() * (spread - 1))
+                price = bb + step if side == BID else ba - step
+        else:
+            off = draw_table(deep_table[side], rng.random())
+            price = bb - off if side == BID else ba + off
+        if _add(b, side, price, size, rng, stats) >= 0:
+            qty = size
+    else:
+        side = dim - 8
+        off = draw_table(cancel_table[side], rng.random())
+        oid = _pick_cancel(b, side, off, rng.random())
+        if oid < 0:
+            stats[S_CANCEL_NOOP] += 1
+        else:
+            price = b.o_price[oid]
+            qty = cancel(b, oid)
+    w = b.lvl_head.shape[1]
+    if b.meta[M_BEST_BID] < 0:
+        refill_side(b, BID, levels, gap, draw_table(size_table[2], 0.5))
+        stats[S_REFILLS] += 1
+    if b.meta[M_BEST_ASK] >= w:
+        refill_side(b, ASK, levels, gap, draw_table(size_table[3], 0.5))
+        stats[S_REFILLS] += 1
+    maybe_recenter(b)
+    stats[S_EVENTS] += 1
+    return price, qty
+
+
+@hot
+def _record(n: int, t: float, k: int, price: int, qty: int, b: BookState, rec_t: NDArray[np.float64],
+            rec_i: NDArray[np.int64]) -> None:
+    if n < rec_t.shape[0]:
+        rec_t[n] = t
+        rec_i[n, 0] = k
+        rec_i[n, 1] = price
+        rec_i[n, 2] = qty
+        rec_i[n, 3] = best_bid(b)
+        rec_i[n, 4] = best_ask(b)
+
+
+@nb.njit(cache=True)
+def run_market_events(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64],
+                      size_table: NDArray[np.int64], deep_table: NDArray[np.int64],
+                      cancel_table: NDArray[np.int64], levels: int, gap: int, rng: np.random.Generator,
+                      rec_t: NDArray[np.float64], rec_i: NDArray[np.int64], stats: NDArray[np.int64],
+                      check_every: int) -> tuple[int, int]:
+    """Book loop over a pre-drawn Hawkes stream (the order flow is exogenous to the book, so the
+    stream can be drawn first, by the fast cluster sampler, without changing the law).
+
+    Records go to ``rec_t`` / ``rec_i`` (n, 5: dim, price, shares, best bid, best ask) while they
+    have room (zero-length arrays record nothing). ``check_every`` > 0 runs the full invariant
+    check that often and stops at the first violation. Returns (events applied, invariant code).
+    """
+    n = 0
+    for n in range(times.shape[0]):
+        k = dims[n]
+        price, qty = apply_event(b, k, rng, size_table, deep_table, cancel_table, levels, gap, stats)
+        _record(n, times[n], k, price, qty, b, rec_t, rec_i)
+        if check_every > 0 and (n + 1) % check_every == 0:
+            code = check_invariants(b)
+            if code != 0:
+                return n + 1, code
+    return times.shape[0], 0
+
+
+@nb.njit(cache=True)
+def run_market_online(b: BookState, t0: float, horizon: float, max_events: int,
+                      state: NDArray[np.float64], mu: NDArray[np.float64], beta: NDArray[np.float64],
+                      jump: NDArray[np.float64], size_table: NDArray[np.int64],
+                      deep_table: NDArray[np.int64], cancel_table: NDArray[np.int64], levels: int,
+                      gap: int, rng: np.random.Generator, rec_t: NDArray[np.float64],
+                      rec_i: NDArray[np.int64], stats: NDArray[np.int64],
+                      check_every: int) -> tuple[float, int, int]:
+    """The fully fused loop: Ogata step (the Hawkes package's kernel), book update, record.
+
+    Same law as :func:`run_market_events`; use it when the Hawkes state must be carried across
+    calls (streaming) rather than drawn for a whole horizon. Returns (time, events, invariant code).
+    """
+    d = mu.shape[0]
+    lam = np.empty(d)
+    t = t0
+    n = 0
+    while n < max_events:
+        t, k = hawkes_next_event(t, horizon, state, mu, beta, rng, lam)
+        if k < 0:
+            break
+        hawkes_excite(state, jump, k)
+        price, qty = apply_event(b, k, rng, size_table, deep_table, cancel_table, levels, gap, stats)
+        _record(n, t, k, price, qty, b, rec_t, rec_i)
+        n += 1
+        if check_every > 0 and n % check_every == 0:
+            code = check_invariants(b)
+            if code != 0:
+                return t, n, code
+    return t, n, 0
