@@ -1,0 +1,236 @@
+"""The advisor as one pure function: (state, controller state, shortfall, now, config) -> advice.
+
+Why one function: everything the processor publishes is decided here, with no I/O, so the property
+test can drive it with arbitrary states and configurations and prove that the result is never
+looser than the baseline (consumers.advisor.policy). Fallbacks are explicit: a missing, invalid or
+stale state yields the baseline unchanged with a ``fallback_reason``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumers.advisor import friction
+from consumers.advisor.friction import FrictionConfig
+from consumers.advisor.policy import Advice, BaselinePolicy, baseline_advice, intersect
+from consumers.common.confighash import config_hash
+from consumers.common.decay import NS_PER_S
+from streams.timeutil import TimestampError, parse_ts_ns
+
+LIQUIDITY_REGIMES = ("normal", "compressed", "stressed")
+_REGIME_LEVEL = {"normal": 0, "compressed": 1, "stressed": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseSelectionConfig:
+    """adverse_selection_risk = logistic(z), z = bias + w_ofi |OFI| + w_crumb (2 crumb - 1)+
+    + w_vol min(max(vol_ratio - 1, 0), 3) + w_regime * level(normal 0, compressed 1, stressed 2).
+
+    One-sided order flow, a crumbling touch, excess volatility and a degraded book all raise the
+    chance that a passive fill is followed by an adverse move. The thresholds below turn the score
+    into tightening: limit orders and no price improvement, then low urgency. ``flag_threshold``
+    (Torghut's 0.85 rejection level) counts an adverse-selection flag.
+    """
+
+    bias: float = -3.0
+    w_ofi: float = 2.5
+    w_crumb: float = 2.0
+    w_vol: float = 0.5
+    w_regime: float = 0.5
+    limit_threshold: float = 0.5
+    low_urgency_threshold: float = 0.6
+    flag_threshold: float = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class AdvisorConfig:
+    baseline: BaselinePolicy = field(default_factory=BaselinePolicy)
+    friction: FrictionConfig = field(default_factory=FrictionConfig)
+    adverse: AdverseSelectionConfig = field(default_factory=AdverseSelectionConfig)
+    # A state older than this (event time, against the advisor's partition clock) gives the baseline.
+    max_state_age_s: float = 15.0
+    # Simulated shortfall older than this is published but flagged shortfall_source="stale".
+    shortfall_max_age_s: float = 3600.0
+    enabled: bool = True
+
+    def validate(self) -> AdvisorConfig:
+        self.baseline.validate()
+        self.friction.validate()
+        if not (self.max_state_age_s > 0 and self.shortfall_max_age_s > 0):
+            raise ValueError("max_state_age_s and shortfall_max_age_s must be > 0")
+        return self
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of the configuration, for provenance."""
+        return config_hash(self)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AdvisorConfig:
+        """``EXECUTION_ADVISOR_ENABLED`` (default true) switches advice off; telemetry goes on."""
+        env = os.environ if env is None else env
+        enabled = env.get("EXECUTION_ADVISOR_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off")
+        return cls(enabled=enabled, **overrides).validate()
+
+
+@dataclass(frozen=True, slots=True)
+class StateView:
+    """The validated fields of a microstructure_state_v1 record that the advisor uses."""
+
+    symbol: str
+    event_ts_ns: int
+    spread_bps: float
+    depth_top5_usd: float
+    order_flow_imbalance: float
+    latency_ms_estimate: float
+    fill_hazard: float
+    liquidity_regime: str
+    crumbling: float | None
+    realized_volatility_bps: float | None
+
+
+class InvalidState(ValueError):
+    def __init__(self, field_name: str) -> None:
+        super().__init__(field_name)
+        self.field_name = field_name
+
+
+def _num(state: Mapping[str, Any], name: str, lo: float | None = None, hi: float | None = None,
+         optional: bool = False) -> float | None:
+    value = state.get(name)
+    if value is None and optional:
+        return None
+    if isinstance(value, str):  # Torghut's JSON view uses decimal strings
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidState(name) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidState(name)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise InvalidState(name)
+    return float(value)
+
+
+def _req(state: Mapping[str, Any], name: str, lo: float | None = None, hi: float | None = None) -> float:
+    value = _num(state, name, lo, hi)
+    if value is None:
+        raise InvalidState(name)
+    return value
+
+
+def parse_state(state: Mapping[str, Any]) -> StateView:
+    """Validate a decoded state record; raises InvalidState naming the first bad field."""
+    symbol = state.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        raise InvalidState("symbol")
+    event_ts = state.get("event_ts")
+    if not isinstance(event_ts, str):
+        raise InvalidState("event_ts")
+    try:
+        ts = parse_ts_ns(event_ts)
+    except TimestampError:
+        raise InvalidState("event_ts") from None
+    regime = state.get("liquidity_regime")
+    if regime not in _REGIME_LEVEL:
+        raise InvalidState("liquidity_regime")
+    return StateView(
+        symbol=symbol,
+        event_ts_ns=ts,
+        spread_bps=_req(state, "spread_bps", lo=0.0),
+        depth_top5_usd=_req(state, "depth_top5_usd", lo=0.0),
+        order_flow_imbalance=_req(state, "order_flow_imbalance", lo=-1.0, hi=1.0),
+        latency_ms_estimate=_req(state, "latency_ms_estimate", lo=0.0),
+        fill_hazard=_req(state, "fill_hazard", lo=0.0, hi=1.0),
+        liquidity_regime=str(regime),
+        crumbling=_num(state, "crumbling_quote_probability", lo=0.0, hi=1.0, optional=True),
+        realized_volatility_bps=_num(state, "realized_volatility_bps", lo=0.0, optional=True),
+    )
+
+
+def adverse_selection_risk(s: StateView, vol_ratio: float | None, cfg: AdverseSelectionConfig) -> float:
+    crumb = 0.0 if s.crumbling is None else max(0.0, 2.0 * s.crumbling - 1.0)
+    vol_excess = 0.0 if vol_ratio is None else min(max(vol_ratio - 1.0, 0.0), 3.0)
+    z = (cfg.bias + cfg.w_ofi * abs(s.order_flow_imbalance) + cfg.w_crumb * crumb + cfg.w_vol * vol_excess
+         + cfg.w_regime * _REGIME_LEVEL[s.liquidity_regime])
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """The reference-order shortfall entry chosen for a symbol."""
+
+    p50: float
+    p95: float
+    simulator_version: str
+    event_ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Everything the processor publishes except provenance."""
+
+    advice: Advice
+    adverse_selection_risk: float
+    fallback_reason: str | None
+    friction_regime: str | None
+    liquidity_regime: str | None
+    latency_ms: float
+    shortfall: Shortfall | None
+    shortfall_source: str
+    override_reason: str | None  # label of execution_policy_override_total, None when == baseline
+
+
+def _fallback(reason: str, cfg: AdvisorConfig, latency_ms: float = 0.0, regime: str | None = None) -> Decision:
+    return Decision(baseline_advice(cfg.baseline), 0.0, reason, None, regime, latency_ms, None, "unavailable",
+                    reason)
+
+
+def _shortfall_source(sf: Shortfall | None, now: int, cfg: AdvisorConfig) -> str:
+    if sf is None:
+        return "unavailable"
+    return "stale" if now - sf.event_ts_ns > cfg.shortfall_max_age_s * NS_PER_S else "simulator"
+
+
+def advise(state: Mapping[str, Any] | None, controller: Mapping[str, Any] | None, now_ns: int,
+           shortfall: Shortfall | None, cfg: AdvisorConfig) -> tuple[dict[str, Any] | None, Decision]:
+    """Decide the advice for one state observation.
+
+    ``now_ns`` is the advisor's event-time clock (the newest event time seen on the partition); the
+    returned controller state is None when the controller was not advanced (fallbacks).
+    """
+    if state is None:
+        return None, _fallback("missing_state", cfg)
+    try:
+        view = parse_state(state)
+    except InvalidState as exc:
+        return None, _fallback(f"invalid_state:{exc.field_name}", cfg)
+    age_ns = max(0, now_ns - view.event_ts_ns)
+    latency_ms = age_ns / 1e6
+    if age_ns > cfg.max_state_age_s * NS_PER_S:
+        return None, _fallback("stale_state", cfg, latency_ms, view.liquidity_regime)
+
+    ctl, fr = friction.step(controller or friction.new_controller_state(), view.event_ts_ns,
+                            view.realized_volatility_bps, view.liquidity_regime, view.spread_bps, cfg.friction)
+    risk = adverse_selection_risk(view, fr.vol_ratio, cfg.adverse)
+    lim = fr.limits
+    order_type, offset, urgency = lim.order_type, lim.quote_offset_bps, lim.urgency_tier
+    adverse = risk >= cfg.adverse.limit_threshold
+    if adverse:
+        order_type, offset = "limit", 0.0
+    if risk >= cfg.adverse.low_urgency_threshold:
+        urgency = "low"
+    proposal = Advice(fr.participation_ceiling, order_type, offset, urgency, lim.turnover_budget)
+    advice = intersect(proposal, cfg.baseline)
+    override = None
+    if advice != baseline_advice(cfg.baseline):
+        override = "adverse_selection" if adverse else fr.regime
+    return ctl, Decision(advice, risk, None, fr.regime, view.liquidity_regime, latency_ms, shortfall,
+                         _shortfall_source(shortfall, now_ns, cfg), override)
