@@ -14,7 +14,7 @@ touches levels hundreds of ticks from the touch). Side 0 is the bid, side 1 the 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba as nb
 import numpy as np
@@ -41,7 +41,8 @@ NO_ORDER = -1
 # Why ``_nrt=False``: these functions never allocate, and without it every call between compiled
 # functions increfs and decrefs each of the book's arrays (atomics, ~300 ns per call for 15
 # arrays, measured), which would cost more than the book operation itself.
-hot = nb.njit(cache=True, _nrt=False)
+_NO_REFCOUNT: dict[str, Any] = {"_nrt": False}  # private numba option, hence passed untyped
+hot: Any = nb.njit(cache=True, **_NO_REFCOUNT)
 
 
 class BookState(NamedTuple):

@@ -41,6 +41,7 @@ from simulator.book.core import (
     cancel,
     check_invariants,
     execute_market,
+    hot,
     maybe_recenter,
 )
 from simulator.hawkes.simulate import hawkes_excite, hawkes_next_event
@@ -56,7 +57,6 @@ S_SIZE = 6
 
 INF_TICK = 1 << 60
 
-hot = nb.njit(cache=True, _nrt=False)  # no allocation here: skip refcounting (see simulator.book.core)
 
 
 @hot

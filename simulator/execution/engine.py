@@ -1,0 +1,328 @@
+"""Compiled loop that works one parent order on one simulated market path.
+
+Market events (a pre-drawn Hawkes stream, see ``simulator.market.engine``) and our own actions
+are merged in time order. Our actions are born at decision times from what the feed showed
+``feed_latency`` ago and reach the book ``entry_latency`` later, so a child can arrive at a book
+that has moved: a marketable child may partially fill, a resting child may be filled while its
+cancel is in flight. Resting children sit in the FIFO queue of the book like everyone else and
+fill only when the market orders reach them.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from simulator.book.core import (
+    ASK,
+    BID,
+    M_NFILLS,
+    M_NOTIONAL,
+    BookState,
+    add_limit,
+    best_ask,
+    best_bid,
+    cancel,
+    execute_market,
+    hot,
+)
+from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event
+
+# Float policy slots (pol_f).
+P_QTY = 0
+P_T0 = 1
+P_HORIZON = 2
+P_CAP = 3
+P_OFFSET_TICKS = 4
+P_DECISION_DT = 5
+P_FEED_LAT = 6
+P_ENTRY_LAT = 7
+P_F_SIZE = 8
+# Int policy slots (pol_i).
+Q_SIDE = 0  # 0 buy, 1 sell
+Q_REPRICE = 1
+Q_FINISH = 2
+Q_I_SIZE = 3
+# Outputs (out).
+O_FILLED = 0
+O_NOTIONAL = 1  # ticks * shares
+O_ARRIVAL_MID = 2  # ticks
+O_CHILDREN = 3
+O_MKT_VOLUME = 4  # others' market-order volume during the horizon
+O_N_REC = 5
+O_N_FILLS = 6
+O_END_MID = 7
+O_SIZE = 8
+
+# Record kinds for our own actions (market events use their Hawkes dimension 0..9).
+R_POST = 100
+R_CANCEL = 101
+R_IOC = 102
+R_FILL = 103
+
+A_POST = 0
+A_CANCEL = 1
+A_IOC = 2
+MAX_WORKING = 64
+MAX_PENDING = 256
+HIST = 8192
+
+
+@hot
+def _rec(n: int, t: float, kind: int, price: int, qty: int, b: BookState, rec_t: NDArray[np.float64],
+         rec_i: NDArray[np.int64]) -> int:
+    if n < rec_t.shape[0]:
+        rec_t[n] = t
+        rec_i[n, 0] = kind
+        rec_i[n, 1] = price
+        rec_i[n, 2] = qty
+        rec_i[n, 3] = best_bid(b)
+        rec_i[n, 4] = best_ask(b)
+    return n + 1
+
+
+@nb.njit(cache=True)
+def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64], rng: np.random.Generator,
+               size_table: NDArray[np.int64], deep_table: NDArray[np.int64],
+               cancel_table: NDArray[np.int64], levels: int, gap: int, pol_f: NDArray[np.float64],
+               pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64], sched_pace: NDArray[np.float64],
+               sched_cross: NDArray[np.int64], stats: NDArray[np.int64], rec_t: NDArray[np.float64],
+               rec_i: NDArray[np.int64], fills: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+    """Run market events and the parent's actions to the end of ``times``; results go to ``out``,
+    child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``."""
+    qty_total = pol_f[P_QTY]
+    t0 = pol_f[P_T0]
+    horizon = pol_f[P_HORIZON]
+    cap = pol_f[P_CAP]
+    off = int(round(pol_f[P_OFFSET_TICKS]))
+    dec_dt = pol_f[P_DECISION_DT]
+    feed_lat = pol_f[P_FEED_LAT]
+    entry_lat = pol_f[P_ENTRY_LAT]
+    side = pol_i[Q_SIDE]
+    reprice = pol_i[Q_REPRICE]
+    finish = pol_i[Q_FINISH]
+    t_end = t0 + horizon
+
+    # What the feed has shown: ring of (time, bid, ask, cumulative others' market volume).
+    h_t = np.empty(HIST)
+    h_bid = np.empty(HIST, np.int64)
+    h_ask = np.empty(HIST, np.int64)
+    h_vol = np.empty(HIST, np.int64)
+    h_n = 0
+    h_t[0] = 0.0
+    h_bid[0] = best_bid(b)
+    h_ask[0] = best_ask(b)
+    h_vol[0] = stats[S_MARKET_VOLUME]
+    h_n = 1
+
+    wk_oid = np.full(MAX_WORKING, -1, np.int64)
+    wk_rem = np.zeros(MAX_WORKING, np.int64)
+    wk_px = np.zeros(MAX_WORKING, np.int64)
+    # Pending actions, FIFO (constant entry latency keeps them in time order).
+    pa_t = np.empty(MAX_PENDING)
+    pa_kind = np.empty(MAX_PENDING, np.int64)
+    pa_px = np.empty(MAX_PENDING, np.int64)
+    pa_q = np.empty(MAX_PENDING, np.int64)
+    pa_oid = np.empty(MAX_PENDING, np.int64)
+    pa_head = 0
+    pa_tail = 0
+
+    filled = 0
+    notional = 0
+    children = 0
+    n_rec = 0
+    n_fill = 0
+    vol_start = -1
+    mkt_vol_t0 = 0
+    next_dec = t0
+    done_deciding = False
+    ev = 0
+    n_ev = times.shape[0]
+    in_flight = 0  # shares in posts not yet at the book
+
+    while True:
+        t_ev = times[ev] if ev < n_ev else np.inf
+        t_act = pa_t[pa_head % MAX_PENDING] if pa_head < pa_tail else np.inf
+        t_dec = next_dec if not done_deciding else np.inf
+        if t_ev == np.inf and t_act == np.inf and t_dec == np.inf:
+            break
+        if t_act <= t_ev and t_act <= t_dec:
+            # One of our actions reaches the book.
+            k = pa_head % MAX_PENDING
+            pa_head += 1
+            kind = pa_kind[k]
+            if kind == A_CANCEL:
+                for w in range(MAX_WORKING):
+                    if wk_oid[w] == pa_oid[k] and wk_rem[w] > 0:
+                        cancel(b, wk_oid[w])
+                        n_rec = _rec(n_rec, t_act, R_CANCEL, wk_px[w], wk_rem[w], b, rec_t, rec_i)
+                        wk_oid[w] = -1
+                        wk_rem[w] = 0
+                        break
+            else:
+                q = pa_q[k]
+                px = pa_px[k]
+                if kind == A_POST:
+                    in_flight -= q
+                working = 0
+                for w in range(MAX_WORKING):
+                    working += wk_rem[w]
+                q = min(q, int(qty_total) - filled - working - in_flight)  # never over-fill the parent
+                if q > 0:
+                    children += 1
+                    aggressor = BID if side == 0 else ASK
+                    crosses = (side == 0 and px >= best_ask(b)) or (side == 1 and px <= best_bid(b))
+                    if kind == A_IOC or crosses:
+                        got = execute_market(b, aggressor, q, px)
+                        n_rec = _rec(n_rec, t_act, R_IOC, px, got, b, rec_t, rec_i)
+                        if got > 0:
+                            filled += got
+                            notional += b.meta[M_NOTIONAL]
+                            if n_fill < fills.shape[0]:
+                                fills[n_fill, 0] = t_act
+                                fills[n_fill, 1] = b.meta[M_NOTIONAL] / got
+                                fills[n_fill, 2] = got
+                            n_fill += 1
+                        q -= got
+                    if kind == A_POST and q > 0:
+                        oid = add_limit(b, side, px, q, 1)
+                        n_rec = _rec(n_rec, t_act, R_POST, px, q if oid >= 0 else 0, b, rec_t, rec_i)
+                        if oid >= 0:
+                            for w in range(MAX_WORKING):
+                                if wk_rem[w] == 0:
+                                    wk_oid[w] = oid
+                                    wk_rem[w] = q
+                                    wk_px[w] = px
+                                    break
+        elif t_dec <= t_ev:
+            # A decision, on the book as the feed showed it feed_lat ago.
+            t = t_dec
+            j = h_n - 1
+            lo = max(0, h_n - HIST)
+            while j > lo and h_t[j % HIST] > t - feed_lat:
+                j -= 1
+            obid = h_bid[j % HIST]
+            oask = h_ask[j % HIST]
+            ovol = h_vol[j % HIST]
+            if vol_start < 0:
+                vol_start = ovol
+                mkt_vol_t0 = stats[S_MARKET_VOLUME]
+                out[O_ARRIVAL_MID] = 0.5 * (best_bid(b) + best_ask(b))
+            working = 0
+            for w in range(MAX_WORKING):
+                working += wk_rem[w]
+            if t >= t_end - 1e-12:
+                done_deciding = True
+                for w in range(MAX_WORKING):
+                    if wk_rem[w] > 0 and pa_tail - pa_head < MAX_PENDING:
+                        k = pa_tail % MAX_PENDING
+                        pa_tail += 1
+                        pa_t[k] = t + entry_lat
+                        pa_kind[k] = A_CANCEL
+                        pa_oid[k] = wk_oid[w]
+                        pa_px[k] = 0
+                        pa_q[k] = 0
+                if finish == 1 and pa_tail - pa_head < MAX_PENDING:
+                    # Sweep whatever the cancels leave (sized at arrival, so fills meanwhile count).
+                    k = pa_tail % MAX_PENDING
+                    pa_tail += 1
+                    pa_t[k] = t + entry_lat
+                    pa_kind[k] = A_IOC
+                    pa_px[k] = INF_TICK if side == 0 else -INF_TICK
+                    pa_q[k] = int(qty_total)
+                    pa_oid[k] = -1
+            else:
+                # Target filled fraction from the urgency schedule (piecewise pace).
+                frac_t = (t - t0) / horizon
+                cum = 0.0
+                tier = 0
+                for s in range(sched_frac.shape[0]):
+                    a = sched_frac[s]
+                    z = sched_frac[s + 1] if s + 1 < sched_frac.shape[0] else 1.0
+                    if frac_t > a:
+                        cum += sched_pace[s] * (min(frac_t, z) - a)
+                        tier = s
+                target = min(qty_total, qty_total * cum)
+                if dec_dt > 0:  # look one interval ahead so the last slice is not left behind
+                    target = min(qty_total, target + qty_total * sched_pace[tier] * dec_dt / horizon)
+                if cap > 0:
+                    target = min(target, cap * (ovol - vol_start))
+                need = int(target) - filled - working - in_flight
+                if sched_cross[tier] == 1:
+                    if need > 0 and pa_tail - pa_head < MAX_PENDING:
+                        k = pa_tail % MAX_PENDING
+                        pa_tail += 1
+                        pa_t[k] = t + entry_lat
+                        pa_kind[k] = A_IOC
+                        pa_px[k] = oask + off if side == 0 else obid - off
+                        pa_q[k] = need
+                        pa_oid[k] = -1
+                else:
+                    if side == 0:
+                        want = min(obid - off, oask - 1)
+                    else:
+                        want = max(oask + off, obid + 1)
+                    if reprice > 0:
+                        for w in range(MAX_WORKING):
+                            if wk_rem[w] > 0 and abs(wk_px[w] - want) >= reprice and \
+                                    pa_tail - pa_head < MAX_PENDING:
+                                k = pa_tail % MAX_PENDING
+                                pa_tail += 1
+                                pa_t[k] = t + entry_lat
+                                pa_kind[k] = A_CANCEL
+                                pa_oid[k] = wk_oid[w]
+                                pa_px[k] = 0
+                                pa_q[k] = 0
+                                need += wk_rem[w]
+                    if need > 0 and pa_tail - pa_head < MAX_PENDING:
+                        k = pa_tail % MAX_PENDING
+                        pa_tail += 1
+                        pa_t[k] = t + entry_lat
+                        pa_kind[k] = A_POST
+                        pa_px[k] = want
+                        pa_q[k] = need
+                        pa_oid[k] = -1
+                        in_flight += need
+                next_dec = t + dec_dt
+                if next_dec > t_end:
+                    next_dec = t_end
+        else:
+            # A market-model event.
+            k = dims[ev]
+            price, q = apply_event(b, k, rng, size_table, deep_table, cancel_table, levels, gap, stats)
+            n_rec = _rec(n_rec, t_ev, k, price, q, b, rec_t, rec_i)
+            hk = h_n % HIST
+            h_t[hk] = t_ev
+            h_bid[hk] = best_bid(b)
+            h_ask[hk] = best_ask(b)
+            h_vol[hk] = stats[S_MARKET_VOLUME]
+            h_n += 1
+            ev += 1
+            nf = b.meta[M_NFILLS]
+            for f in range(nf):
+                oid = b.fills[f, 0]
+                fpx = b.fills[f, 1]
+                fq = b.fills[f, 2]
+                for w in range(MAX_WORKING):
+                    if wk_oid[w] == oid and wk_rem[w] > 0:
+                        wk_rem[w] -= fq
+                        if wk_rem[w] == 0:
+                            wk_oid[w] = -1
+                        break
+                filled += fq
+                notional += fq * fpx
+                n_rec = _rec(n_rec, t_ev, R_FILL, fpx, fq, b, rec_t, rec_i)
+                if n_fill < fills.shape[0]:
+                    fills[n_fill, 0] = t_ev
+                    fills[n_fill, 1] = fpx
+                    fills[n_fill, 2] = fq
+                n_fill += 1
+            b.meta[M_NFILLS] = 0
+    out[O_FILLED] = filled
+    out[O_NOTIONAL] = notional
+    out[O_CHILDREN] = children
+    out[O_MKT_VOLUME] = stats[S_MARKET_VOLUME] - mkt_vol_t0
+    out[O_N_REC] = n_rec
+    out[O_N_FILLS] = n_fill
+    out[O_END_MID] = 0.5 * (best_bid(b) + best_ask(b))
