@@ -95,7 +95,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     t0 = pol_f[P_T0]
     horizon = pol_f[P_HORIZON]
     cap = pol_f[P_CAP]
-    off = int(round(pol_f[P_OFFSET_TICKS]))
+    off = round(pol_f[P_OFFSET_TICKS])
     dec_dt = pol_f[P_DECISION_DT]
     feed_lat = pol_f[P_FEED_LAT]
     entry_lat = pol_f[P_ENTRY_LAT]
@@ -259,10 +259,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                         pa_q[k] = need
                         pa_oid[k] = -1
                 else:
-                    if side == 0:
-                        want = min(obid - off, oask - 1)
-                    else:
-                        want = max(oask + off, obid + 1)
+                    want = min(obid - off, oask - 1) if side == 0 else max(oask + off, obid + 1)
                     if reprice > 0:
                         for w in range(MAX_WORKING):
                             if wk_rem[w] > 0 and abs(wk_px[w] - want) >= reprice and \

@@ -4,6 +4,7 @@ position honoured by passive children (a child fills only after the volume ahead
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,8 +35,8 @@ def test_torghut_arithmetic_by_hand():
     assert math.isnan(slippage_bps(1, math.nan, 100.0))
 
 
-ONE_SHOT = dict(participation_cap=0.0, decision_interval_s=10.0, feed_latency_s=0.0,
-                order_entry_latency_s=0.0, reprice_ticks=0)
+ONE_SHOT: dict[str, Any] = dict(participation_cap=0.0, decision_interval_s=10.0, feed_latency_s=0.0,
+                                order_entry_latency_s=0.0, reprice_ticks=0)
 
 
 def test_marketable_buy_fills_at_far_touch_and_stops_at_its_limit():

@@ -25,8 +25,8 @@ print(json.dumps(r.to_dict()))
 """
 
 
-def run_here(order_id: str = "ord-42", side: str = "buy"):
-    return shortfall_monte_carlo(illustrative_model(), ParentOrder(order_id, side, 300, 20.0),
+def run_here(order_id: str = "ord-42"):
+    return shortfall_monte_carlo(illustrative_model(), ParentOrder(order_id, "buy", 300, 20.0),
                                  ExecutionPolicy(), n_paths=12, warmup_s=5.0)
 
 
