@@ -28,6 +28,7 @@ from simulator.book.core import (
     hot,
 )
 from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event
+from simulator.market.model import Tables
 
 # Float policy slots (pol_f).
 P_QTY = 0
@@ -84,8 +85,7 @@ def _rec(n: int, t: float, kind: int, price: int, qty: int, b: BookState, rec_t:
 
 @nb.njit(cache=True)
 def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64], rng: np.random.Generator,
-               size_table: NDArray[np.int64], deep_table: NDArray[np.int64],
-               cancel_table: NDArray[np.int64], levels: int, gap: int, pol_f: NDArray[np.float64],
+               tb: Tables, pol_f: NDArray[np.float64],
                pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64], sched_pace: NDArray[np.float64],
                sched_cross: NDArray[np.int64], stats: NDArray[np.int64], rec_t: NDArray[np.float64],
                rec_i: NDArray[np.int64], fills: NDArray[np.float64], out: NDArray[np.float64]) -> None:
@@ -287,7 +287,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
         else:
             # A market-model event.
             k = dims[ev]
-            price, q = apply_event(b, k, rng, size_table, deep_table, cancel_table, levels, gap, stats)
+            price, q = apply_event(b, k, rng, tb, stats)
             n_rec = _rec(n_rec, t_ev, k, price, q, b, rec_t, rec_i)
             hk = h_n % HIST
             h_t[hk] = t_ev

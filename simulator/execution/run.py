@@ -115,15 +115,14 @@ class PathRunner:
         b = self.book
         reset_book(b, m.ref_tick - b.lvl_head.shape[1] // 2)
         init_book(b, m.ref_tick, m.init_spread_ticks, m.init_levels, m.init_orders_per_level,
-                  m.size_table, rng)
+                  m.tables, rng)
         need = len(times) + 4 * (int(self.order.horizon_s / self.policy.decision_interval_s) + 8) + 64
         if self.rec_t.shape[0] < need:
             self.rec_t = np.zeros(2 * need)
             self.rec_i = np.zeros((2 * need, 5), np.int64)
         stats = np.zeros(S_SIZE, np.int64)
         fr, pace, cross = self.sched
-        run_parent(b, times, dims, rng, m.size_table, m.deep_offset_table, m.cancel_offset_table,
-                   m.init_levels, m.init_spread_ticks, self.pol_f, self.pol_i, fr, pace, cross, stats,
+        run_parent(b, times, dims, rng, m.tables, self.pol_f, self.pol_i, fr, pace, cross, stats,
                    self.rec_t, self.rec_i, self.fills, self.out)
         out = self.out
         n_rec = int(out[O_N_REC])

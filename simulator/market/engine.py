@@ -45,6 +45,7 @@ from simulator.book.core import (
     maybe_recenter,
 )
 from simulator.hawkes.simulate import hawkes_excite, hawkes_next_event
+from simulator.market.model import Tables
 
 # Counters in the ``stats`` int64 vector the loops fill (diagnostics, reported, never decisions).
 S_EVENTS = 0
@@ -62,6 +63,21 @@ INF_TICK = 1 << 60
 @hot
 def draw_table(row: NDArray[np.int64], u: float) -> int:
     return int(row[int(u * row.shape[0])])
+
+
+@hot
+def draw_mark(tb: Tables, dim: int, u: float) -> int:
+    """Inverse CDF of dimension ``dim``'s size table: first k with cdf[k] > u (binary search)."""
+    cdf = tb.mark_cdf
+    lo = 0
+    hi = cdf.shape[1] - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[dim, mid] > u:
+            hi = mid
+        else:
+            lo = mid + 1
+    return int(tb.mark_values[dim, lo])
 
 
 @hot
@@ -94,12 +110,12 @@ def refill_side(b: BookState, side: int, levels: int, gap: int, size: int) -> No
 
 @hot
 def init_book(b: BookState, bid_tick: int, spread: int, levels: int, per_level: int,
-              size_table: NDArray[np.int64], rng: np.random.Generator) -> None:
+              tb: Tables, rng: np.random.Generator) -> None:
     """Seed a symmetric book: ``levels`` levels per side of ``per_level`` orders with sampled sizes."""
     for k in range(levels):
         for _ in range(per_level):
-            add_limit(b, BID, bid_tick - k, draw_table(size_table[2], rng.random()), 0)
-            add_limit(b, ASK, bid_tick + spread + k, draw_table(size_table[3], rng.random()), 0)
+            add_limit(b, BID, bid_tick - k, draw_mark(tb, 2, rng.random()), 0)
+            add_limit(b, ASK, bid_tick + spread + k, draw_mark(tb, 3, rng.random()), 0)
 
 
 @hot
@@ -148,11 +164,12 @@ def _pick_cancel(b: BookState, side: int, off: int, u: float) -> int:
 
 
 @hot
-def apply_event(b: BookState, dim: int, rng: np.random.Generator, size_table: NDArray[np.int64],
-                deep_table: NDArray[np.int64], cancel_table: NDArray[np.int64], levels: int, gap: int,
+def apply_event(b: BookState, dim: int, rng: np.random.Generator, tb: Tables,
                 stats: NDArray[np.int64]) -> tuple[int, int]:
     """Apply one market-model event; returns (price tick, shares) actually placed/executed/cancelled."""
-    size = draw_table(size_table[dim], rng.random())
+    levels = tb.cfg[0]
+    gap = tb.cfg[1]
+    size = draw_mark(tb, dim, rng.random())
     price = 0
     qty = 0
     if dim <= 1:  # market buy (0) lifts asks, market sell (1) hits bids
@@ -179,13 +196,13 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, size_table: ND
                 step = 1 + int(rng.random() * (spread - 1))
                 price = bb + step if side == BID else ba - step
         else:
-            off = draw_table(deep_table[side], rng.random())
+            off = draw_table(tb.deep[side], rng.random())
             price = bb - off if side == BID else ba + off
         if _add(b, side, price, size, rng, stats) >= 0:
             qty = size
     else:
         side = dim - 8
-        off = draw_table(cancel_table[side], rng.random())
+        off = draw_table(tb.cancel[side], rng.random())
         oid = _pick_cancel(b, side, off, rng.random())
         if oid < 0:
             stats[S_CANCEL_NOOP] += 1
@@ -194,10 +211,10 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, size_table: ND
             qty = cancel(b, oid)
     w = b.lvl_head.shape[1]
     if b.meta[M_BEST_BID] < 0:
-        refill_side(b, BID, levels, gap, draw_table(size_table[2], 0.5))
+        refill_side(b, BID, levels, gap, draw_mark(tb, 2, 0.5))
         stats[S_REFILLS] += 1
     if b.meta[M_BEST_ASK] >= w:
-        refill_side(b, ASK, levels, gap, draw_table(size_table[3], 0.5))
+        refill_side(b, ASK, levels, gap, draw_mark(tb, 3, 0.5))
         stats[S_REFILLS] += 1
     maybe_recenter(b)
     stats[S_EVENTS] += 1
@@ -218,8 +235,7 @@ def _record(n: int, t: float, k: int, price: int, qty: int, b: BookState, rec_t:
 
 @nb.njit(cache=True)
 def run_market_events(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64],
-                      size_table: NDArray[np.int64], deep_table: NDArray[np.int64],
-                      cancel_table: NDArray[np.int64], levels: int, gap: int, rng: np.random.Generator,
+                      tb: Tables, rng: np.random.Generator,
                       rec_t: NDArray[np.float64], rec_i: NDArray[np.int64], stats: NDArray[np.int64],
                       check_every: int) -> tuple[int, int]:
     """Book loop over a pre-drawn Hawkes stream (the order flow is exogenous to the book, so the
@@ -232,7 +248,7 @@ def run_market_events(b: BookState, times: NDArray[np.float64], dims: NDArray[np
     n = 0
     for n in range(times.shape[0]):
         k = dims[n]
-        price, qty = apply_event(b, k, rng, size_table, deep_table, cancel_table, levels, gap, stats)
+        price, qty = apply_event(b, k, rng, tb, stats)
         _record(n, times[n], k, price, qty, b, rec_t, rec_i)
         if check_every > 0 and (n + 1) % check_every == 0:
             code = check_invariants(b)
@@ -244,9 +260,8 @@ def run_market_events(b: BookState, times: NDArray[np.float64], dims: NDArray[np
 @nb.njit(cache=True)
 def run_market_online(b: BookState, t0: float, horizon: float, max_events: int,
                       state: NDArray[np.float64], mu: NDArray[np.float64], beta: NDArray[np.float64],
-                      jump: NDArray[np.float64], size_table: NDArray[np.int64],
-                      deep_table: NDArray[np.int64], cancel_table: NDArray[np.int64], levels: int,
-                      gap: int, rng: np.random.Generator, rec_t: NDArray[np.float64],
+                      jump: NDArray[np.float64], tb: Tables, rng: np.random.Generator,
+                      rec_t: NDArray[np.float64],
                       rec_i: NDArray[np.int64], stats: NDArray[np.int64],
                       check_every: int) -> tuple[float, int, int]:
     """The fully fused loop: Ogata step (the Hawkes package's kernel), book update, record.
@@ -263,7 +278,7 @@ def run_market_online(b: BookState, t0: float, horizon: float, max_events: int,
         if k < 0:
             break
         hawkes_excite(state, jump, k)
-        price, qty = apply_event(b, k, rng, size_table, deep_table, cancel_table, levels, gap, stats)
+        price, qty = apply_event(b, k, rng, tb, stats)
         _record(n, t, k, price, qty, b, rec_t, rec_i)
         n += 1
         if check_every > 0 and n % check_every == 0:

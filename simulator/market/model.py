@@ -1,9 +1,10 @@
 """Everything the market model needs besides the book: Hawkes law, marks, placement, price scale.
 
-Marks are stored as quantile tables (the empirical distribution function, which is the
-nonparametric maximum-likelihood estimate of a size distribution): LOBSTER sizes are lumpy
-(round lots of 100 dominate) and heavy tailed, which no two-parameter family fits, and inverse-
-CDF lookup in a table costs one uniform draw in the hot loop.
+Order sizes are the Hawkes package's mark distributions (``simulator.hawkes.marks``: one
+discrete ``(values, cdf)`` table per dimension, empirical or discretised lognormal), so the fit
+and the simulator share one representation. Placement offsets (how far behind the touch deep
+limits and cancels land) are quantile tables: they are rules of the book, not marks, and
+inverse-CDF lookup costs one uniform draw in the hot loop.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
+from simulator.hawkes.marks import MarkDistribution
 from simulator.hawkes.params import HawkesParams
 from simulator.market.types import DIM_NAMES, N_DIMS
 
@@ -31,12 +33,22 @@ def quantile_table(samples: NDArray[Any], n: int = N_QUANTILES, floor: int = 1) 
     return np.maximum(np.rint(q), floor).astype(np.int64)
 
 
+class Tables(NamedTuple):
+    """The model as flat arrays for the compiled loops (one argument instead of six)."""
+
+    mark_values: NDArray[np.int64]  # (N_DIMS, K) sizes, each row padded with its last value
+    mark_cdf: NDArray[np.float64]  # (N_DIMS, K) cdf, each row padded with 1.0
+    deep: NDArray[np.int64]  # (2, K) deep-limit offsets, ticks
+    cancel: NDArray[np.int64]  # (2, K) cancel offsets, ticks
+    cfg: NDArray[np.int64]  # [refill/initial levels, refill gap ticks]
+
+
 @dataclass(frozen=True)
 class MarketModel:
     """A calibrated (or illustrative) market: Hawkes order flow plus the rules to place it on a book."""
 
     hawkes: HawkesParams
-    size_table: NDArray[np.int64]  # (N_DIMS, K) shares per event, inverse-CDF table per dimension
+    marks: tuple[MarkDistribution, ...]  # order size per dimension (shares)
     deep_offset_table: NDArray[np.int64]  # (2, K) ticks behind the touch for deep limits, bid/ask
     cancel_offset_table: NDArray[np.int64]  # (2, K) ticks behind the touch of cancels (0 = at it)
     tick_size: float  # currency per tick
@@ -49,10 +61,9 @@ class MarketModel:
     def __post_init__(self) -> None:
         if self.hawkes.dim != N_DIMS:
             raise ValueError(f"market model needs {N_DIMS} Hawkes dimensions, got {self.hawkes.dim}")
-        st = np.ascontiguousarray(self.size_table, dtype=np.int64)
+        if len(self.marks) != N_DIMS:
+            raise ValueError(f"need one mark distribution per dimension ({N_DIMS}), got {len(self.marks)}")
         dt = np.ascontiguousarray(self.deep_offset_table, dtype=np.int64)
-        if st.ndim != 2 or st.shape[0] != N_DIMS or np.any(st < 1):
-            raise ValueError("size_table must be (10, K) of positive integers")
         if dt.ndim != 2 or dt.shape[0] != 2 or np.any(dt < 1):
             raise ValueError("deep_offset_table must be (2, K) of integers >= 1")
         ct = np.ascontiguousarray(self.cancel_offset_table, dtype=np.int64)
@@ -62,7 +73,17 @@ class MarketModel:
             raise ValueError("tick_size and ref_price must be positive")
         if self.hawkes.spectral_radius() >= 1.0:
             raise ValueError("Hawkes branching matrix is not stationary (spectral radius >= 1)")
-        object.__setattr__(self, "size_table", st)
+        object.__setattr__(self, "marks", tuple(self.marks))
+        k = max(m.values.shape[0] for m in self.marks)
+        mv = np.empty((N_DIMS, k), np.int64)
+        mc = np.ones((N_DIMS, k), np.float64)
+        for i, m in enumerate(self.marks):
+            n = m.values.shape[0]
+            mv[i, :n] = m.values
+            mv[i, n:] = m.values[-1]
+            mc[i, :n] = m.cdf
+        cfg = np.array([self.init_levels, self.init_spread_ticks], np.int64)
+        object.__setattr__(self, "_tables", Tables(mv, mc, dt, ct, cfg))
         object.__setattr__(self, "deep_offset_table", dt)
         object.__setattr__(self, "cancel_offset_table", ct)
 
@@ -70,8 +91,12 @@ class MarketModel:
     def ref_tick(self) -> int:
         return round(self.ref_price / self.tick_size)
 
+    @property
+    def tables(self) -> Tables:
+        return self._tables  # type: ignore[attr-defined]
+
     def mean_size(self, dim: int) -> float:
-        return float(self.size_table[dim].mean())
+        return self.marks[dim].mean()
 
     def expected_market_volume(self, seconds: float) -> float:
         """Expected shares traded by market orders in ``seconds`` at stationarity (sizes capped by depth aside)."""
@@ -83,7 +108,7 @@ class MarketModel:
             "schema": "microexec.market_model.v1",
             "dims": list(DIM_NAMES),
             "hawkes": self.hawkes.to_dict(),
-            "marks": {"kind": "quantile_table", "size_table": self.size_table.tolist()},
+            "marks": [m.to_dict() for m in self.marks],
             "deep_offset_table": self.deep_offset_table.tolist(),
             "cancel_offset_table": self.cancel_offset_table.tolist(),
             "tick_size": self.tick_size,
@@ -101,7 +126,7 @@ class MarketModel:
                 raise ValueError(f"params dims {data.get('dims')} differ from the model's {list(DIM_NAMES)}")
             return cls(
                 hawkes=HawkesParams.from_dict(data["hawkes"]),
-                size_table=np.asarray(data["marks"]["size_table"]),
+                marks=tuple(MarkDistribution.from_dict(m) for m in data["marks"]),
                 deep_offset_table=np.asarray(data["deep_offset_table"]),
                 cancel_offset_table=np.asarray(data["cancel_offset_table"]),
                 tick_size=float(data["tick_size"]),
@@ -155,19 +180,16 @@ def illustrative_model(ref_price: float = 100.0, tick_size: float = 0.01) -> Mar
         alpha[ld, ld] = 0.20
         alpha[li, cx] = 0.05
         alpha[lt, li] = 0.10
-    sizes = np.array([100, 100, 100, 100, 100, 100, 100, 100, 100, 100])
+    # Round-lot heavy sizes (shape of LOBSTER AMZN new-order sizes: odd lots, then 100s).
+    values = np.array([5, 10, 20, 50, 100, 200, 300, 500, 1000], np.int64)
+    probs = np.array([0.06, 0.08, 0.08, 0.08, 0.45, 0.12, 0.05, 0.05, 0.03])
+    size = MarkDistribution("empirical", values, np.cumsum(probs))
     k = np.arange(N_QUANTILES)
-    size_table = np.empty((d, N_QUANTILES), np.int64)
-    for i in range(d):
-        # Round-lot heavy mix: half the mass at one lot, a tail of odd lots and multiples.
-        base = np.where(k < N_QUANTILES // 2, sizes[i], sizes[i] * (1 + (k - N_QUANTILES // 2) // 8))
-        base[: N_QUANTILES // 8] = np.array([5, 10, 20, 25, 30, 40, 50, 60])
-        size_table[i] = base
     deep = np.minimum(1 + k // 6, 12).astype(np.int64)
     canc = np.where(k < N_QUANTILES // 2, 0, np.minimum((k - N_QUANTILES // 2) // 4 + 1, 12)).astype(np.int64)
     return MarketModel(
         hawkes=HawkesParams(mu, alpha, beta),
-        size_table=size_table,
+        marks=(size,) * d,
         deep_offset_table=np.vstack([deep, deep]),
         cancel_offset_table=np.vstack([canc, canc]),
         tick_size=tick_size,

@@ -41,7 +41,7 @@ def start_book(model: MarketModel, rng: np.random.Generator, window: int = 4096,
                capacity: int = 1 << 16) -> BookState:
     b = new_book(model.ref_tick - window // 2, window=window, capacity=capacity)
     init_book(b, model.ref_tick, model.init_spread_ticks, model.init_levels,
-              model.init_orders_per_level, model.size_table, rng)
+              model.init_orders_per_level, model.tables, rng)
     return b
 
 
@@ -61,15 +61,13 @@ def simulate_market(model: MarketModel, seconds: float, seed: int | np.random.Se
     b = start_book(model, rng)
     hp = model.hawkes
     stats = np.zeros(S_SIZE, np.int64)
-    levels, gap = model.init_levels, model.init_spread_ticks
     if flow == "cluster":
         ev = simulate(hp, float(seconds), np.random.Generator(np.random.PCG64(flow_ss)), method="cluster",
                       max_events=max_events)
         cap = len(ev) if record else 0
         rec_t = np.zeros(cap)
         rec_i = np.zeros((cap, 5), np.int64)
-        n, code = run_market_events(b, ev.times, ev.dims, model.size_table, model.deep_offset_table,
-                                    model.cancel_offset_table, levels, gap, rng, rec_t, rec_i, stats,
+        n, code = run_market_events(b, ev.times, ev.dims, model.tables, rng, rec_t, rec_i, stats,
                                     int(check_every))
         t = float(seconds)
     elif flow == "thinning":
@@ -81,9 +79,8 @@ def simulate_market(model: MarketModel, seconds: float, seed: int | np.random.Se
         rec_i = np.zeros((cap, 5), np.int64)
         state = np.zeros((hp.dim, hp.dim))
         t, n, code = run_market_online(b, 0.0, float(seconds), int(max_events), state, hp.mu, hp.beta,
-                                       jump_matrix(hp), model.size_table, model.deep_offset_table,
-                                       model.cancel_offset_table, levels, gap, rng, rec_t, rec_i,
-                                       stats, int(check_every))
+                                       jump_matrix(hp), model.tables, rng, rec_t, rec_i, stats,
+                                       int(check_every))
         if record and n > cap:
             raise RuntimeError(f"record buffer of {cap} events overflowed ({n} events)")
     else:

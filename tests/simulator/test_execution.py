@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 
 from simulator.execution import ExecutionPolicy, ParentOrder, PathRunner, shortfall_notional, slippage_bps
+from simulator.hawkes.marks import MarkDistribution
 from simulator.market import MarketModel, illustrative_model
-from simulator.market.types import MARKET_BUY, MARKET_SELL
+from simulator.market.types import MARKET_BUY, MARKET_SELL, N_DIMS
 
 
 def flat_model() -> MarketModel:
     """Every size 100 shares; start book bid 100.00 / ask 100.01, 10 levels of 3 orders a side."""
     m = illustrative_model(ref_price=100.0, tick_size=0.01)
-    return MarketModel(m.hawkes, np.full_like(m.size_table, 100), m.deep_offset_table,
+    flat = MarkDistribution("empirical", np.array([100]), np.array([1.0]))
+    return MarketModel(m.hawkes, (flat,) * N_DIMS, m.deep_offset_table,
                        m.cancel_offset_table, m.tick_size, m.ref_price)
 
 

@@ -20,7 +20,7 @@ def test_book_never_crosses_or_goes_negative(seed, seconds, flow, cancel_heavy):
         mu[8:] *= 3.0
         mu[:2] *= 2.0
         from simulator.hawkes.params import HawkesParams
-        model = MarketModel(HawkesParams(mu, model.hawkes.alpha, model.hawkes.beta), model.size_table,
+        model = MarketModel(HawkesParams(mu, model.hawkes.alpha, model.hawkes.beta), model.marks,
                             model.deep_offset_table, model.cancel_offset_table, model.tick_size,
                             model.ref_price)
     run = simulate_market(model, seconds, seed, flow=flow, check_every=1)
@@ -52,5 +52,7 @@ def test_params_round_trip(tmp_path):
     p = tmp_path / "params.json"
     m.save(p)
     m2 = MarketModel.load(p)
-    assert np.array_equal(m2.hawkes.alpha, m.hawkes.alpha) and np.array_equal(m2.size_table, m.size_table)
+    assert np.array_equal(m2.hawkes.alpha, m.hawkes.alpha)
+    assert all(np.array_equal(a.cdf, b.cdf) and np.array_equal(a.values, b.values)
+               for a, b in zip(m2.marks, m.marks, strict=True))
     assert simulate_market(m2, 10.0, 3).digest == simulate_market(m, 10.0, 3).digest
