@@ -29,6 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 
 from streams import metrics
+from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
 from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
 from streams.serde import AvroDecoder, AvroEncoder, Registry, ValueDecoder, decode_key
@@ -133,6 +134,7 @@ class ExactlyOnceRuntime:
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
+            "fetch.wait.max.ms": 10,  # restore is a bounded read to the end: don't linger at EOF
         })
 
     # ------------------------------------------------------------------ lifecycle
@@ -145,12 +147,23 @@ class ExactlyOnceRuntime:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
 
-    def ensure_changelog(self, partitions: int) -> None:
-        """Create ``<app>.changelog`` (compacted) with one partition per input partition, if absent."""
-        from streams.admin import ensure_topics
+    def prepare_topics(self) -> None:
+        """Check the inputs are co-partitioned and create ``<app>.changelog`` (compacted) to match.
 
-        ensure_topics(AdminClient(self.settings.kafka_common()),
-                      [(self._changelog, partitions, True)], self.settings.replication_factor)
+        Keyed state of partition ``p`` is only correct if every input topic routes a key to the same
+        ``p``: equal partition counts (and the same partitioner upstream) are required, and a
+        mismatch is refused here rather than discovered as wrong state later.
+        """
+        admin = AdminClient(self.settings.kafka_common())
+        metadata = admin.list_topics(timeout=15).topics
+        counts = {}
+        for name in self.processor.input_formats:
+            if name not in metadata or metadata[name].error is not None:
+                raise RuntimeError(f"input topic {name!r} does not exist (run `microexec topics create`)")
+            counts[name] = len(metadata[name].partitions)
+        if len(set(counts.values())) > 1:
+            raise RuntimeError(f"input topics of {self.app} are not co-partitioned: {counts}")
+        ensure_topics(admin, [(self._changelog, max(counts.values()), True)], self.settings.replication_factor)
 
     def run(self, *, idle_timeout_s: float | None = None, max_records: int | None = None,
             on_commit: Callable[[RunStats], None] | None = None) -> RunStats:
@@ -158,15 +171,21 @@ class ExactlyOnceRuntime:
         ``max_records`` consumed; always ends with a commit of what was processed."""
         self._install_signal_handlers()
         metrics.serve(self.settings.metrics_port)
-        self.producer.init_transactions(_TXN_TIMEOUT_S)
+        self.prepare_topics()
+        started = time.monotonic()
+        self.producer.init_transactions(_TXN_TIMEOUT_S)  # fences and aborts a previous incarnation
+        log.info("%s: transactions initialised in %.2fs", self.app, time.monotonic() - started)
         self.consumer.subscribe(list(self.processor.input_formats), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         interval = self.settings.commit_interval_ms / 1000.0
         batch = self.settings.batch_size
+        poll_timeout = min(interval / 5.0, 0.02)
         last_commit = last_data = time.monotonic()
         try:
             while not self._stop.is_set():
-                messages = self.consumer.consume(batch, timeout=min(interval, 0.1))
+                # consume() waits until the batch is full or the timeout passes: a short timeout keeps
+                # a quiet stream's latency low, a busy stream fills batches long before it.
+                messages = self.consumer.consume(batch, timeout=poll_timeout)
                 now = time.monotonic()
                 if messages:
                     last_data = now
@@ -254,9 +273,9 @@ class ExactlyOnceRuntime:
         ts = default_ts if emit.timestamp_ms is None else emit.timestamp_ms
         return emit.topic, emit.key, payload, ts, list(emit.headers)
 
-    def _produce(self, out_topic: str, value: bytes | None, key: bytes | None, timestamp_ms: int,
+    def _produce(self, out_topic: str, value: bytes | None, key: bytes | None, timestamp_ms: int | None,
                  headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
-        kwargs: dict[str, Any] = {"timestamp": timestamp_ms}
+        kwargs: dict[str, Any] = {} if timestamp_ms is None else {"timestamp": timestamp_ms}
         if headers:
             kwargs["headers"] = headers
         if partition is not None:
@@ -271,7 +290,9 @@ class ExactlyOnceRuntime:
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         _, timestamp_ms = msg.timestamp()
         headers = dlq_headers(self.app, reason, detail, *_coords(msg), timestamp_ms)
-        self._produce(self._dlq_topic, msg.value(), msg.key(), timestamp_ms, headers)
+        # The DLQ record is stamped now (the source time is in a header): an operational event must
+        # not fall to time retention at once because it refused a replay of old history.
+        self._produce(self._dlq_topic, msg.value(), msg.key(), None, headers)
         self.stats.dlq += 1
         self.stats.dlq_reasons[reason] = self.stats.dlq_reasons.get(reason, 0) + 1
         metrics.DLQ.labels(self.app, reason).inc()
@@ -301,7 +322,7 @@ class ExactlyOnceRuntime:
                     payload = None if value is None else self._changelog_encoder.encode({
                         "app_id": self.app, "state_key": key, "state_json": canonical_json(value),
                         "source_topic": None, "source_partition": partition, "source_offset": None})
-                    self._produce(self._changelog, payload, key.encode("utf-8"), 0, None, partition)
+                    self._produce(self._changelog, payload, key.encode("utf-8"), None, None, partition)
             offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
             self._retrying("send_offsets_to_transaction", lambda: self.producer.send_offsets_to_transaction(
                 offsets, self.consumer.consumer_group_metadata(), _TXN_TIMEOUT_S))
@@ -345,6 +366,7 @@ class ExactlyOnceRuntime:
     # ------------------------------------------------------------------ rebalances and restore
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "assign").inc()
+        log.info("%s: assigned %s", self.app, [(tp.topic, tp.partition) for tp in partitions])
         for number in sorted({tp.partition for tp in partitions}):
             if number not in self._states:
                 self._restore_partition(number)
@@ -381,7 +403,7 @@ class ExactlyOnceRuntime:
         restored = 0
         try:
             while True:
-                batch = self._restore_consumer.consume(1000, timeout=1.0)
+                batch = self._restore_consumer.consume(500, timeout=0.05)  # returns when full or timed out
                 done = False
                 for msg in batch:
                     err = msg.error()

@@ -15,7 +15,9 @@ from streams.settings import Settings
 
 def create_topics(settings: Settings, topics: Iterable[tuple[str, int, bool]],
                   extra_config: dict[str, str] | None = None) -> None:
-    ensure_topics(AdminClient(settings.kafka_common()), topics, 1, extra_config)
+    """Test topics keep records forever: the feeds carry fixed event times that are older than the
+    broker's default seven-day retention, which would otherwise delete them mid-test."""
+    ensure_topics(AdminClient(settings.kafka_common()), topics, 1, {"retention.ms": "-1", **(extra_config or {})})
 
 
 def produce_all(settings: Settings, topic: str, records: Iterable[tuple[bytes | str | None, bytes | None]],

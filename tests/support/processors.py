@@ -6,6 +6,7 @@ lost, duplicated or reordered input, or state restored wrongly after a crash, ch
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ class QuoteSummaryProcessor:
     name = "quote-summary"
 
     def __init__(self, quotes_topic: str, out_topic: str, book_topic: str | None = None,
-                 stateful: bool = True) -> None:
+                 stateful: bool = True, busy_us: int = 0) -> None:
         self.input_formats = {quotes_topic: FORMAT_TORGHUT_JSON}
         self.input_schemas: dict[str, str] = {}
         if book_topic:
@@ -29,6 +30,7 @@ class QuoteSummaryProcessor:
         self.output_schemas = {out_topic: SUMMARY_SCHEMA}
         self.out_topic = out_topic
         self.stateful = stateful
+        self.busy_ns = busy_us * 1000  # simulated per-record work, so crash tests can kill mid-batch
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
         if record.value is None:
@@ -42,6 +44,10 @@ class QuoteSummaryProcessor:
         else:
             quote = parse_quote(record.value)
             symbol, bid, ask, ts_ns, source = quote.symbol, quote.bid_price, quote.ask_price, quote.event_ts_ns, "quote"
+        if self.busy_ns:
+            until = time.perf_counter_ns() + self.busy_ns
+            while time.perf_counter_ns() < until:
+                pass
         mid = (bid + ask) / 2.0
         previous = (state.get(symbol) if self.stateful else None) or {"seq": 0, "cum_mid": 0.0}
         current = {"seq": previous["seq"] + 1, "cum_mid": previous["cum_mid"] + mid}
