@@ -7,6 +7,7 @@ next commit; Kafka itself rejects it, but with an error that does not say what t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from streams.settings import Settings
 from streams.timeutil import TimestampError, parse_iso_ms
-from streams.topics import CATALOG
+from streams.topics import CATALOG, changelog_topic
 
 log = logging.getLogger("microexec.admin")
 
@@ -80,15 +81,74 @@ def _offset_spec(target: str) -> OffsetSpec:
                          "(e.g. 2026-11-26T14:30:00Z)") from exc
 
 
-def rewind_group(settings: Settings, group: str, topic_name: str, target: str) -> RewindPlan:
-    """Move a stopped group's committed offsets on ``topic_name`` to ``target``."""
+def _members(admin: AdminClient, group: str) -> list[str]:
+    description = admin.describe_consumer_groups([group], request_timeout=15)[group].result()
+    return [m.group_instance_id or m.member_id for m in description.members]
+
+
+def wait_until_empty(admin: AdminClient, group: str, wait_s: float) -> None:
+    """Static members (our runtime uses them) stay in the group for session.timeout.ms after a clean
+    stop; waiting here is what an operator would otherwise do by hand."""
+    deadline = time.monotonic() + wait_s
+    members = _members(admin, group)
+    while members and time.monotonic() < deadline:
+        time.sleep(0.5)
+        members = _members(admin, group)
+    if members:
+        raise AdminError(f"group {group!r} has {len(members)} active member(s) ({', '.join(members)}); stop its "
+                         "consumers first (a stopped static member leaves after the session timeout: "
+                         "use --wait SECONDS), then rewind")
+
+
+def reset_changelog(settings: Settings, app_id: str) -> int:
+    """Tombstone every key of ``<app>.changelog`` so the next run starts from empty state.
+
+    Why tombstones and not DeleteRecords: the changelog is compacted, and Kafka refuses record
+    deletion on compacted topics; a tombstone per key is what compaction itself understands.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer
+
+    name = changelog_topic(app_id)
+    consumer = Consumer({**settings.kafka_common(), "group.id": f"{app_id}.reset", "enable.auto.commit": False,
+                         "enable.partition.eof": True, "isolation.level": "read_committed"})
+    metadata = consumer.list_topics(name, timeout=15).topics.get(name)
+    if metadata is None or metadata.error is not None:
+        consumer.close()
+        return 0
+    parts = [TopicPartition(name, p, OFFSET_BEGINNING) for p in metadata.partitions]
+    consumer.assign(parts)
+    live: dict[tuple[int, bytes], bool] = {}
+    done: set[int] = set()
+    while len(done) < len(parts):
+        msg = consumer.poll(1.0)
+        if msg is None:
+            continue
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                done.add(msg.partition() or 0)
+                continue
+            raise AdminError(f"reading {name}: {err}")
+        live[(msg.partition() or 0, msg.key() or b"")] = msg.value() is not None
+    consumer.close()
+    producer = Producer({**settings.kafka_common(), "enable.idempotence": True})
+    count = 0
+    for (partition, key), alive in live.items():
+        if alive:
+            producer.produce(name, None, key, partition=partition)
+            count += 1
+    if producer.flush(30):
+        raise AdminError(f"could not write all tombstones to {name}")
+    return count
+
+
+def rewind_group(settings: Settings, group: str, topic_name: str, target: str, *, wait_s: float = 0.0,
+                 reset_state: bool = False) -> RewindPlan:
+    """Move a stopped group's committed offsets on ``topic_name`` to ``target``; with ``reset_state``
+    also empty the group's changelog (the runtime's app id is its group id)."""
     admin = AdminClient(settings.kafka_common())
     spec = _offset_spec(target)
-    description = admin.describe_consumer_groups([group], request_timeout=15)[group].result()
-    if description.members:
-        ids = ", ".join(m.member_id for m in description.members)
-        raise AdminError(f"group {group!r} has {len(description.members)} active member(s) ({ids}); "
-                         "stop its consumers first, then rewind")
+    wait_until_empty(admin, group, wait_s)
     metadata = admin.list_topics(topic_name, timeout=15).topics.get(topic_name)
     if metadata is None or metadata.error is not None or not metadata.partitions:
         raise AdminError(f"topic {topic_name!r} does not exist")
@@ -107,4 +167,6 @@ def rewind_group(settings: Settings, group: str, topic_name: str, target: str) -
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic_name, p, o) for p, o in offsets])
     admin.alter_consumer_group_offsets([request], request_timeout=15)[group].result()
     log.info("rewound group %s on %s to %s: %s", group, topic_name, target, offsets)
+    if reset_state:
+        reset_changelog(settings, group)
     return RewindPlan(group, topic_name, target, offsets)

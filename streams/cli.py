@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rewind.add_argument("--group", required=True)
     rewind.add_argument("--topic", required=True)
     rewind.add_argument("--to", required=True, help="ISO 8601 time with zone, 'earliest' or 'latest'")
+    rewind.add_argument("--wait", type=float, default=0.0,
+                        help="seconds to wait for the group to empty (stopped static members linger)")
+    rewind.add_argument("--reset-state", action="store_true",
+                        help="also tombstone the group's changelog, so state is rebuilt from the replay")
     rewind.set_defaults(func=_rewind)
 
     tail_cmd = subparsers.add_parser("tail", help="print a topic's records as JSON lines")
@@ -58,7 +62,8 @@ def _topics_list(args: argparse.Namespace) -> int:
 
 def _rewind(args: argparse.Namespace) -> int:
     try:
-        plan = rewind_group(load_settings(), args.group, args.topic, args.to)
+        plan = rewind_group(load_settings(), args.group, args.topic, args.to, wait_s=args.wait,
+                            reset_state=args.reset_state)
     except (SettingsError, AdminError, KafkaException) as exc:
         return _fail(str(exc))
     for partition, offset in plan.offsets:
