@@ -1,0 +1,39 @@
+"""Calibration from recorded events: LOBSTER files or Torghut JSON quote/trade streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.calibration.calibrate import Calibration, DimensionReport, calibrate
+from simulator.calibration.flow import RecordedFlow
+from simulator.calibration.lobster import LobsterFormatError, load_lobster
+from simulator.calibration.torghut import TorghutFormatError, load_torghut
+
+__all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow", "TorghutFormatError",
+           "calibrate", "load_lobster", "load_recorded", "load_torghut"]
+
+
+def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = 1.0,
+                  start_s: float | None = None, end_s: float | None = None) -> RecordedFlow:
+    """One flow from the inputs: a LOBSTER message file (its order-book file beside it, or listed
+    too) or any number of Torghut JSON files of one symbol. Mixing sources is refused: one
+    calibration describes one market."""
+    ps = [Path(p) for p in paths]
+    if not ps:
+        raise ValueError("no input files")
+    for p in ps:
+        if not p.exists():
+            raise FileNotFoundError(f"input file not found: {p}")
+    messages = [p for p in ps if "_message_" in p.name]
+    books = [p for p in ps if "_orderbook_" in p.name]
+    others = [p for p in ps if p not in messages and p not in books]
+    if messages:
+        if others:
+            raise ValueError(f"mixing LOBSTER and other inputs is not supported: {[str(o) for o in others]}")
+        if len(messages) != 1:
+            raise ValueError("give one LOBSTER message file per calibration (one symbol, one day)")
+        book = books[0] if books else None
+        return load_lobster(messages[0], book, tick_size=tick_size, start_s=start_s, end_s=end_s)
+    if books:
+        raise ValueError("a LOBSTER order-book file needs its message file")
+    return load_torghut(list(ps), tick_size=tick_size, size_unit=size_unit)
