@@ -1,0 +1,69 @@
+"""Full market-model events per second on one core, and a 10-million-event validity run.
+
+"Full" means everything a market path costs: drawing the ten-dimensional Hawkes order flow,
+sampling sizes and placements, and every book operation. Reference: the issue's goal of
+1,000,000 events/s (the reference paper's code reports about 0.9 million on an Apple M-series
+laptop; we compare against the goal, the stricter of the two).
+
+    python benchmarks/lob_simulate.py [--params params.json] [--events 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from simulator.market import MarketModel, illustrative_model, simulate_market
+
+GOAL = 1_000_000.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", type=Path, help="calibrated params JSON (default: illustrative model)")
+    ap.add_argument("--events", type=int, default=10_000_000, help="events in the timed and checked runs")
+    ap.add_argument("--check-every", type=int, default=1000, help="full invariant check interval")
+    args = ap.parse_args()
+    model = MarketModel.load(args.params) if args.params else illustrative_model()
+    rate = float(np.sum(model.hawkes.stationary_intensity()))
+    seconds = args.events / rate
+    print(f"model: {'illustrative' if not args.params else args.params}; stationary rate {rate:.2f} events/s;"
+          f" simulating {seconds:,.0f} s for ~{args.events:,} events; pid {os.getpid()}")
+    simulate_market(model, 50.0, 0, record=False)  # compile outside the timing
+    simulate_market(model, 50.0, 0, record=False, flow="thinning")
+
+    results = {}
+    for flow in ("cluster", "thinning"):
+        t = time.perf_counter()
+        run = simulate_market(model, seconds, 1, flow=flow, record=False, max_events=4 * args.events)
+        el = time.perf_counter() - t
+        results[flow] = run.stats["events"] / el
+        print(f"{flow:9s} flow: {run.stats['events']:,} events in {el:.2f} s = {results[flow]:,.0f} events/s "
+              f"(refills {run.stats['refills']}, inside->touch {run.stats['inside_at_touch']}, "
+              f"pool evictions {run.stats['pool_replace']})")
+
+    t = time.perf_counter()
+    chk = simulate_market(model, seconds, 2, flow="cluster", record=False, max_events=4 * args.events,
+                          check_every=args.check_every)
+    el = time.perf_counter() - t
+    ok = chk.invariant_code == 0
+    print(f"validity run: {chk.stats['events']:,} events, touch checked after every event, full book "
+          f"invariants (no cross, no negative or empty order, level sums, pointers, no leaked slots) every "
+          f"{args.check_every:,} events: {'OK' if ok else f'VIOLATION code {chk.invariant_code}'} ({el:.1f} s)")
+    if not ok:
+        sys.exit(1)
+    ours = results["cluster"]
+    print(json.dumps({"name": "lob_simulate", "ours": round(ours), "reference": GOAL,
+                      "ratio": round(ours / GOAL, 3), "unit": "events/s (reference: the 1,000,000 events/s goal)"}))
+
+
+if __name__ == "__main__":
+    main()
