@@ -89,6 +89,25 @@ def test_penalty_caps_spectral_radius(data: HawkesEvents) -> None:
     assert capped.spectral_radius > 0.45
 
 
+def test_threads_do_not_change_the_result(data: HawkesEvents) -> None:
+    part = data.truncate(10_000)
+    a = fit(part, n_threads=1)
+    b = fit(part, n_threads=2)
+    np.testing.assert_array_equal(a.params.alpha, b.params.alpha)
+    np.testing.assert_array_equal(a.params.beta, b.params.beta)
+    assert a.loglik == b.loglik
+
+
+def test_decay_given_fit_holds_decays_and_recovers_the_rest(data: HawkesEvents) -> None:
+    generic = HawkesParams(0.5 * data.counts() / data.horizon, np.full((4, 4), 0.1), BETA)
+    given = fit(data, init=generic, fit_decays=False)
+    np.testing.assert_allclose(given.params.beta, BETA, rtol=1e-12)
+    assert np.all(np.abs(given.params.alpha / ALPHA - 1.0) < 0.10)
+    assert np.all(np.abs(given.params.mu / MU - 1.0) < 0.10)
+    with pytest.raises(ValueError):
+        fit(data, fit_decays=False)
+
+
 def test_rejects_unfittable_input() -> None:
     ev = HawkesEvents(np.array([0.1, 0.2, 0.3]), np.array([0, 0, 0]), 1.0, 2)
     with pytest.raises(ValueError):

@@ -81,3 +81,19 @@ def test_gradient_at_zero_excitation_is_one_sided_safe(events: HawkesEvents) -> 
 def test_empty_path_is_pure_compensator() -> None:
     ev = HawkesEvents(np.array([]), np.array([], dtype=np.int64), 10.0, 3)
     assert loglik(PARAMS, ev) == pytest.approx(-PARAMS.mu.sum() * 10.0)
+
+
+def test_row_terms_sum_to_the_likelihood_with_the_same_gradients(events: HawkesEvents) -> None:
+    from simulator.hawkes.likelihood import row_loglik_grad
+
+    ll, g_mu, g_alpha, g_beta = loglik_grad(PARAMS, events)
+    total = 0.0
+    for i in range(PARAMS.dim):
+        ga, gb = np.zeros(3), np.zeros(3)
+        ll_i, gm_i = row_loglik_grad(events.times, events.dims, events.horizon, i, float(PARAMS.mu[i]),
+                                     PARAMS.alpha[i].copy(), PARAMS.beta[i].copy(), ga, gb)
+        total += ll_i
+        assert gm_i == pytest.approx(g_mu[i], rel=1e-10)
+        np.testing.assert_allclose(ga, g_alpha[i], rtol=1e-10)
+        np.testing.assert_allclose(gb, g_beta[i], rtol=1e-10, atol=1e-12)
+    assert total == pytest.approx(ll, rel=1e-12)
