@@ -12,8 +12,7 @@ throws away on abort.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 # How a topic's bytes are decoded before the processor sees them.
 FORMAT_TORGHUT_JSON = "torghut_json"  # Torghut's camelCase JSON envelope -> dict
@@ -23,9 +22,12 @@ FORMAT_RAW = "raw"  # bytes untouched
 JsonValue = Any
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """One decoded input record with the coordinates that make outputs traceable and replayable."""
+class SourceRecord(NamedTuple):
+    """One decoded input record with the coordinates that make outputs traceable and replayable.
+
+    A NamedTuple rather than a frozen dataclass: it is built once per input record on the hot path,
+    and tuple construction is several times cheaper.
+    """
 
     topic: str
     partition: int
@@ -35,8 +37,7 @@ class SourceRecord:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Emit:
+class Emit(NamedTuple):
     """An output record. ``value`` is a dict for Avro topics, bytes for raw ones, None for a tombstone.
 
     ``timestamp_ms`` should be event time, so that downstream rewinds by time land where a quant
@@ -47,7 +48,7 @@ class Emit:
     key: str
     value: Mapping[str, Any] | bytes | None
     timestamp_ms: int | None = None
-    headers: tuple[tuple[str, bytes], ...] = field(default=())
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class InvalidRecord(Exception):
