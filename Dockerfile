@@ -1,0 +1,12 @@
+# The microexec image: every consumer and the feeds run from it with a different command.
+FROM python:3.11-slim
+WORKDIR /opt/microexec
+COPY pyproject.toml README.md ./
+COPY schemas schemas
+COPY streams streams
+COPY consumers consumers
+COPY producers producers
+COPY simulator simulator
+COPY microexec microexec
+RUN pip install --no-cache-dir -e .
+ENTRYPOINT ["microexec"]
