@@ -9,7 +9,6 @@ stale state yields the baseline unchanged with a ``fallback_reason``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from consumers.advisor.friction import FrictionConfig
 from consumers.advisor.policy import Advice, BaselinePolicy, baseline_advice, intersect
 from consumers.common.confighash import config_hash
 from consumers.common.decay import NS_PER_S
+from streams.settings import advisor_enabled
 from streams.timeutil import TimestampError, parse_ts_ns
 
 LIQUIDITY_REGIMES = ("normal", "compressed", "stressed")
@@ -71,10 +71,9 @@ class AdvisorConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> AdvisorConfig:
-        """``EXECUTION_ADVISOR_ENABLED`` (default true) switches advice off; telemetry goes on."""
-        env = os.environ if env is None else env
-        enabled = env.get("EXECUTION_ADVISOR_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off")
-        return cls(enabled=enabled, **overrides).validate()
+        """``EXECUTION_ADVISOR_ENABLED`` (default true; parsed by streams.settings, so a typo is an
+        error rather than a silent "on") switches advice off; telemetry goes on."""
+        return cls(enabled=advisor_enabled(env), **overrides).validate()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,188 @@
+"""The thin Kafka part of the Torghut client: compacted state + advice topics -> AdviceBook.
+
+Why assign() from the beginning instead of a consumer group: every Torghut process needs the whole
+latest-per-symbol table, not a share of partitions, and a compacted topic read from the start *is*
+that table. ``isolation.level=read_committed`` so that only records of committed exactly-once
+transactions are ever seen. Values are Confluent wire-format Avro decoded with confluent_kafka's
+AvroDeserializer when a registry URL is set, else bare Avro decoded with fastavro and the schema in
+``schemas/`` (the same fallback Torghut's own producer uses). A record that cannot be decoded is
+counted and skipped: the client must never take Torghut down.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import fastavro
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from consumers.torghut_client.book import AdviceBook, Coordinates
+from streams.schemas import parsed_schema, schema_text
+from streams.topics import topic
+
+log = logging.getLogger("microexec.torghut_client")
+
+Decoder = Callable[[str, bytes], dict[str, Any]]
+
+
+def bare_avro_decoder(stems: Mapping[str, str]) -> Decoder:
+    """topic -> schema stem; decodes schemaless Avro bodies."""
+    schemas = {name: parsed_schema(stem) for name, stem in stems.items()}
+
+    def decode(topic_name: str, data: bytes) -> dict[str, Any]:
+        record = fastavro.schemaless_reader(io.BytesIO(data), schemas[topic_name], None)
+        if not isinstance(record, dict):
+            raise ValueError("Avro value is not a record")
+        return record
+
+    return decode
+
+
+def registry_decoder(url: str, stems: Mapping[str, str]) -> Decoder:
+    """Confluent wire format through the registry (writer schema by id, read into our schema)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    client = SchemaRegistryClient({"url": url})
+    deserializers = {name: AvroDeserializer(client, schema_text(stem)) for name, stem in stems.items()}
+
+    def decode(topic_name: str, data: bytes) -> dict[str, Any]:
+        record = deserializers[topic_name](data, SerializationContext(topic_name, MessageField.VALUE))
+        if not isinstance(record, dict):
+            raise ValueError("Avro value is not a record")
+        return record
+
+    return decode
+
+
+class AdviceSubscriber:
+    """Follows the state and advice topics into ``book``.
+
+    ``AdviceSubscriber(book, kafka_config, schema_registry_url="")``: ``kafka_config`` holds at
+    least ``bootstrap.servers`` (plus SASL settings in production); the consumer settings that
+    matter for correctness are forced here.
+    """
+
+    def __init__(self, book: AdviceBook, kafka_config: Mapping[str, Any], schema_registry_url: str = "",
+                 *, state_topic: str | None = None, advice_topic: str | None = None,
+                 consumer_factory: Callable[[dict[str, Any]], Any] = Consumer) -> None:
+        self.book = book
+        self.state_topic = state_topic or topic("state")
+        self.advice_topic = advice_topic or topic("advice")
+        stems = {self.state_topic: "microstructure_state_v1", self.advice_topic: "execution_advice_v1"}
+        self._decode = registry_decoder(schema_registry_url, stems) if schema_registry_url else bare_avro_decoder(stems)
+        conf = {"group.id": "torghut-microexec-client", **dict(kafka_config)}
+        conf.update({
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        })
+        self._consumer = consumer_factory(conf)
+        self._eof: set[tuple[str, int]] = set()
+        self._assigned: set[tuple[str, int]] = set()
+        self.decode_errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_env(cls, book: AdviceBook, env: Mapping[str, str] | None = None) -> AdviceSubscriber:
+        """Broker, SASL and registry from microexec's settings (KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL...)."""
+        from streams.settings import load_settings
+
+        settings = load_settings(env)
+        return cls(book, settings.kafka_common(), settings.schema_registry_url)
+
+    # -- consuming ----------------------------------------------------------------------------
+    def assign(self, timeout_s: float = 10.0) -> None:
+        """Assign every partition of both topics from the beginning of the compacted log."""
+        metadata = self._consumer.list_topics(timeout=timeout_s)
+        partitions = []
+        for name in (self.state_topic, self.advice_topic):
+            tmeta = metadata.topics.get(name)
+            if tmeta is None or tmeta.error is not None:
+                raise RuntimeError(f"topic {name} is not available: {None if tmeta is None else tmeta.error}")
+            for number in tmeta.partitions:
+                partitions.append(TopicPartition(name, number, OFFSET_BEGINNING))
+                self._assigned.add((name, number))
+        self._consumer.assign(partitions)
+
+    def handle(self, msg: Any) -> None:
+        """Apply one consumed message to the book (public for tests and custom loops)."""
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                self._eof.add((msg.topic(), msg.partition()))
+            else:
+                log.warning("consumer error: %s", err)
+            return
+        name, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        self._eof.discard((name, partition))
+        raw_key = msg.key()
+        symbol = raw_key.decode("utf-8", "replace") if isinstance(raw_key, bytes) else raw_key
+        data = msg.value()
+        try:
+            value = None if data is None else self._decode(name, data)
+        except Exception as exc:  # undecodable: count and skip, never stop Torghut
+            self.decode_errors += 1
+            log.warning("undecodable record %s[%d]@%d: %s", name, partition, offset, exc)
+            return
+        if symbol is None and value is not None:
+            symbol = value.get("symbol")
+        if not symbol:
+            return
+        coords = Coordinates(name, partition, offset)
+        if name == self.state_topic:
+            self.book.update_state(symbol, value, coords)
+        elif name == self.advice_topic:
+            self.book.update_advice(symbol, value, coords)
+
+    def poll_once(self, timeout_s: float = 0.5, max_messages: int = 500) -> int:
+        messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
+        for msg in messages:
+            self.handle(msg)
+        return len(messages)
+
+    def caught_up(self) -> bool:
+        return bool(self._assigned) and self._assigned <= self._eof
+
+    def catch_up(self, timeout_s: float = 30.0) -> bool:
+        """Assign if needed and read until every partition reported end-of-log (or the timeout)."""
+        import time
+
+        if not self._assigned:
+            self.assign()
+        deadline = time.monotonic() + timeout_s
+        while not self.caught_up() and time.monotonic() < deadline:
+            self.poll_once(0.2)
+        return self.caught_up()
+
+    def start(self) -> None:
+        """Keep following the topics in a daemon thread."""
+        if not self._assigned:
+            self.assign()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="microexec-advice-subscriber", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once(0.2)
+            except Exception:  # keep following; the book's staleness rules protect Torghut meanwhile
+                log.exception("advice subscriber poll failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self._consumer.close()
