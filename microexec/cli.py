@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "streams.infra.cli",
     "streams.cli",
     "simulator.cli",
+    "producers.cli",
     "consumers.cli",
 )
 

@@ -1,0 +1,49 @@
+"""`microexec feed replay`: recorded market data into the Torghut topics."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+
+from producers.binance import BinanceFormatError, binance_records
+from producers.lobster import LobsterFormatError, lobster_records
+from producers.records import FeedRecord
+from producers.replay import replay
+from streams.settings import SettingsError, load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    feed = subparsers.add_parser("feed", help="market data feeds")
+    actions = feed.add_subparsers(dest="feed_command", required=True)
+    rep = actions.add_parser("replay", help="replay LOBSTER or Binance recordings as Torghut records")
+    source = rep.add_mutually_exclusive_group(required=True)
+    source.add_argument("--lobster", type=Path, help="LOBSTER *_message_*.csv (order book file beside it)")
+    source.add_argument("--binance", type=Path, nargs="+", help="hftbacktest Binance .gz recordings, in order")
+    rep.add_argument("--symbol", help="override the symbol")
+    rep.add_argument("--speed", type=float, default=0.0, help="1 = real time, 10 = ten times faster, 0 = no pacing")
+    rep.add_argument("--limit", type=int, help="stop after this many records")
+    rep.set_defaults(func=_replay)
+
+
+def _records(args: argparse.Namespace) -> Iterator[FeedRecord]:
+    if args.lobster:
+        return lobster_records(args.lobster, symbol=args.symbol, limit=args.limit)
+    return binance_records(list(args.binance), symbol=args.symbol, limit=args.limit)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    for path in [args.lobster] if args.lobster else args.binance:
+        if not path.exists():
+            print(f"microexec feed replay: no such file {path}", file=sys.stderr)
+            return 2
+    try:
+        sent = replay(load_settings(), _records(args), speed=args.speed, total=args.limit)
+    except (SettingsError, LobsterFormatError, BinanceFormatError, KafkaException) as exc:
+        print(f"microexec feed replay: {exc}", file=sys.stderr)
+        return 2
+    print(f"replayed {sent:,} records")
+    return 0
