@@ -38,6 +38,21 @@ Reusable njit kernel (import from this module inside another ``@njit`` function)
         hawkes_excite(state, jump, d)
         ... apply event d at time t to the book ...
 
+Faster variant when decays repeat (calibrated models usually have a handful of distinct values;
+this is what ``simulate(method="thinning")`` uses)::
+
+    ubeta, group = decay_groups(beta)          # Python, once: (K,) distinct decays, (D, D) int64
+    hawkes_next_event_grouped(t: float, horizon: float, gstate: float64[:, ::1], mu: float64[::1],
+                              ubeta: float64[::1], rng: np.random.Generator, lam: float64[::1],
+                              work: float64[::1]) -> tuple[float, int]
+    hawkes_excite_grouped(gstate: float64[:, ::1], jump: float64[:, ::1], group: int64[:, ::1],
+                          dim: int) -> None
+
+      ``gstate`` is (D, K): ``gstate[i, k]`` sums ``state[i, j]`` over the j with
+      ``group[i, j] == k``; ``work`` is (K,) scratch. Same contract and same law as the ungrouped
+      pair, K exponentials per proposal instead of D*D (the paths differ in floating-point
+      rounding only, so not bit for bit).
+
 Determinism: every draw comes from the numpy ``Generator`` passed in (numba supports Generator
 arguments natively), never from a global RNG or the clock; seed it from a ``SeedSequence``.
 """
@@ -104,18 +119,95 @@ def hawkes_next_event(
         dt = t - t_state
         t_state = t
         total = 0.0
+        # Calibrated and hand-set models repeat a few decay values; reusing the last factor when
+        # the decay repeats skips most exponentials and gives bit-identical results.
+        last_b = -1.0
+        last_e = 0.0
         for i in range(d):
             li = mu[i]
             for j in range(d):
                 s = state[i, j]
                 if s != 0.0:
-                    s = s * np.exp(-beta[i, j] * dt)
+                    b = beta[i, j]
+                    if b != last_b:
+                        last_b = b
+                        last_e = np.exp(-b * dt)
+                    s = s * last_e
                     state[i, j] = s
                     li += s
             lam[i] = li
             total += li
         # Conditioned on acceptance (w < total), w is uniform on [0, total): the same draw picks
         # the dimension, saving one random number per event without changing the law.
+        w = rng.random() * lam_bar
+        if w < total:
+            c = 0.0
+            for i in range(d):
+                c += lam[i]
+                if w < c:
+                    return t, i
+            return t, d - 1
+        lam_bar = total
+
+
+def decay_groups(beta: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """``(ubeta (K,), group (D, D))``: the distinct decays and each kernel's index into them."""
+    ub, inv = np.unique(np.asarray(beta, dtype=np.float64), return_inverse=True)
+    return np.ascontiguousarray(ub), np.ascontiguousarray(inv.reshape(np.shape(beta)), dtype=np.int64)
+
+
+@njit(cache=True, inline="always")
+def hawkes_excite_grouped(gstate: NDArray[np.float64], jump: NDArray[np.float64], group: NDArray[np.int64],
+                          dim: int) -> None:
+    for i in range(gstate.shape[0]):
+        gstate[i, group[i, dim]] += jump[i, dim]
+
+
+@njit(cache=True)
+def hawkes_next_event_grouped(
+    t: float,
+    horizon: float,
+    gstate: NDArray[np.float64],
+    mu: NDArray[np.float64],
+    ubeta: NDArray[np.float64],
+    rng: np.random.Generator,
+    lam: NDArray[np.float64],
+    work: NDArray[np.float64],
+) -> tuple[float, int]:
+    # Kernels sharing a decay decay together, so their contributions can be summed into one
+    # state per (target, distinct decay): K exponentials and D*K products per proposal instead
+    # of D*D, which is what makes thinning affordable at D = 10.
+    d = mu.shape[0]
+    nk = ubeta.shape[0]
+    lam_bar = 0.0
+    for i in range(d):
+        lam_bar += mu[i]
+        for k in range(nk):
+            lam_bar += gstate[i, k]
+    t_state = t
+    while True:
+        t = t + rng.standard_exponential() / lam_bar
+        if t >= horizon:
+            dt = horizon - t_state
+            for k in range(nk):
+                work[k] = np.exp(-ubeta[k] * dt)
+            for i in range(d):
+                for k in range(nk):
+                    gstate[i, k] *= work[k]
+            return horizon, -1
+        dt = t - t_state
+        t_state = t
+        for k in range(nk):
+            work[k] = np.exp(-ubeta[k] * dt)
+        total = 0.0
+        for i in range(d):
+            li = mu[i]
+            for k in range(nk):
+                s = gstate[i, k] * work[k]
+                gstate[i, k] = s
+                li += s
+            lam[i] = li
+            total += li
         w = rng.random() * lam_bar
         if w < total:
             c = 0.0
@@ -139,24 +231,27 @@ def _simulate_thinning(
     mu: NDArray[np.float64],
     alpha: NDArray[np.float64],
     beta: NDArray[np.float64],
+    ubeta: NDArray[np.float64],
+    group: NDArray[np.int64],
     horizon: float,
     rng: np.random.Generator,
     max_events: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     d = mu.shape[0]
     jump = alpha * beta
-    state = np.zeros((d, d))
+    gstate = np.zeros((d, ubeta.shape[0]))
     lam = np.empty(d)
+    work = np.empty(ubeta.shape[0])
     cap = 1024
     times = np.empty(cap)
     dims = np.empty(cap, dtype=np.int64)
     n = 0
     t = 0.0
     while n < max_events:
-        t, k = hawkes_next_event(t, horizon, state, mu, beta, rng, lam)
+        t, k = hawkes_next_event_grouped(t, horizon, gstate, mu, ubeta, rng, lam, work)
         if k < 0:
             break
-        hawkes_excite(state, jump, k)
+        hawkes_excite_grouped(gstate, jump, group, k)
         if n == times.shape[0]:
             times = _grow(times, n + 1)
             dims = _grow(dims, n + 1)
@@ -256,7 +351,8 @@ def simulate(
         if truncated:
             raise RuntimeError(f"more than max_events={max_events} events: is the process explosive?")
     elif method == "thinning":
-        times, dims = _simulate_thinning(mu, alpha, beta, float(horizon), rng, int(max_events))
+        ubeta, group = decay_groups(beta)
+        times, dims = _simulate_thinning(mu, alpha, beta, ubeta, group, float(horizon), rng, int(max_events))
         if times.shape[0] >= max_events:
             raise RuntimeError(f"more than max_events={max_events} events: is the process explosive?")
     else:

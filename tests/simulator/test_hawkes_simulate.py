@@ -10,9 +10,19 @@ import numpy as np
 import pytest
 from numba import njit
 
+from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import goodness_of_fit
 from simulator.hawkes.params import HawkesParams
-from simulator.hawkes.simulate import Method, hawkes_excite, hawkes_next_event, jump_matrix, simulate
+from simulator.hawkes.simulate import (
+    Method,
+    decay_groups,
+    hawkes_excite,
+    hawkes_excite_grouped,
+    hawkes_next_event,
+    hawkes_next_event_grouped,
+    jump_matrix,
+    simulate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,7 +90,7 @@ def test_samplers_disagree_with_a_wrong_model() -> None:
 
 
 @njit(cache=True)
-def _fused_loop(mu, jump, beta, horizon, rng, out_dims):
+def _fused_loop(mu, jump, beta, horizon, rng, out_times, out_dims):
     # what a market model's loop looks like: the kernel drives it event by event
     d = mu.shape[0]
     state = np.zeros((d, d))
@@ -92,18 +102,59 @@ def _fused_loop(mu, jump, beta, horizon, rng, out_dims):
         if k < 0:
             break
         hawkes_excite(state, jump, k)
+        out_times[n] = t
         out_dims[n] = k
         n += 1
     return n, t
 
 
-def test_kernel_reusable_from_another_njit_function_matches_thinning() -> None:
+@njit(cache=True)
+def _fused_loop_grouped(mu, jump, ubeta, group, horizon, rng, out_dims):
+    d = mu.shape[0]
+    gstate = np.zeros((d, ubeta.shape[0]))
+    lam = np.empty(d)
+    work = np.empty(ubeta.shape[0])
+    t = 0.0
+    n = 0
+    while n < out_dims.shape[0]:
+        t, k = hawkes_next_event_grouped(t, horizon, gstate, mu, ubeta, rng, lam, work)
+        if k < 0:
+            break
+        hawkes_excite_grouped(gstate, jump, group, k)
+        out_dims[n] = k
+        n += 1
+    return n, t
+
+
+def test_grouped_kernel_from_another_njit_function_is_what_thinning_runs() -> None:
     out = np.empty(1_000_000, dtype=np.int64)
-    n, _ = _fused_loop(PARAMS.mu, jump_matrix(PARAMS), PARAMS.beta, 500.0,
-                       np.random.default_rng(np.random.SeedSequence(3)), out)
+    ubeta, group = decay_groups(PARAMS.beta)
+    n, _ = _fused_loop_grouped(PARAMS.mu, jump_matrix(PARAMS), ubeta, group, 500.0,
+                               np.random.default_rng(np.random.SeedSequence(3)), out)
     ev = simulate(PARAMS, 500.0, np.random.default_rng(np.random.SeedSequence(3)), method="thinning")
     assert n == len(ev)
     np.testing.assert_array_equal(out[:n], ev.dims)
+
+
+def test_decay_groups_shrink_repeated_decays() -> None:
+    beta = np.array([[5.0, 8.0], [5.0, 5.0]])
+    ubeta, group = decay_groups(beta)
+    assert ubeta.tolist() == [5.0, 8.0]
+    np.testing.assert_array_equal(ubeta[group], beta)
+
+
+def test_ungrouped_kernel_from_another_njit_function_follows_the_model() -> None:
+    # shared decays in part, so the kernel's reuse of repeated decay factors is exercised
+    p = HawkesParams(PARAMS.mu, PARAMS.alpha, np.array([[4.0, 4.0, 2.0], [6.0, 6.0, 6.0], [2.0, 5.0, 5.0]]))
+    horizon = 20_000.0
+    out_t = np.empty(2_000_000)
+    out_d = np.empty(2_000_000, dtype=np.int64)
+    n, _ = _fused_loop(p.mu, jump_matrix(p), p.beta, horizon, np.random.default_rng(np.random.SeedSequence(4)),
+                       out_t, out_d)
+    ev = HawkesEvents(out_t[:n].copy(), out_d[:n].copy(), horizon, 3)
+    np.testing.assert_allclose(ev.counts() / horizon, p.stationary_intensity(), rtol=0.05)
+    for d in goodness_of_fit(p, ev).dims:
+        assert d.ks_pvalue > 1e-3, d
 
 
 def test_kernel_leaves_state_decayed_to_horizon_when_no_event() -> None:
