@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -59,12 +60,17 @@ def tail(settings: Settings, topic: str, *, from_beginning: bool, follow: bool, 
             if from_beginning:
                 tp.offset = OFFSET_BEGINNING
             elif last > 0:
-                tp.offset = max(low, high - last)
+                # Transactional topics interleave commit markers with records, so N records may
+                # span up to 2N offsets: read back further and keep the last N (see ``backlog``).
+                tp.offset = max(low, high - 2 * last - 1)
             else:
                 tp.offset = OFFSET_END
             assignment.append(tp)
         consumer.assign(assignment)
         at_end: set[int] = set()
+        # Until every partition has reached its end once, keep only the last ``last`` per partition.
+        backlog: dict[int, deque[dict[str, Any]]] | None = (
+            None if from_beginning or last <= 0 else {tp.partition: deque(maxlen=last) for tp in assignment})
         while True:
             msg = consumer.poll(0.5)
             if msg is None:
@@ -75,6 +81,9 @@ def tail(settings: Settings, topic: str, *, from_beginning: bool, follow: bool, 
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     at_end.add(msg.partition() or 0)
+                    if backlog is not None and len(at_end) == len(assignment):
+                        yield from sorted((r for q in backlog.values() for r in q), key=lambda r: r["timestamp_ms"])
+                        backlog = None
                     if not follow and len(at_end) == len(assignment):
                         return
                     continue
@@ -90,7 +99,10 @@ def tail(settings: Settings, topic: str, *, from_beginning: bool, follow: bool, 
             headers = msg.headers()
             if headers:
                 record["headers"] = headers_dict(headers)
-            yield record
+            if backlog is not None:
+                backlog[msg.partition() or 0].append(record)
+            else:
+                yield record
     finally:
         consumer.close()
 

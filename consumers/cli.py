@@ -1,0 +1,62 @@
+"""`microexec run <consumer>`: one independent consumer per process, each its own group.
+
+Why one process per consumer: they scale by partitions independently, fail independently, and
+the exactly-once runtime fences per instance (``MICROEXEC_INSTANCE_ID``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from confluent_kafka import KafkaException
+
+from streams.processor import Processor
+from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError
+from streams.settings import SettingsError, load_settings
+
+
+def _state() -> Processor:
+    from consumers.state.processor import StateProcessor
+
+    return StateProcessor()
+
+
+def _advisor() -> Processor:
+    from consumers.advisor.processor import AdvisorProcessor
+
+    return AdvisorProcessor()
+
+
+CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
+    "state": ("microexec-state", _state),
+    "advisor": ("microexec-advisor", _advisor),
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser("run", help="run one consumer until SIGTERM/SIGINT")
+    run.add_argument("consumer", choices=sorted(CONSUMERS))
+    run.add_argument("--app-id", help="consumer group and changelog prefix (default microexec-<consumer>)")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    default_app, factory = CONSUMERS[args.consumer]
+    try:
+        settings = load_settings()
+        processor = factory()
+        runtime = ExactlyOnceRuntime(processor, settings, args.app_id or default_app)
+        stats = runtime.run()
+    except (SettingsError, ValueError) as exc:
+        print(f"microexec run {args.consumer}: {exc}", file=sys.stderr)
+        return 2
+    except (FatalRuntimeError, KafkaException) as exc:
+        print(f"microexec run {args.consumer}: fatal: {exc} (restart the process)", file=sys.stderr)
+        return 3
+    logging.getLogger("microexec").info("stopped: %s", stats)
+    return 0
