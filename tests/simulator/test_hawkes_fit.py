@@ -99,7 +99,7 @@ def test_threads_do_not_change_the_result(data: HawkesEvents) -> None:
 
 
 def test_decay_given_fit_holds_decays_and_recovers_the_rest(data: HawkesEvents) -> None:
-    generic = HawkesParams(0.5 * data.counts() / data.horizon, np.full((4, 4), 0.1), BETA)
+    generic = HawkesParams(np.asarray(0.5 * data.counts() / data.horizon, dtype=np.float64), np.full((4, 4), 0.1), BETA)
     given = fit(data, init=generic, fit_decays=False)
     np.testing.assert_allclose(given.params.beta, BETA, rtol=1e-12)
     assert np.all(np.abs(given.params.alpha / ALPHA - 1.0) < 0.10)
