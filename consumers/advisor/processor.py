@@ -77,7 +77,7 @@ class AdvisorProcessor:
             now = record.timestamp_ms * 1_000_000  # an unparseable first record: its Kafka time
         sym = dict(state.get(symbol) or {})
         decision = self._decide(symbol, value, sym, now, state)
-        sym["last"] = dict(value)
+        sym["last"] = _json_safe(value)
         state.put(symbol, sym)
         return self._publish(symbol, decision, ts if ts is not None else now, record)
 
@@ -168,6 +168,12 @@ class AdvisorProcessor:
             "advisor_version": self.version,
         }
         return (Emit(self._out, symbol, value, event_ts_ns // 1_000_000),)
+
+
+def _json_safe(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with non-finite floats as None: the changelog is strict JSON (no NaN), and a
+    NaN field is invalid for the advisor anyway, so re-advising from it still falls back."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in value.items()}
 
 
 def _try_ts(value: Any) -> int | None:

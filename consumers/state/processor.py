@@ -58,6 +58,19 @@ def new_symbol_state() -> dict[str, Any]:
     }
 
 
+_ACCUMULATORS = ("cur_spread", "cur_depth", "ofi_s", "ofi_a", "rv_r2", "rv_dt", "tr_bid", "tr_ask", "b_spread",
+                 "b_depth", "b_vol", "l2_depth", "lat_feed", "lat_ack", "lat_fill")
+
+
+def _finite_state(s: dict[str, Any]) -> bool:
+    for key in _ACCUMULATORS:
+        value = s[key]
+        if value is not None and not math.isfinite(value):
+            return False
+    vol = s["cur_vol"]
+    return vol is None or math.isfinite(vol)
+
+
 class StateProcessor:
     """streams.Processor for MicrostructureStateV5. Constructor: ``StateProcessor(config=None)``."""
 
@@ -76,6 +89,8 @@ class StateProcessor:
             self._book: FORMAT_AVRO,
         }
         self.output_schemas: Mapping[str, str | None] = {self._out: SCHEMA_VERSION}
+        self._ts_cache_s = -1
+        self._ts_cache_prefix = ""
 
     # -- dispatch -----------------------------------------------------------------------------
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
@@ -288,8 +303,21 @@ class StateProcessor:
                                       cfg.own_fill_prior_strength)
 
     # -- emission -----------------------------------------------------------------------------
+    def _format_ts(self, ts_ns: int) -> str:
+        """streams.timeutil.format_ts_ns with the whole-second prefix cached (one entry: event times
+        of consecutive emits are nearly always in the same or the next second)."""
+        seconds, rem = divmod(ts_ns, NS_PER_S)
+        if seconds != self._ts_cache_s:
+            self._ts_cache_s = seconds
+            self._ts_cache_prefix = format_ts_ns(seconds * NS_PER_S)[:-7]
+        return f"{self._ts_cache_prefix}{rem // 1000:06d}Z"
+
     def _finish(self, state: KeyValueState, symbol: str, s: dict[str, Any], t: int,
                 record: SourceRecord) -> Iterable[Emit]:
+        if not _finite_state(s):
+            # Absurd magnitudes (finite inputs whose products overflow) would poison the baselines
+            # and break the changelog's strict JSON: refuse the record, keep the previous state.
+            raise InvalidRecord("non_finite_state", symbol)
         if s["last_t"] is None or t > s["last_t"]:
             s["last_t"] = t
         now = s["last_t"]
@@ -305,6 +333,12 @@ class StateProcessor:
             s["reg"], s["reg_dir"], s["reg_pt"], s["reg_t"] = (reg.level, reg.pending_dir, reg.pending_since_ns,
                                                                reg.since_ns)
 
+        if (not regime_changed and s["e_t"] is not None
+                and now - s["e_t"] < self.config.emit.min_interval_s * NS_PER_S):
+            # Nothing can be emitted inside the minimum interval except a regime change: skip the
+            # feature evaluation entirely (the hot path at high quote rates).
+            state.put(symbol, s)
+            return ()
         spread = s["cur_spread"]
         depth, depth_src = self._depth(s, now)
         ofi = F.normalised_ofi(s["ofi_s"], s["ofi_a"])
@@ -325,7 +359,7 @@ class StateProcessor:
         value = {
             "schema_version": SCHEMA_VERSION,
             "symbol": symbol,
-            "event_ts": format_ts_ns(now),
+            "event_ts": self._format_ts(now),
             "spread_bps": spread,
             "depth_top5_usd": depth,
             "order_flow_imbalance": ofi,
@@ -357,8 +391,6 @@ class StateProcessor:
         if regime_changed or s["reg"] != s["e_reg"]:
             return "regime_change"
         em = self.config.emit
-        if now - s["e_t"] < em.min_interval_s * NS_PER_S:
-            return None
         if (abs(spread - s["e_spread"]) >= max(em.spread_bps_abs, em.spread_rel * s["e_spread"])
                 or abs(depth - s["e_depth"]) > em.depth_rel * s["e_depth"]
                 or abs(ofi - s["e_ofi"]) >= em.ofi_abs

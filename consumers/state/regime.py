@@ -11,7 +11,7 @@ spread spikes" is mitigated here. Two mechanisms:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from consumers.common.decay import NS_PER_S
 from consumers.state.config import RegimeThresholds
@@ -20,9 +20,11 @@ NORMAL, COMPRESSED, STRESSED = 0, 1, 2
 REGIME_NAMES = ("normal", "compressed", "stressed")
 
 
-@dataclass(frozen=True, slots=True)
-class Ratios:
-    """Current value over its rolling baseline. ``vol`` is None until a volatility baseline exists."""
+class Ratios(NamedTuple):
+    """Current value over its rolling baseline. ``vol`` is None until a volatility baseline exists.
+
+    NamedTuples rather than frozen dataclasses here: these are built for every input record and a
+    frozen dataclass's __init__ costs several times more."""
 
     spread: float
     depth: float
@@ -63,8 +65,7 @@ def target_level(current: int, r: Ratios, th: RegimeThresholds) -> int:
     return max(enter_level(r, th), hold)
 
 
-@dataclass(frozen=True, slots=True)
-class RegimeState:
+class RegimeState(NamedTuple):
     """``level``: current regime; ``pending_dir``: +1/-1 while a switch is being confirmed, else 0;
     ``pending_since_ns``: event time the indication started; ``since_ns``: time of the last switch."""
 

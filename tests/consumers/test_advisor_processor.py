@@ -159,3 +159,15 @@ def test_feed_to_state_to_advice_pipeline() -> None:
     # replay gives identical advice
     again = run_offline(AdvisorProcessor(cfg), state_records)
     assert again.outputs == advice.outputs
+
+
+def test_nan_state_is_stored_json_safe_and_re_advice_still_falls_back() -> None:
+    from streams.state import canonical_json
+
+    result = run_offline(AdvisorProcessor(AdvisorConfig()), records([
+        ("state", state(spread_bps=float("nan"))),
+        ("shortfall", reference()),
+    ]))
+    canonical_json(result.states[0].snapshot())
+    values: list[Any] = [e.value for e in result.outputs]
+    assert [v["fallback_reason"] for v in values] == ["invalid_state:spread_bps", "invalid_state:spread_bps"]

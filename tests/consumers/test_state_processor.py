@@ -243,3 +243,25 @@ def test_config_validation() -> None:
     bad = replace(StateConfig().regime, stressed_exit_spread_ratio=3.0)
     with pytest.raises(ValueError):
         StateConfig(regime=bad).validate()
+
+
+def test_cached_timestamp_formatting_equals_timeutil() -> None:
+    import random
+
+    from streams.timeutil import format_ts_ns
+
+    proc, rng = StateProcessor(), random.Random(11)
+    for _ in range(20_000):
+        t = rng.randrange(0, 4 * 10**18) if rng.random() < 0.5 else T0 + rng.randrange(0, 3 * S)
+        assert proc._format_ts(t) == format_ts_ns(t)
+
+
+def test_overflowing_magnitudes_are_refused_and_state_stays_strict_json() -> None:
+    records = _records([
+        q(T0, 100.00, 500, 100.02, 400),
+        q(T0 + S, 1e200, 1e200, 1.1e200, 1e200),  # finite inputs, infinite notional
+        tr(T0 + 2 * S, 100.00, 1e308), tr(T0 + 3 * S, 100.00, 1e308),  # the decayed sum overflows
+    ])
+    result = run_offline(StateProcessor(), records)
+    assert [reason for _, reason in result.dlq] == ["non_finite_state", "non_finite_state"]
+    canonical_json(result.states[0].snapshot())  # raises on NaN/inf
