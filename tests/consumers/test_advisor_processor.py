@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+from fastavro.validation import validate
 from prometheus_client import REGISTRY
 
 from consumers.advisor import ADVISOR_VERSION
@@ -19,6 +20,7 @@ from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
 from streams.offline import run_offline
 from streams.processor import SourceRecord
+from streams.schemas import parsed_schema
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
 
@@ -142,9 +144,14 @@ def test_disabled_advisor_emits_nothing_but_keeps_telemetry() -> None:
 
 def test_feed_to_state_to_advice_pipeline() -> None:
     symbols = [f"S{i:02d}" for i in range(5)]
-    market = list(synthetic_market(symbols, 4000, partitions=2))
+    market = list(synthetic_market(symbols, 4000, order_every=7, partitions=2))
     states = run_offline(StateProcessor(), market)
     assert not states.dlq
+    state_schema, advice_schema = parsed_schema("microstructure_state_v1"), parsed_schema("execution_advice_v1")
+    state_values: list[Any] = [e.value for e in states.outputs]
+    assert "order_ack" in {v["latency_source"] for v in state_values}
+    for sv in state_values:
+        validate(sv, state_schema, raise_errors=True)
     state_records = [SourceRecord(topic("state"), symbols.index(e.key) % 2, i, e.timestamp_ms or 0, e.key, e.value)
                      for i, e in enumerate(states.outputs)]
     cfg = AdvisorConfig(baseline=BaselinePolicy(max_participation_rate=0.08, order_type="limit",
@@ -155,6 +162,7 @@ def test_feed_to_state_to_advice_pipeline() -> None:
     assert set(latest) == set(symbols)
     for value in advice.outputs:
         v: Any = value.value
+        validate(v, advice_schema, raise_errors=True)
         assert v["max_participation_rate"] <= 0.08 and v["preferred_order_type"] == "limit"
     # replay gives identical advice
     again = run_offline(AdvisorProcessor(cfg), state_records)
