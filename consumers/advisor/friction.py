@@ -26,6 +26,8 @@ from typing import Any
 
 from consumers.common.decay import NS_PER_S, decay_factor
 
+# Bump when keys are added to new_controller_state(); older changelog states are upgraded on load.
+CONTROLLER_LAYOUT_VERSION = 1
 REGIMES = ("calm_liquid", "calm_illiquid", "volatile_liquid", "volatile_illiquid")
 
 
@@ -91,8 +93,8 @@ class FrictionDecision:
 
 
 def new_controller_state() -> dict[str, Any]:
-    return {"vol": 0, "vd": 0, "vt": 0, "liq": 0, "ld": 0, "lt": 0, "ceil": None, "ceil_t": 0,
-            "vb_s": 0.0, "vb_w": 0.0, "vb_t": None, "v_first": None, "v_held": None}
+    return {"v": CONTROLLER_LAYOUT_VERSION, "vol": 0, "vd": 0, "vt": 0, "liq": 0, "ld": 0, "lt": 0, "ceil": None,
+            "ceil_t": 0, "vb_s": 0.0, "vb_w": 0.0, "vb_t": None, "v_first": None, "v_held": None}
 
 
 def _axis(current: int, indicated: int, pend_dir: int, pend_t: int, now: int, cfg: FrictionConfig
@@ -112,7 +114,8 @@ def _axis(current: int, indicated: int, pend_dir: int, pend_t: int, now: int, cf
 def step(ctl: Mapping[str, Any], now: int, vol_bps: float | None, liquidity_regime: str, spread_bps: float,
          cfg: FrictionConfig) -> tuple[dict[str, Any], FrictionDecision]:
     """Advance the controller to event time ``now`` with one state observation (pure)."""
-    c = dict(ctl)
+    c = dict(ctl) if ctl.get("v") == CONTROLLER_LAYOUT_VERSION else {**new_controller_state(), **ctl,
+                                                                       "v": CONTROLLER_LAYOUT_VERSION}
     # Volatility baseline: time-weighted, bias-corrected mean of the held realized volatility.
     if c["vb_t"] is not None and now > c["vb_t"] and c["v_held"] is not None:
         d = decay_factor(now - c["vb_t"], cfg.vol_baseline_tau_s)

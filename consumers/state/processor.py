@@ -32,6 +32,8 @@ from streams.topics import topic
 from streams.torghut import Quote, Trade, TradeUpdate, parse_quote, parse_trade, parse_trade_update
 
 SCHEMA_VERSION = "microstructure_state_v1"
+# Bump when keys are added to new_symbol_state(); older changelog states are upgraded on load.
+STATE_LAYOUT_VERSION = 1
 ACK_EVENTS = frozenset({"new", "accepted"})
 FILL_EVENTS = frozenset({"fill", "partial_fill"})
 UNFILLED_END_EVENTS = frozenset({"canceled", "expired"})
@@ -40,6 +42,7 @@ UNFILLED_END_EVENTS = frozenset({"canceled", "expired"})
 def new_symbol_state() -> dict[str, Any]:
     """Initial per-symbol state. Keys are short because this dict is the changelog payload."""
     return {
+        "v": STATE_LAYOUT_VERSION,
         "bid": None, "bs": 0.0, "ask": None, "as": 0.0, "q_t": None, "first_t": None, "last_t": None,
         "ofi_s": 0.0, "ofi_a": 0.0, "ofi_t": 0,
         "rv_r2": 0.0, "rv_dt": 0.0,
@@ -127,7 +130,12 @@ class StateProcessor:
     @staticmethod
     def _load(state: KeyValueState, symbol: str) -> dict[str, Any]:
         current = state.get(symbol)
-        return new_symbol_state() if current is None else dict(current)
+        if current is None:
+            return new_symbol_state()
+        if current.get("v") != STATE_LAYOUT_VERSION:
+            # Restored from the changelog of an older version: keep what it has, default the rest.
+            return {**new_symbol_state(), **current, "v": STATE_LAYOUT_VERSION}
+        return dict(current)
 
     # -- per-input updates --------------------------------------------------------------------
     def _on_quote(self, s: dict[str, Any], q: Quote) -> None:

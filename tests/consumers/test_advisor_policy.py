@@ -103,3 +103,10 @@ def test_volatility_axis_against_its_own_baseline() -> None:
     assert decisions[122].regime == "volatile_liquid"  # indicated at 120 s, dwell 2 s
     # without a warm baseline, the axis keeps its reading
     assert _run(cfg, [(0.0, 2.0, "normal", 2.0), (1.0, 50.0, "normal", 2.0)])[1].vol_ratio is None
+
+
+def test_controller_state_from_an_older_layout_is_upgraded() -> None:
+    old = {"vol": 0, "liq": 1, "ceil": 0.05, "ceil_t": T0}  # missing keys, no layout version
+    ctl, decision = friction.step(old, T0 + S, None, "compressed", 2.0, FrictionConfig())
+    assert ctl["v"] == friction.CONTROLLER_LAYOUT_VERSION and decision.regime == "calm_illiquid"
+    assert decision.participation_ceiling == pytest.approx(0.05)

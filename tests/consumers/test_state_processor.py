@@ -265,3 +265,17 @@ def test_overflowing_magnitudes_are_refused_and_state_stays_strict_json() -> Non
     result = run_offline(StateProcessor(), records)
     assert [reason for _, reason in result.dlq] == ["non_finite_state", "non_finite_state"]
     canonical_json(result.states[0].snapshot())  # raises on NaN/inf
+
+
+def test_state_from_an_older_layout_is_upgraded_not_crashed() -> None:
+    proc, state = StateProcessor(), TransactionalState()
+    first, second = _records([q(T0, 100.00, 500, 100.02, 400), q(T0 + S, 100.00, 500, 100.02, 400)])
+    list(proc.process(first, state))
+    state.commit()
+    old = dict(state.get("NVDA") or {})
+    del old["v"], old["late"], old["own_s"]  # as written by a version without these keys
+    state.restore("NVDA", old)
+    list(proc.process(second, state))
+    state.commit()
+    upgraded = state.get("NVDA") or {}
+    assert upgraded["v"] == 1 and upgraded["late"] == 0 and upgraded["bid"] == 100.00
