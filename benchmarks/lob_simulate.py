@@ -47,7 +47,7 @@ def main() -> None:
         el = time.perf_counter() - t
         results[flow] = run.stats["events"] / el
         print(f"{flow:9s} flow: {run.stats['events']:,} events in {el:.2f} s = {results[flow]:,.0f} events/s "
-              f"(refills {run.stats['refills']}, inside->touch {run.stats['inside_at_touch']}, "
+              f"(refills {run.stats['refills']}, inside dropped {run.stats['inside_dropped']}, "
               f"pool evictions {run.stats['pool_replace']})")
 
     t = time.perf_counter()

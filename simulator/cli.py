@@ -100,7 +100,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "events_by_type": dict(zip(DIM_NAMES, counts.tolist(), strict=True)),
         "market_volume": run.stats["market_volume"],
         "refills": run.stats["refills"],
-        "inside_at_touch": run.stats["inside_at_touch"],
+        "inside_dropped": run.stats["inside_dropped"],
         "cancel_noop": run.stats["cancel_noop"],
         "spread_ticks_mean": float(spread.mean()) if spread.size else math.nan,
         "mid_start": model.ref_price,

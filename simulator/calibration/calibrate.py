@@ -9,8 +9,8 @@ the result into the market model:
   model keeps ten dimensions and the report says plainly that the dimension was empty;
 * sizes are fitted per dimension with the Hawkes package's empirical mark fit (round lots are
   real and matter for depth); an empty dimension borrows the size law of the same side's touch;
-* deep-limit and cancel distances become quantile tables; with no deep observations a deep
-  limit goes one tick behind the touch.
+* deep-limit, cancel, inside-improvement and level-gap distances become quantile tables; with
+  no deep observations a deep limit goes one tick behind the touch.
 """
 
 from __future__ import annotations
@@ -109,6 +109,9 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
                                      _offset_table(flow.deep_offsets[1], 1, 1)]),
         cancel_offset_table=np.vstack([_offset_table(flow.cancel_offsets[0], 0, 0),
                                        _offset_table(flow.cancel_offsets[1], 0, 0)]),
+        inside_offset_table=np.vstack([_offset_table(flow.inside_offsets[0], 1, 1),
+                                       _offset_table(flow.inside_offsets[1], 1, 1)]),
+        level_gap_table=_offset_table(flow.level_gaps, 1, 1),
         tick_size=flow.tick_size,
         ref_price=flow.ref_price,
         init_spread_ticks=max(1, init_spread),

@@ -36,6 +36,10 @@ class RecordedFlow:
     spreads: NDArray[np.int64]  # spread in ticks before each mapped message (the real spread sample)
     mids: NDArray[np.float64]  # mid price before each mapped event (currency)
     diagnostics: dict[str, int] = field(default_factory=dict)
+    inside_offsets: tuple[NDArray[np.int64], NDArray[np.int64]] = field(
+        default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64)))  # improvement, ticks
+    level_gaps: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Ticks from a touch that was taken or pulled to the next level behind it (either side)."""
 
     def counts(self) -> NDArray[np.int64]:
         return np.bincount(self.dims, minlength=N_DIMS).astype(np.int64)

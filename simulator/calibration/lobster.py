@@ -7,6 +7,9 @@ Mapping (message ``k`` is classified against order-book row ``k-1``, the book *b
   behind its own best: deep (the distance in ticks is kept for the placement table);
 * types 2, 3 (partial cancel, delete): cancel bid / cancel ask by the order's side (distance
   behind the touch kept for the cancel-placement table);
+* inside-spread limits keep their improvement over their own touch, and every removal that
+  moves a touch away keeps the distance to the level revealed behind it: the book rules use
+  both (how far improvers step in; how sparse the book behind the touch is);
 * types 4, 5 (visible / hidden execution): an execution of a sell limit order is a buyer-
   initiated trade, so direction -1 -> market buy, +1 -> market sell. Consecutive executions at
   the same timestamp and direction are one market order sweeping several resting orders and are
@@ -101,6 +104,8 @@ def map_lobster(msg: NDArray[np.float64], book: NDArray[np.float64], symbol: str
     mids: list[float] = []
     deep: tuple[list[int], list[int]] = ([], [])
     canc: tuple[list[int], list[int]] = ([], [])
+    inside: tuple[list[int], list[int]] = ([], [])
+    gaps: list[int] = []
     diag = {"messages": 0, "skipped_type_6_7": 0, "skipped_crossing_limit": 0, "merged_executions": 0,
             "no_prior_book": 0}
     last_exec_key: tuple[float, int] | None = None
@@ -120,6 +125,13 @@ def map_lobster(msg: NDArray[np.float64], book: NDArray[np.float64], symbol: str
         d = int(direction[k])
         px = price[k]
         q = round(size[k])
+        if ty in (2, 3, 4, 5):
+            # A removal that moved a touch away reveals the gap to the next level behind it.
+            bid_after, ask_after = bid_b[k], ask_b[k]
+            if bid_ok and 0 < bid_after < bid:
+                gaps.append(round((bid - bid_after) / tick))
+            if ask_ok and ask < ask_after < EMPTY_ASK:
+                gaps.append(round((ask_after - ask) / tick))
         if ty in (4, 5):
             key = (t, d)
             if key == last_exec_key:
@@ -139,6 +151,7 @@ def map_lobster(msg: NDArray[np.float64], book: NDArray[np.float64], symbol: str
                         deep[0].append(round((bid - px) / tick))
                     elif not ask_ok or px < ask:
                         dim = LIMIT_BID_INSIDE
+                        inside[0].append(round((px - bid) / tick))
                     else:
                         diag["skipped_crossing_limit"] += 1
                         continue
@@ -150,6 +163,7 @@ def map_lobster(msg: NDArray[np.float64], book: NDArray[np.float64], symbol: str
                         deep[1].append(round((px - ask) / tick))
                     elif not bid_ok or px > bid:
                         dim = LIMIT_ASK_INSIDE
+                        inside[1].append(round((ask - px) / tick))
                     else:
                         diag["skipped_crossing_limit"] += 1
                         continue
@@ -192,4 +206,6 @@ def map_lobster(msg: NDArray[np.float64], book: NDArray[np.float64], symbol: str
         spreads=np.asarray(spreads, dtype=np.int64),
         mids=mids_arr,
         diagnostics=diag,
+        inside_offsets=(np.asarray(inside[0], np.int64), np.asarray(inside[1], np.int64)),
+        level_gaps=np.asarray(gaps, np.int64),
     )

@@ -140,6 +140,8 @@ def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: fl
     diag = {"quotes": 0, "trades": 0, "trades_before_first_quote": 0, "crossed_quotes": 0,
             "merged_trades": 0}
     last_trade_key: tuple[float, int] | None = None
+    inside: tuple[list[int], list[int]] = ([], [])
+    gaps: list[int] = []
     q: dict[str, float] | None = None
     traded_bid = 0.0  # volume sold into the current bid price since the last quote
     traded_ask = 0.0
@@ -197,6 +199,14 @@ def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: fl
             continue
         if q is not None:
             _quote_events(t, q, v, traded_bid, traded_ask, emit)
+            if v["bp"] > q["bp"]:
+                inside[0].append(max(1, round((v["bp"] - q["bp"]) / tick_size)))
+            elif v["bp"] < q["bp"]:
+                gaps.append(max(1, round((q["bp"] - v["bp"]) / tick_size)))
+            if v["ap"] < q["ap"]:
+                inside[1].append(max(1, round((q["ap"] - v["ap"]) / tick_size)))
+            elif v["ap"] > q["ap"]:
+                gaps.append(max(1, round((v["ap"] - q["ap"]) / tick_size)))
         q = {k: v[k] for k in ("bp", "bs", "ap", "as")}
         traded_bid = traded_ask = 0.0
     if not times:
@@ -219,6 +229,8 @@ def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: fl
         spreads=np.asarray(spreads, np.int64),
         mids=mids_arr,
         diagnostics=diag,
+        inside_offsets=(np.asarray(inside[0], np.int64), np.asarray(inside[1], np.int64)),
+        level_gaps=np.asarray(gaps, np.int64),
     )
 
 

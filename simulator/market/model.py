@@ -3,7 +3,8 @@
 Order sizes are the Hawkes package's mark distributions (``simulator.hawkes.marks``: one
 discrete ``(values, cdf)`` table per dimension, empirical or discretised lognormal), so the fit
 and the simulator share one representation. Placement offsets (how far behind the touch deep
-limits and cancels land) are quantile tables: they are rules of the book, not marks, and
+limits and cancels land, how far inside the spread improving limits go, how far apart the
+levels behind the touch are) are quantile tables: they are rules of the book, not marks, and
 inverse-CDF lookup costs one uniform draw in the hot loop.
 """
 
@@ -40,6 +41,8 @@ class Tables(NamedTuple):
     mark_cdf: NDArray[np.float64]  # (N_DIMS, K) cdf, each row padded with 1.0
     deep: NDArray[np.int64]  # (2, K) deep-limit offsets, ticks
     cancel: NDArray[np.int64]  # (2, K) cancel offsets, ticks
+    inside: NDArray[np.int64]  # (2, K) price improvement of inside-spread limits, ticks >= 1
+    gaps: NDArray[np.int64]  # (1, K) tick gaps between levels of the start book and of refills
     cfg: NDArray[np.int64]  # [refill/initial levels, refill gap ticks]
 
 
@@ -57,6 +60,8 @@ class MarketModel:
     init_levels: int = 10
     init_orders_per_level: int = 3
     metadata: dict[str, Any] = field(default_factory=dict)
+    inside_offset_table: NDArray[np.int64] | None = None  # (2, K); None: one tick of improvement
+    level_gap_table: NDArray[np.int64] | None = None  # (K,); None: contiguous levels
 
     def __post_init__(self) -> None:
         if self.hawkes.dim != N_DIMS:
@@ -83,7 +88,17 @@ class MarketModel:
             mv[i, n:] = m.values[-1]
             mc[i, :n] = m.cdf
         cfg = np.array([self.init_levels, self.init_spread_ticks], np.int64)
-        object.__setattr__(self, "_tables", Tables(mv, mc, dt, ct, cfg))
+        it = np.ones((2, N_QUANTILES), np.int64) if self.inside_offset_table is None \
+            else np.ascontiguousarray(self.inside_offset_table, dtype=np.int64)
+        if it.ndim != 2 or it.shape[0] != 2 or np.any(it < 1):
+            raise ValueError("inside_offset_table must be (2, K) of integers >= 1")
+        gt = np.ones(N_QUANTILES, np.int64) if self.level_gap_table is None \
+            else np.ascontiguousarray(self.level_gap_table, dtype=np.int64)
+        if gt.ndim != 1 or np.any(gt < 1):
+            raise ValueError("level_gap_table must be 1-d of integers >= 1")
+        object.__setattr__(self, "inside_offset_table", it)
+        object.__setattr__(self, "level_gap_table", gt)
+        object.__setattr__(self, "_tables", Tables(mv, mc, dt, ct, it, gt.reshape(1, -1), cfg))
         object.__setattr__(self, "deep_offset_table", dt)
         object.__setattr__(self, "cancel_offset_table", ct)
 
@@ -111,6 +126,8 @@ class MarketModel:
             "marks": [m.to_dict() for m in self.marks],
             "deep_offset_table": self.deep_offset_table.tolist(),
             "cancel_offset_table": self.cancel_offset_table.tolist(),
+            "inside_offset_table": np.asarray(self.inside_offset_table).tolist(),
+            "level_gap_table": np.asarray(self.level_gap_table).tolist(),
             "tick_size": self.tick_size,
             "ref_price": self.ref_price,
             "init_spread_ticks": self.init_spread_ticks,
@@ -129,6 +146,9 @@ class MarketModel:
                 marks=tuple(MarkDistribution.from_dict(m) for m in data["marks"]),
                 deep_offset_table=np.asarray(data["deep_offset_table"]),
                 cancel_offset_table=np.asarray(data["cancel_offset_table"]),
+                inside_offset_table=(np.asarray(data["inside_offset_table"])
+                                     if "inside_offset_table" in data else None),
+                level_gap_table=np.asarray(data["level_gap_table"]) if "level_gap_table" in data else None,
                 tick_size=float(data["tick_size"]),
                 ref_price=float(data["ref_price"]),
                 init_spread_ticks=int(data.get("init_spread_ticks", 1)),
@@ -186,12 +206,15 @@ def illustrative_model(ref_price: float = 100.0, tick_size: float = 0.01) -> Mar
     size = MarkDistribution("empirical", values, np.cumsum(probs))
     k = np.arange(N_QUANTILES)
     deep = np.minimum(1 + k // 6, 12).astype(np.int64)
+    inside = np.where(k < 40, 1, np.where(k < 56, 2, 4)).astype(np.int64)
     canc = np.where(k < N_QUANTILES // 2, 0, np.minimum((k - N_QUANTILES // 2) // 4 + 1, 12)).astype(np.int64)
     return MarketModel(
         hawkes=HawkesParams(mu, alpha, beta),
         marks=(size,) * d,
         deep_offset_table=np.vstack([deep, deep]),
         cancel_offset_table=np.vstack([canc, canc]),
+        inside_offset_table=np.vstack([inside, inside]),
+        level_gap_table=np.where(k < 48, 1, 2).astype(np.int64),
         tick_size=tick_size,
         ref_price=ref_price,
         metadata={"source": "illustrative (not calibrated)"},

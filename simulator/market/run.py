@@ -14,7 +14,7 @@ from simulator.hawkes.simulate import jump_matrix, simulate
 from simulator.market.engine import S_SIZE, init_book, run_market_events, run_market_online
 from simulator.market.model import MarketModel
 
-STAT_NAMES = ("events", "refills", "inside_at_touch", "cancel_noop", "pool_replace", "market_volume")
+STAT_NAMES = ("events", "refills", "inside_dropped", "cancel_noop", "pool_replace", "market_volume")
 
 
 @dataclass(frozen=True)
