@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -160,10 +161,10 @@ def plot_facts(real: Facts, sim: Facts, path: Path) -> None:
 
 
 def summary_rows(real: Facts, sim: Facts) -> str:
-    def q(a: NDArray[np.float64], p: float) -> float:
+    def q(a: NDArray[Any], p: float) -> float:
         return float(np.percentile(a, p)) if a.size else float("nan")
 
-    def cv(a: NDArray[np.float64]) -> float:
+    def cv(a: NDArray[Any]) -> float:
         return float(np.std(a) / np.mean(a)) if a.size else float("nan")
 
     rows = [
