@@ -34,7 +34,8 @@ M_NFILLS = 6  # own-order fills recorded since the caller last drained them
 M_DROPPED = 7  # orders dropped by re-centring (diagnostic)
 M_REJECTED = 8  # adds refused (pool full, outside window, or would cross)
 M_NOTIONAL = 9  # price*shares (ticks) of the last execute_market call, for aggressive fill prices
-M_SIZE = 10
+M_HWM = 10  # high-water mark: 1 + the largest order slot ever handed out (bounds the reset work)
+M_SIZE = 11
 
 NO_ORDER = -1
 
@@ -151,6 +152,8 @@ def add_limit(b: BookState, side: int, price: int, size: int, own: int) -> int:
         return NO_ORDER
     b.meta[M_FREE_TOP] -= 1
     oid = b.free_stack[b.meta[M_FREE_TOP]]
+    if oid >= b.meta[M_HWM]:
+        b.meta[M_HWM] = oid + 1
     b.o_price[oid] = price
     b.o_size[oid] = size
     b.o_side[oid] = side
@@ -467,7 +470,10 @@ def reset_book(b: BookState, base_tick: int) -> None:
             b.lvl_tail[side, i] = NO_ORDER
             b.lvl_vol[side, i] = 0
             b.lvl_n[side, i] = 0
-    for k in range(c):
+    # Slots are handed out lowest first, so only slots below the high-water mark were ever
+    # written, and only the top ``hwm`` positions of the free stack can differ from a new book.
+    hwm = b.meta[M_HWM]
+    for k in range(hwm):
         b.o_price[k] = 0
         b.o_size[k] = 0
         b.o_side[k] = -1
@@ -475,9 +481,10 @@ def reset_book(b: BookState, base_tick: int) -> None:
         b.o_prev[k] = NO_ORDER
         b.o_own[k] = 0
         b.o_slot[k] = -1
-        b.free_stack[k] = c - 1 - k
         b.side_list[0, k] = 0
         b.side_list[1, k] = 0
+    for k in range(c - hwm, c):
+        b.free_stack[k] = c - 1 - k
     for k in range(b.meta.shape[0]):
         b.meta[k] = 0
     b.meta[M_BASE] = base_tick

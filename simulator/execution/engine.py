@@ -26,8 +26,9 @@ from simulator.book.core import (
     cancel,
     execute_market,
     hot,
+    reset_book,
 )
-from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event
+from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event, init_book
 from simulator.market.model import Tables
 
 # Float policy slots (pol_f).
@@ -65,7 +66,7 @@ R_FILL = 103
 A_POST = 0
 A_CANCEL = 1
 A_IOC = 2
-MAX_WORKING = 64
+MAX_WORKING = 32  # resting children at once (each decision may add one); more are not sent
 MAX_PENDING = 256
 HIST = 8192
 
@@ -186,15 +187,19 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                             n_fill += 1
                         q -= got
                     if kind == A_POST and q > 0:
-                        oid = add_limit(b, side, px, q, 1)
+                        slot = -1
+                        for w in range(MAX_WORKING):
+                            if wk_rem[w] == 0:
+                                slot = w
+                                break
+                        # With every working slot taken the child is not sent: an untracked
+                        # resting order could never be cancelled and could over-fill the parent.
+                        oid = add_limit(b, side, px, q, 1) if slot >= 0 else -1
                         n_rec = _rec(n_rec, t_act, R_POST, px, q if oid >= 0 else 0, b, rec_t, rec_i)
                         if oid >= 0:
-                            for w in range(MAX_WORKING):
-                                if wk_rem[w] == 0:
-                                    wk_oid[w] = oid
-                                    wk_rem[w] = q
-                                    wk_px[w] = px
-                                    break
+                            wk_oid[slot] = oid
+                            wk_rem[slot] = q
+                            wk_px[slot] = px
         elif t_dec <= t_ev:
             # A decision, on the book as the feed showed it feed_lat ago.
             t = t_dec
@@ -323,3 +328,19 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     out[O_N_REC] = n_rec
     out[O_N_FILLS] = n_fill
     out[O_END_MID] = 0.5 * (best_bid(b) + best_ask(b))
+
+
+@nb.njit(cache=True)
+def run_path(b: BookState, base_tick: int, ref_tick: int, spread: int, levels: int, per_level: int,
+             times: NDArray[np.float64], dims: NDArray[np.int64], rng: np.random.Generator, tb: Tables,
+             pol_f: NDArray[np.float64], pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64],
+             sched_pace: NDArray[np.float64], sched_cross: NDArray[np.int64], stats: NDArray[np.int64],
+             rec_t: NDArray[np.float64], rec_i: NDArray[np.int64], fills: NDArray[np.float64],
+             out: NDArray[np.float64]) -> None:
+    """Reset the book, seed it and run the parent: one call from Python per path, because
+    unboxing the book's arrays costs tens of microseconds per call and a Monte Carlo path of a
+    quiet stock is only a few hundred microseconds of work."""
+    reset_book(b, base_tick)
+    init_book(b, ref_tick, spread, levels, per_level, tb, rng)
+    run_parent(b, times, dims, rng, tb, pol_f, pol_i, sched_frac, sched_pace, sched_cross, stats, rec_t,
+               rec_i, fills, out)

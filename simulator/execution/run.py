@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from simulator.book.core import new_book, reset_book
+from simulator.book.core import new_book
 from simulator.execution.engine import (
     O_ARRIVAL_MID,
     O_CHILDREN,
@@ -32,12 +32,12 @@ from simulator.execution.engine import (
     Q_I_SIZE,
     Q_REPRICE,
     Q_SIDE,
-    run_parent,
+    run_path,
 )
 from simulator.execution.policy import ExecutionPolicy, ParentOrder
 from simulator.execution.tca import shortfall_notional, slippage_bps
 from simulator.hawkes.simulate import simulate
-from simulator.market.engine import S_SIZE, init_book
+from simulator.market.engine import S_SIZE
 from simulator.market.model import MarketModel
 
 
@@ -65,7 +65,7 @@ class PathRunner:
     """
 
     def __init__(self, model: MarketModel, order: ParentOrder, policy: ExecutionPolicy,
-                 warmup_s: float = 60.0, window: int = 2048, capacity: int = 1 << 15) -> None:
+                 warmup_s: float = 60.0, window: int = 1024, capacity: int = 1 << 13) -> None:
         if warmup_s < 0:
             raise ValueError("warmup_s must be >= 0")
         self.model, self.order, self.policy, self.warmup_s = model, order, policy, float(warmup_s)
@@ -113,17 +113,15 @@ class PathRunner:
             dims = np.ascontiguousarray(flow[1], dtype=np.int64)
         rng = np.random.Generator(np.random.PCG64(book_ss))
         b = self.book
-        reset_book(b, m.ref_tick - b.lvl_head.shape[1] // 2)
-        init_book(b, m.ref_tick, m.init_spread_ticks, m.init_levels, m.init_orders_per_level,
-                  m.tables, rng)
         need = len(times) + 4 * (int(self.order.horizon_s / self.policy.decision_interval_s) + 8) + 64
         if self.rec_t.shape[0] < need:
             self.rec_t = np.zeros(2 * need)
             self.rec_i = np.zeros((2 * need, 5), np.int64)
         stats = np.zeros(S_SIZE, np.int64)
         fr, pace, cross = self.sched
-        run_parent(b, times, dims, rng, m.tables, self.pol_f, self.pol_i, fr, pace, cross, stats,
-                   self.rec_t, self.rec_i, self.fills, self.out)
+        run_path(b, m.ref_tick - b.lvl_head.shape[1] // 2, m.ref_tick, m.init_spread_ticks, m.init_levels,
+                 m.init_orders_per_level, times, dims, rng, m.tables, self.pol_f, self.pol_i, fr, pace, cross,
+                 stats, self.rec_t, self.rec_i, self.fills, self.out)
         out = self.out
         n_rec = int(out[O_N_REC])
         n_fill = int(out[O_N_FILLS])

@@ -98,3 +98,18 @@ def test_participation_cap_limits_children():
     runner = PathRunner(m, order, policy, warmup_s=10.0)
     res, _, _ = runner.run(np.random.SeedSequence(5))
     assert 0 < res.filled_qty <= 0.05 * res.market_volume + 1
+
+
+@pytest.mark.parametrize("policy", [
+    ExecutionPolicy(participation_cap=0.0, decision_interval_s=0.25, reprice_ticks=1),
+    ExecutionPolicy(participation_cap=0.0, order_type="marketable", quote_offset_bps=100.0),
+    ExecutionPolicy(participation_cap=0.3, urgency_schedule=((0.0, "low"), (0.5, "high")), finish_marketable=True),
+])
+def test_parent_is_never_overfilled(policy):
+    # Latency means fills can land while a cancel/re-post is in flight; the parent still caps.
+    m = illustrative_model()
+    runner = PathRunner(m, ParentOrder("of", "sell", 3000, 60.0), policy, warmup_s=5.0)
+    for seed in range(5):
+        res, _, _ = runner.run(np.random.SeedSequence(seed))
+        assert 0 <= res.filled_qty <= 3000
+        assert res.fills[:, 2].sum() == res.filled_qty
