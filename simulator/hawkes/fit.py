@@ -204,7 +204,7 @@ def fit(
     start_iter: int = 20,
     start_events: int = 10_000,
     max_iter: int = 3000,
-    tol: float = 1e-10,
+    tol: float = 1e-9,
     n_threads: int | None = None,
     fit_decays: bool = True,
 ) -> FitResult:
