@@ -28,7 +28,7 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
-from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event, init_book
+from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event, ensure_sides, init_book
 from simulator.market.model import Tables
 
 # Float policy slots (pol_f).
@@ -200,6 +200,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                             wk_oid[slot] = oid
                             wk_rem[slot] = q
                             wk_px[slot] = px
+            ensure_sides(b, tb, rng, stats)  # a marketable child may have swept a side bare
         elif t_dec <= t_ev:
             # A decision, on the book as the feed showed it feed_lat ago.
             t = t_dec
