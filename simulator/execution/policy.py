@@ -86,6 +86,28 @@ class ExecutionPolicy:
         if self.reprice_ticks < 0:
             raise ValueError("reprice_ticks must be >= 0")
 
+    @classmethod
+    def from_advice(cls, urgency_tier: str, max_participation_rate: float | None = None,
+                    preferred_order_type: str | None = None, quote_offset_bps: float | None = None,
+                    **overrides: object) -> ExecutionPolicy:
+        """The policy an ``execution_advice_v1`` describes, so the simulation consumer can price advice.
+
+        Torghut's order types map as market -> marketable and limit -> passive (stop types have no
+        meaning for a parent being worked and are refused); missing fields keep the defaults.
+        """
+        kinds = {"market": "marketable", "limit": "passive", "marketable": "marketable", "passive": "passive"}
+        kw: dict[str, object] = {"urgency_schedule": ((0.0, urgency_tier),)}
+        if max_participation_rate is not None:
+            kw["participation_cap"] = float(max_participation_rate)
+        if preferred_order_type is not None:
+            if preferred_order_type not in kinds:
+                raise ValueError(f"cannot simulate order type {preferred_order_type!r}")
+            kw["order_type"] = kinds[preferred_order_type]
+        if quote_offset_bps is not None:
+            kw["quote_offset_bps"] = float(quote_offset_bps)
+        kw.update(overrides)
+        return cls(**kw)  # type: ignore[arg-type]
+
     def schedule_arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
         """(start fractions, pace multipliers, crosses-spread flags) for the compiled engine."""
         fr = np.array([f for f, _ in self.urgency_schedule], dtype=np.float64)

@@ -113,3 +113,14 @@ def test_parent_is_never_overfilled(policy):
         res, _, _ = runner.run(np.random.SeedSequence(seed))
         assert 0 <= res.filled_qty <= 3000
         assert res.fills[:, 2].sum() == res.filled_qty
+
+
+def test_policy_from_torghut_advice():
+    p = ExecutionPolicy.from_advice("high", 0.05, "limit", 1.5)
+    assert p.urgency_schedule == ((0.0, "high"),) and p.participation_cap == 0.05
+    assert p.order_type == "passive" and p.quote_offset_bps == 1.5
+    assert ExecutionPolicy.from_advice("low", preferred_order_type="market").order_type == "marketable"
+    with pytest.raises(ValueError):
+        ExecutionPolicy.from_advice("normal", preferred_order_type="stop")
+    with pytest.raises(ValueError):
+        ExecutionPolicy.from_advice("urgent")
