@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from streams.ordering import merge_in_event_time
 from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
 from streams.state import TransactionalState
 
@@ -22,7 +23,12 @@ class OfflineResult:
 
 
 def run_offline(processor: Processor, records: Iterable[SourceRecord]) -> OfflineResult:
+    """Records of each topic in offset order; several input topics are merged in event time exactly
+    as the Kafka runtime merges them (streams/ordering.py)."""
     result = OfflineResult()
+    topics = list(processor.input_formats)
+    if len(topics) > 1:
+        records = merge_in_event_time(topics, ((r.topic, r.partition, r.timestamp_ms, r.offset, r) for r in records))
     for record in records:
         state = result.states.setdefault(record.partition, TransactionalState())
         try:
@@ -30,6 +36,10 @@ def run_offline(processor: Processor, records: Iterable[SourceRecord]) -> Offlin
         except InvalidRecord as exc:
             state.abort()
             result.dlq.append((record, exc.reason))
+            continue
+        except Exception:  # as the runtime does: a processor bug dead-letters the record
+            state.abort()
+            result.dlq.append((record, "processor_error"))
             continue
         state.commit()
         result.outputs.extend(emitted)

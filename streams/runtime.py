@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
+from streams.ordering import EventTimeMerger
 from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
 from streams.serde import AvroDecoder, AvroEncoder, Registry, ValueDecoder, decode_key
 from streams.settings import Settings
@@ -101,8 +102,12 @@ class ExactlyOnceRuntime:
         }
         self._changelog_encoder = AvroEncoder("changelog_state_v1", self._changelog, self.registry)
         self._changelog_decoder = AvroDecoder("changelog_state_v1", self.registry)
+        # Several input topics: merge them in event time per partition number (streams/ordering.py).
+        self._merger: EventTimeMerger[Message] | None = (
+            EventTimeMerger(list(processor.input_formats)) if len(processor.input_formats) > 1 else None)
         self._states: dict[int, TransactionalState] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}
+        self._committed_positions: dict[tuple[str, int], int] = {}
         self._in_txn = False
         self._uncommitted = 0
 
@@ -129,6 +134,7 @@ class ExactlyOnceRuntime:
             "partition.assignment.strategy": "range",  # co-partitioned inputs land together
             "session.timeout.ms": settings.session_timeout_ms,
             "statistics.interval.ms": 5_000,
+            "enable.partition.eof": self._merger is not None,  # an ended input must not hold back the merge
             "stats_cb": lambda stats: metrics.record_lag_from_stats(app_id, stats),
             **(consumer_overrides or {}),
         })
@@ -184,7 +190,7 @@ class ExactlyOnceRuntime:
         interval = self.settings.commit_interval_ms / 1000.0
         batch = self.settings.batch_size
         poll_timeout = min(interval / 5.0, 0.02)
-        last_commit = last_data = time.monotonic()
+        last_commit = last_data = last_position_check = time.monotonic()
         try:
             while not self._stop.is_set():
                 # consume() waits until the batch is full or the timeout passes: a short timeout keeps
@@ -195,8 +201,15 @@ class ExactlyOnceRuntime:
                     last_data = now
                     if self.stats.first_record_at is None:
                         self.stats.first_record_at = now
+                if self._merger is not None:
+                    messages = self._merge(messages, now)
+                if messages:
                     self._process_batch(messages)
-                if self._uncommitted and now - last_commit >= interval:
+                if now - last_commit >= interval and (self._uncommitted or now - last_position_check >= 1.0):
+                    # Idle partitions still move past transaction markers: committing positions
+                    # now and then keeps a quiet consumer's lag at zero instead of one.
+                    if not self._uncommitted:
+                        last_position_check = now
                     self._commit()
                     last_commit = time.monotonic()
                     if on_commit:
@@ -212,6 +225,24 @@ class ExactlyOnceRuntime:
         return self.stats
 
     # ------------------------------------------------------------------ processing
+    def _merge(self, messages: list[Message], now: float) -> list[Message]:
+        """Buffer a consumed batch and return what the event-time merge releases now."""
+        merger = self._merger
+        assert merger is not None
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    merger.mark_end(msg.topic() or "", msg.partition() or 0)
+                    continue
+                if err.fatal():
+                    raise FatalRuntimeError(f"consumer error: {err}")
+                log.warning("consumer error (the client retries): %s", err)
+                continue
+            name, partition, offset = _coords(msg)
+            merger.add(name, partition, msg.timestamp()[1], offset, msg)
+        return list(merger.drain(now))
+
     def _process_batch(self, messages: list[Message]) -> None:
         """The hot path. Per record: decode, process, encode, produce; metrics are aggregated per
         batch (a labelled Prometheus update costs more than a passthrough record) and the latency
@@ -354,10 +385,36 @@ class ExactlyOnceRuntime:
                 raise
         raise AssertionError("unreachable")
 
+    def _offsets_to_commit(self) -> list[TopicPartition]:
+        """Consumer positions of every assigned partition that moved since the last commit.
+
+        Positions, not "last processed offset + 1": with read_committed the position also steps
+        over transaction markers, so a consumer of a transactional topic ends at the high
+        watermark rather than one short of it. Every record before a position has been processed:
+        commits only happen between batches.
+        """
+        assignment = self.consumer.assignment()
+        moved = {}
+        for tp in self.consumer.position(assignment) if assignment else []:
+            if tp.offset >= 0:
+                moved[(tp.topic, tp.partition)] = tp.offset
+        for key, offset in self._next_offsets.items():
+            moved[key] = max(moved.get(key, -1), offset)
+        if self._merger is not None:  # fetched but held back by the merge: not processed yet
+            for (t, p) in list(moved):
+                first = self._merger.first_buffered_offset(t, p)
+                if first is not None:
+                    moved[(t, p)] = first
+        return [TopicPartition(t, p, o) for (t, p), o in moved.items() if self._committed_positions.get((t, p)) != o]
+
     def _commit(self) -> None:
         """Changelog + offsets + commit, atomically; on an abortable error, abort and rewind."""
+        offsets = self._offsets_to_commit()
         if not self._in_txn:
-            return
+            if not offsets:
+                return
+            self.producer.begin_transaction()
+            self._in_txn = True
         started = time.perf_counter()
         try:
             for partition, state in self._states.items():
@@ -366,9 +423,9 @@ class ExactlyOnceRuntime:
                         "app_id": self.app, "state_key": key, "state_json": canonical_json(value),
                         "source_topic": None, "source_partition": partition, "source_offset": None})
                     self._produce(self._changelog, payload, key.encode("utf-8"), None, None, partition)
-            offsets = [TopicPartition(t, p, o) for (t, p), o in self._next_offsets.items()]
-            self._retrying("send_offsets_to_transaction", lambda: self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), _TXN_TIMEOUT_S))
+            if offsets:
+                self._retrying("send_offsets_to_transaction", lambda: self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), _TXN_TIMEOUT_S))
             self._retrying("commit_transaction", lambda: self.producer.commit_transaction(_TXN_TIMEOUT_S))
         except KafkaException as exc:
             err = exc.args[0]
@@ -378,6 +435,7 @@ class ExactlyOnceRuntime:
             raise FatalRuntimeError(f"transaction commit failed fatally: {err}") from exc
         for state in self._states.values():
             state.commit()
+        self._committed_positions.update(((tp.topic, tp.partition), tp.offset) for tp in offsets)
         self._next_offsets.clear()
         self._in_txn = False
         self._uncommitted = 0
@@ -400,6 +458,9 @@ class ExactlyOnceRuntime:
         self._next_offsets.clear()
         self._in_txn = False
         self._uncommitted = 0
+        self._committed_positions.clear()
+        if self._merger is not None:
+            self._merger.clear()
         assignment = self.consumer.assignment()
         if assignment:
             for tp in self.consumer.committed(assignment, timeout=_TXN_TIMEOUT_S):
@@ -411,6 +472,9 @@ class ExactlyOnceRuntime:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "assign").inc()
         log.info("%s: assigned %s", self.app, [(tp.topic, tp.partition) for tp in partitions])
+        if self._merger is not None:
+            for tp in partitions:
+                self._merger.assign(tp.topic, tp.partition)
         for number in sorted({tp.partition for tp in partitions}):
             if number not in self._states:
                 self._restore_partition(number)
@@ -428,6 +492,10 @@ class ExactlyOnceRuntime:
     def _drop_states(self, partitions: list[TopicPartition]) -> None:
         for number in {tp.partition for tp in partitions}:
             self._states.pop(number, None)
+        for tp in partitions:
+            self._committed_positions.pop((tp.topic, tp.partition), None)
+            if self._merger is not None:
+                self._merger.revoke(tp.topic, tp.partition)
 
     def _restore_partition(self, partition: int) -> TransactionalState:
         """Replay changelog partition ``partition`` (read_committed) into a fresh state."""

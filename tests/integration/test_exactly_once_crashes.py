@@ -79,15 +79,16 @@ def test_sigkilled_consumer_matches_uninterrupted_run(kafka_settings: Settings, 
     producer = threading.Thread(target=produce_slowly)
     producer.start()
     progress_at_kill = []
+    worker = _start_worker(settings, quotes, out_crash, app_crash)
     for _ in range(N_KILLS):
-        worker = _start_worker(settings, quotes, out_crash, app_crash)
         time.sleep(float(rng.uniform(1.2, 3.2)))
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
+        # The restarted worker's init_transactions aborts the killed one's open transaction; only
+        # then do its pending offsets stop blocking an offset fetch (KIP-447 stable offsets).
+        worker = _start_worker(settings, quotes, out_crash, app_crash)
         progress_at_kill.append(_committed_total(settings, app_crash, quotes))
     producer.join()
-
-    worker = _start_worker(settings, quotes, out_crash, app_crash)
     ends = end_offsets(settings, quotes)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and committed_offsets(settings, app_crash, quotes) != ends:

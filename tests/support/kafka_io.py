@@ -84,6 +84,6 @@ def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, i
     consumer = Consumer({**settings.kafka_common(), "group.id": group})
     metadata = consumer.list_topics(topic, timeout=15).topics[topic]
     parts = [TopicPartition(topic, p) for p in metadata.partitions]
-    out = {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=15)}
+    out = {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=90)}
     consumer.close()
     return out

@@ -1,0 +1,107 @@
+"""Event-time merge of a processor's input topics, per partition number.
+
+Why: the state consumer reads quotes, trades and trade-updates of a symbol from three topics. Kafka
+returns them interleaved by fetch, which differs from run to run, so without a rule the same
+inputs would give different states on a replay. The rule (Kafka Streams' as well): within one
+partition number, always process the head record with the smallest timestamp (ties by the
+topic's position in ``input_formats``, then by offset), and only pick while every input topic of
+the group either has a buffered record or is known to be at its end, so a record cannot overtake
+one that was merely slower to fetch. A group that waits longer than ``max_idle_s`` for a topic
+proceeds anyway: liveness over ordering, as with Kafka Streams' ``max.task.idle.ms``.
+
+The offline driver applies the same merge to files, which is what makes a replay from files equal
+a replay by offset rewind.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class EventTimeMerger(Generic[T]):
+    """Buffers items per (topic, partition) and releases them in merged event-time order."""
+
+    def __init__(self, topics: Sequence[str], max_idle_s: float = 0.5) -> None:
+        self.rank = {name: i for i, name in enumerate(topics)}
+        self.max_idle_s = max_idle_s
+        self._buffers: dict[int, dict[str, deque[tuple[int, int, T]]]] = {}
+        self._assigned: set[tuple[str, int]] = set()
+        self._at_end: set[tuple[str, int]] = set()
+        self._blocked_since: dict[int, float] = {}
+
+    def assign(self, topic: str, partition: int) -> None:
+        self._assigned.add((topic, partition))
+        self._buffers.setdefault(partition, {}).setdefault(topic, deque())
+
+    def revoke(self, topic: str, partition: int) -> None:
+        self._assigned.discard((topic, partition))
+        self._at_end.discard((topic, partition))
+        group = self._buffers.get(partition)
+        if group is not None:
+            group.pop(topic, None)
+            if not group:
+                del self._buffers[partition]
+                self._blocked_since.pop(partition, None)
+
+    def clear(self) -> None:
+        """Forget buffered items (after an abort the consumer re-fetches them)."""
+        for group in self._buffers.values():
+            for buf in group.values():
+                buf.clear()
+        self._at_end.clear()
+        self._blocked_since.clear()
+
+    def add(self, topic: str, partition: int, timestamp_ms: int, offset: int, item: T) -> None:
+        self._at_end.discard((topic, partition))
+        self._buffers.setdefault(partition, {}).setdefault(topic, deque()).append((timestamp_ms, offset, item))
+
+    def mark_end(self, topic: str, partition: int) -> None:
+        """The consumer reached the end of (topic, partition): it can't hold back the group."""
+        self._at_end.add((topic, partition))
+
+    def first_buffered_offset(self, topic: str, partition: int) -> int | None:
+        buf = self._buffers.get(partition, {}).get(topic)
+        return buf[0][1] if buf else None
+
+    def buffered(self) -> int:
+        return sum(len(buf) for group in self._buffers.values() for buf in group.values())
+
+    def drain(self, now: float) -> Iterator[T]:
+        """Every item that may be processed now, in merged order."""
+        rank = self.rank
+        for partition, group in self._buffers.items():
+            while True:
+                head_key: tuple[int, int, int] | None = None
+                head_topic = ""
+                blocked = False
+                for name, buf in group.items():
+                    if buf:
+                        ts, offset, _ = buf[0]
+                        key = (ts, rank.get(name, len(rank)), offset)
+                        if head_key is None or key < head_key:
+                            head_key, head_topic = key, name
+                    elif (name, partition) in self._assigned and (name, partition) not in self._at_end:
+                        blocked = True
+                if head_key is None:
+                    self._blocked_since.pop(partition, None)
+                    break
+                if blocked:
+                    since = self._blocked_since.setdefault(partition, now)
+                    if now - since < self.max_idle_s:
+                        break
+                else:
+                    self._blocked_since.pop(partition, None)
+                yield group[head_topic].popleft()[2]
+
+
+def merge_in_event_time(topics: Sequence[str], records: Iterable[tuple[str, int, int, int, T]]) -> Iterator[T]:
+    """Offline form: (topic, partition, timestamp_ms, offset, item) of complete inputs, merged as the
+    runtime merges them once every input is at its end."""
+    merger: EventTimeMerger[T] = EventTimeMerger(topics)
+    for topic, partition, timestamp_ms, offset, item in records:
+        merger.add(topic, partition, timestamp_ms, offset, item)
+    yield from merger.drain(0.0)
