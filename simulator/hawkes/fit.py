@@ -220,9 +220,9 @@ def fit(
     ``fit_decays=False`` holds the decays at ``init.beta`` (the decay-given fit that tick's and
     intensify's fast paths do), for comparisons and for recalibrating only rates and branching.
     ``start_events`` bounds the prefix on which the starts are compared.
-    Events must have distinct times: an exact tie lets the likelihood grow without bound as a
-    decay goes to infinity, so recorded data with equal timestamps must be de-duplicated or
-    jittered before fitting.
+    Events must have distinct times (a ValueError otherwise): an exact tie lets the likelihood
+    grow without bound as a decay goes to infinity, so recorded data with equal timestamps must
+    be separated before fitting.
     """
     d = events.dim
     n = len(events)
@@ -231,6 +231,10 @@ def fit(
     counts = events.counts()
     if np.any(counts == 0):
         raise ValueError(f"dimensions with no events cannot be fitted: {np.flatnonzero(counts == 0).tolist()}")
+    n_ties = int(np.count_nonzero(np.diff(events.times) == 0.0))
+    if n_ties:
+        raise ValueError(f"{n_ties} events share a timestamp with their predecessor: the likelihood is unbounded "
+                         "in the decays there; separate ties first (simulator.calibration.flow.separate_ties)")
     rate = n / events.horizon
     times = np.ascontiguousarray(events.times * rate)
     dims = events.dims

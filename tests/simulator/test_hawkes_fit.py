@@ -112,3 +112,6 @@ def test_rejects_unfittable_input() -> None:
     ev = HawkesEvents(np.array([0.1, 0.2, 0.3]), np.array([0, 0, 0]), 1.0, 2)
     with pytest.raises(ValueError):
         fit(ev)
+    tied = HawkesEvents(np.array([0.1, 0.2, 0.2, 0.3, 0.4, 0.5]), np.array([0, 1, 0, 1, 0, 1]), 1.0, 2)
+    with pytest.raises(ValueError, match="share a timestamp"):
+        fit(tied)
