@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import fastavro
+import orjson
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
@@ -110,6 +111,13 @@ class AvroDecoder:
 
 
 def decode_json(data: bytes) -> Any:
+    """orjson on the hot path; the standard library only for what orjson refuses, so that the DLQ
+    reason stays precise (Python producers write NaN as a bare token: that is a ``non_finite_number``
+    for the envelope parser to name, not ``invalid_json``)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

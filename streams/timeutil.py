@@ -27,8 +27,33 @@ def _epoch_seconds(prefix: str, tz: str) -> int:
     return int(dt.timestamp())
 
 
+_SECOND_CACHE: dict[str, int] = {}
+_FRACTION_SCALE = tuple(10 ** (9 - n) for n in range(10))
+
+
 def parse_ts_ns(text: str) -> int:
-    """RFC 3339 / ISO 8601 (Z or offset, 0-9 fractional digits) -> epoch nanoseconds."""
+    """RFC 3339 / ISO 8601 (Z or offset, 0-9 fractional digits) -> epoch nanoseconds.
+
+    The fast path covers what feeds send (``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z``) with a cache of whole
+    seconds; everything else takes the general path, which also produces the error messages.
+    """
+    if type(text) is str and len(text) >= 20 and text[-1] == "Z" and text[10] == "T":
+        second = _SECOND_CACHE.get(text[:19])
+        if second is None and text[4] == "-" and text[13] == ":":
+            second = _epoch_seconds(text[:19], "+00:00")
+            if len(_SECOND_CACHE) > 100_000:
+                _SECOND_CACHE.clear()
+            _SECOND_CACHE[text[:19]] = second
+        if second is not None:
+            if len(text) == 20:
+                return second * 1_000_000_000
+            digits = text[20:-1]
+            if text[19] == "." and 0 < len(digits) <= 9 and digits.isdigit():
+                return second * 1_000_000_000 + int(digits) * _FRACTION_SCALE[len(digits)]
+    return _parse_general(text)
+
+
+def _parse_general(text: str) -> int:
     if not isinstance(text, str) or len(text) < 19:
         raise TimestampError(f"not an RFC 3339 timestamp: {text!r}")
     s = text.strip()

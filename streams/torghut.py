@@ -85,6 +85,19 @@ def _number(value: Any, name: str, *, positive: bool = False, non_negative: bool
     return number
 
 
+_INF = float("inf")
+
+
+def _positive(value: Any, name: str) -> float:
+    """Fast path for the common case (a finite positive JSON number); the rest gets full diagnostics."""
+    kind = type(value)
+    if (kind is float or kind is int) and 0 < value < _INF:
+        return float(value)
+    if value is None:
+        raise InvalidRecord("missing_field", f"payload.{name}")
+    return _number(value, name, positive=True)
+
+
 def _optional_number(value: Any, name: str) -> float | None:
     return None if value is None or value == "" else _number(value, name)
 
@@ -114,10 +127,10 @@ def _envelope(envelope: Any) -> tuple[dict[str, Any], str]:
 
 def parse_quote(envelope: Any) -> Quote:
     payload, symbol = _envelope(envelope)
-    bid = _number(_require(payload, "bp", "payload"), "bp", positive=True)
-    ask = _number(_require(payload, "ap", "payload"), "ap", positive=True)
-    bid_size = _number(_require(payload, "bs", "payload"), "bs", positive=True)
-    ask_size = _number(_require(payload, "as", "payload"), "as", positive=True)
+    bid = _positive(payload.get("bp"), "bp")
+    ask = _positive(payload.get("ap"), "ap")
+    bid_size = _positive(payload.get("bs"), "bs")
+    ask_size = _positive(payload.get("as"), "as")
     if bid >= ask:
         raise InvalidRecord("crossed_quote", f"bid {bid} >= ask {ask}")
     event_ts = payload.get("t") or envelope.get("eventTs")
