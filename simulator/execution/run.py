@@ -90,6 +90,7 @@ class PathRunner:
         # Events up to the last action's arrival; a little slack so in-flight cancels land.
         self.t_total = self.warmup_s + order.horizon_s + policy.order_entry_latency_s + 1e-6
         self.fills = np.zeros((4096, 3))
+        self.stats = np.zeros(S_SIZE, np.int64)
         self.out = np.zeros(O_SIZE)
         self.rec_t = np.zeros(0)
         self.rec_i = np.zeros((0, 5), np.int64)
@@ -102,6 +103,14 @@ class PathRunner:
         ``flow`` replays a given (times, dims) order-flow stream instead of drawing one: for
         hand-checked tests and for replaying recorded flow; times count from the warm-up start.
         """
+        out, rec_t, rec_i = self.run_raw(ss, flow)
+        return self._result(out, int(out[O_N_FILLS])), rec_t, rec_i
+
+    def run_raw(self, ss: np.random.SeedSequence,
+                flow: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None,
+                ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+        """The engine's output vector (``O_*`` slots, reused buffer) and record views, no result
+        object: the Monte Carlo loop summarises thousands of paths from these directly."""
         m = self.model
         flow_ss, book_ss = ss.spawn(2)
         if flow is None:
@@ -117,17 +126,17 @@ class PathRunner:
         if self.rec_t.shape[0] < need:
             self.rec_t = np.zeros(2 * need)
             self.rec_i = np.zeros((2 * need, 5), np.int64)
-        stats = np.zeros(S_SIZE, np.int64)
+        self.stats[:] = 0
         fr, pace, cross = self.sched
         run_path(b, m.ref_tick - b.lvl_head.shape[1] // 2, m.ref_tick, m.init_spread_ticks, m.init_levels,
                  m.init_orders_per_level, times, dims, rng, m.tables, self.pol_f, self.pol_i, fr, pace, cross,
-                 stats, self.rec_t, self.rec_i, self.fills, self.out)
+                 self.stats, self.rec_t, self.rec_i, self.fills, self.out)
         out = self.out
         n_rec = int(out[O_N_REC])
         n_fill = int(out[O_N_FILLS])
         if n_rec > self.rec_t.shape[0] or n_fill > self.fills.shape[0]:
             raise RuntimeError("record buffers overflowed; this is a bug in buffer sizing")
-        return self._result(out, n_fill), self.rec_t[:n_rec], self.rec_i[:n_rec]
+        return out, self.rec_t[:n_rec], self.rec_i[:n_rec]
 
     def _result(self, out: NDArray[np.float64], n_fill: int) -> ExecutionResult:
         tick = self.model.tick_size
