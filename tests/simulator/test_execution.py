@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.execution import ExecutionPolicy, ParentOrder, PathRunner, shortfall_notional, slippage_bps
 from simulator.hawkes.marks import MarkDistribution
@@ -124,3 +126,20 @@ def test_policy_from_torghut_advice():
         ExecutionPolicy.from_advice("normal", preferred_order_type="stop")
     with pytest.raises(ValueError):
         ExecutionPolicy.from_advice("urgent")
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), side=st.sampled_from(["buy", "sell"]),
+       order_type=st.sampled_from(["passive", "marketable"]), offset=st.floats(-5.0, 30.0),
+       reprice=st.integers(0, 3), finish=st.booleans(), latency=st.floats(0.0, 0.2))
+def test_book_stays_valid_while_a_parent_is_worked(seed, side, order_type, offset, reprice, finish, latency):
+    from simulator.book.core import check_invariants
+
+    policy = ExecutionPolicy(order_type=order_type, quote_offset_bps=offset, reprice_ticks=reprice,
+                             finish_marketable=finish, participation_cap=0.0, order_entry_latency_s=latency,
+                             feed_latency_s=latency / 2)
+    runner = PathRunner(illustrative_model(), ParentOrder("prop", side, 5000, 30.0), policy, warmup_s=5.0)
+    res, _, rec = runner.run(np.random.SeedSequence(seed))
+    assert np.all(rec[:, 4] > rec[:, 3])  # never crossed or locked, after every event and action
+    assert check_invariants(runner.book) == 0
+    assert 0 <= res.filled_qty <= 5000
