@@ -7,10 +7,10 @@ from pathlib import Path
 from simulator.calibration.calibrate import Calibration, DimensionReport, calibrate
 from simulator.calibration.flow import RecordedFlow
 from simulator.calibration.lobster import LobsterFormatError, load_lobster
-from simulator.calibration.torghut import TorghutFormatError, load_torghut
+from simulator.calibration.torghut import TorghutFormatError, flow_from_envelopes, load_torghut
 
 __all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow", "TorghutFormatError",
-           "calibrate", "load_lobster", "load_recorded", "load_torghut"]
+           "calibrate", "flow_from_envelopes", "load_lobster", "load_recorded", "load_torghut"]
 
 
 def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = 1.0,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,38 @@ def _open(path: Path) -> Iterator[str]:
             yield from fh
 
 
-def read_envelopes(paths: list[Path]) -> list[tuple[float, int, str, dict[str, Any]]]:
+Record = tuple[float, int, str, dict[str, Any]]
+
+
+def parse_envelope(env: Any, seq: int, where: str = "record") -> Record:
+    """One Torghut envelope -> (event time s, sequence, 'quote'|'trade', numeric payload fields)."""
+    payload = env.get("payload") if isinstance(env, dict) else None
+    if not isinstance(payload, dict):
+        raise TorghutFormatError(f"{where}: no 'payload' object (Torghut envelope expected)")
+    need: tuple[str, ...]
+    if {"bp", "ap"} <= payload.keys():
+        kind = "quote"
+        need = ("bp", "bs", "ap", "as")
+    elif {"p", "s"} <= payload.keys():
+        kind = "trade"
+        need = ("p", "s")
+    else:
+        raise TorghutFormatError(f"{where}: payload is neither a quote (bp,bs,ap,as,t) "
+                                 f"nor a trade (p,s,t): keys {sorted(payload)}")
+    ts = payload.get("t", env.get("eventTs"))
+    if ts is None:
+        raise TorghutFormatError(f"{where}: no timestamp (payload.t or eventTs)")
+    try:
+        vals: dict[str, Any] = {k: float(payload[k]) for k in need}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TorghutFormatError(f"{where}: bad or missing {kind} field ({exc})") from exc
+    vals["symbol"] = env.get("symbol", payload.get("S", "?"))
+    return parse_ts(ts), seq, kind, vals
+
+
+def read_envelopes(paths: list[Path]) -> list[Record]:
     """(event time s, file order, kind 'quote'|'trade', payload) sorted by time, file order kept in ties."""
-    out: list[tuple[float, int, str, dict[str, Any]]] = []
+    out: list[Record] = []
     seq = 0
     for path in paths:
         for lineno, line in enumerate(_open(path), 1):
@@ -94,31 +123,18 @@ def read_envelopes(paths: list[Path]) -> list[tuple[float, int, str, dict[str, A
                 env = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise TorghutFormatError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
-            payload = env.get("payload") if isinstance(env, dict) else None
-            if not isinstance(payload, dict):
-                raise TorghutFormatError(f"{path}:{lineno}: no 'payload' object (Torghut envelope expected)")
-            need: tuple[str, ...]
-            if {"bp", "ap"} <= payload.keys():
-                kind = "quote"
-                need = ("bp", "bs", "ap", "as")
-            elif {"p", "s"} <= payload.keys():
-                kind = "trade"
-                need = ("p", "s")
-            else:
-                raise TorghutFormatError(f"{path}:{lineno}: payload is neither a quote (bp,bs,ap,as,t) "
-                                         f"nor a trade (p,s,t): keys {sorted(payload)}")
-            ts = payload.get("t", env.get("eventTs"))
-            if ts is None:
-                raise TorghutFormatError(f"{path}:{lineno}: no timestamp (payload.t or eventTs)")
-            try:
-                vals = {k: float(payload[k]) for k in need}
-            except (KeyError, TypeError, ValueError) as exc:
-                raise TorghutFormatError(f"{path}:{lineno}: bad or missing {kind} field ({exc})") from exc
-            vals["symbol"] = env.get("symbol", payload.get("S", "?"))
-            out.append((parse_ts(ts), seq, kind, vals))
+            out.append(parse_envelope(env, seq, f"{path}:{lineno}"))
             seq += 1
     out.sort(key=lambda r: (r[0], r[1]))
     return out
+
+
+def flow_from_envelopes(envelopes: Iterable[dict[str, Any]], tick_size: float = 0.01, size_unit: float = 1.0,
+                        source: str = "stream") -> RecordedFlow:
+    """The same mapping for envelopes already in memory (a consumer's rolling window)."""
+    recs = [parse_envelope(env, k, f"{source}[{k}]") for k, env in enumerate(envelopes)]
+    recs.sort(key=lambda r: (r[0], r[1]))
+    return _map(recs, tick_size, size_unit, source)
 
 
 def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: float = 1.0) -> RecordedFlow:
@@ -127,7 +143,10 @@ def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: fl
     ``size_unit`` turns sizes into the integer units the model counts (1 share for equities;
     e.g. 1e-5 BTC for crypto, whose sizes are fractional).
     """
-    recs = read_envelopes([Path(p) for p in paths])
+    return _map(read_envelopes([Path(p) for p in paths]), tick_size, size_unit, ",".join(str(p) for p in paths))
+
+
+def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) -> RecordedFlow:
     if not recs:
         raise TorghutFormatError("no quote or trade records in the input")
     t0 = recs[0][0]
@@ -216,7 +235,7 @@ def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: fl
     mids_arr = np.asarray(mids)
     return RecordedFlow(
         symbol=",".join(sorted(str(s) for s in symbols)),
-        source=",".join(str(p) for p in paths),
+        source=source,
         times=t_arr,
         dims=np.asarray(dims, np.int64),
         sizes=np.asarray(sizes, np.int64),

@@ -15,6 +15,7 @@ from simulator.calibration import (
     LobsterFormatError,
     TorghutFormatError,
     calibrate,
+    flow_from_envelopes,
     load_lobster,
     load_recorded,
     load_torghut,
@@ -164,3 +165,13 @@ def test_calibrate_real_binance_through_torghut_envelopes(tmp_path):
     flow = load_recorded([src], size_unit=1e-5)
     assert flow.counts()[MARKET_BUY] > 20 and flow.counts()[LIMIT_ASK_TOUCH] > 20
     _check_model(calibrate(flow))
+
+
+def test_in_memory_envelopes_map_like_files(tmp_path):
+    src = tmp_path / "btc.jsonl"
+    _binance_as_torghut(BTC, src, 800)
+    envs = [json.loads(line) for line in src.read_text().splitlines()]
+    from_file = load_torghut([src], size_unit=1e-5)
+    from_mem = flow_from_envelopes(envs, size_unit=1e-5)
+    assert np.array_equal(from_file.times, from_mem.times) and np.array_equal(from_file.dims, from_mem.dims)
+    assert np.array_equal(from_file.sizes, from_mem.sizes)
