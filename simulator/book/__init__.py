@@ -1,6 +1,11 @@
 """Price-time FIFO limit order book in integer ticks, with own orders and their queue positions."""
 
-from simulator.book.core import (
+from simulator.book._cache_guard import ensure_fresh_caches
+
+ensure_fresh_caches()  # before any compiled book function can load a stale cache
+
+
+from simulator.book.core import (  # noqa: E402
     ASK,
     BID,
     BookState,
@@ -15,8 +20,8 @@ from simulator.book.core import (
     reduce,
     volume_ahead,
 )
-from simulator.book.reference import ReferenceBook
-from simulator.book.snapshot import BookSnapshot, snapshot
+from simulator.book.reference import ReferenceBook  # noqa: E402
+from simulator.book.snapshot import BookSnapshot, snapshot  # noqa: E402
 
 __all__ = [
     "ASK",
