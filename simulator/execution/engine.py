@@ -214,7 +214,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
             if vol_start < 0:
                 vol_start = ovol
                 mkt_vol_t0 = stats[S_MARKET_VOLUME]
-                out[O_ARRIVAL_MID] = 0.5 * (best_bid(b) + best_ask(b))
+                out[O_ARRIVAL_MID] = 0.5 * (obid + oask)  # Torghut: the price the decision saw
             working = 0
             for w in range(MAX_WORKING):
                 working += wk_rem[w]
