@@ -104,9 +104,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "cancel_noop": run.stats["cancel_noop"],
         "spread_ticks_mean": float(spread.mean()) if spread.size else math.nan,
         "mid_start": model.ref_price,
-        "mid_end": (run.final_book.mid or math.nan) * tick,
-        "best_bid_end": (run.final_book.best_bid or 0) * tick,
-        "best_ask_end": (run.final_book.best_ask or 0) * tick,
+        "mid_end": round((run.final_book.mid or math.nan) * tick, 8),
+        "best_bid_end": round((run.final_book.best_bid or 0) * tick, 8),
+        "best_ask_end": round((run.final_book.best_ask or 0) * tick, 8),
         "book_valid": run.invariant_code == 0,
         "digest": run.digest,
     }
