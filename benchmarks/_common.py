@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def kafka_settings():  # type: ignore[no-untyped-def]
+def kafka_settings():
     """Settings for the broker in the environment, else the local stack (started if needed)."""
     from streams.infra import stack
     from streams.settings import load_settings

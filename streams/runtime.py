@@ -133,6 +133,9 @@ class ExactlyOnceRuntime:
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "range",  # co-partitioned inputs land together
             "session.timeout.ms": settings.session_timeout_ms,
+            # A fetch returns as soon as data is there; this bounds the wait when it is not, which is
+            # what a read_committed consumer sees between an upstream's transaction commits.
+            "fetch.wait.max.ms": 20,
             "statistics.interval.ms": 5_000,
             "enable.partition.eof": self._merger is not None,  # an ended input must not hold back the merge
             "stats_cb": lambda stats: metrics.record_lag_from_stats(app_id, stats),
@@ -190,12 +193,13 @@ class ExactlyOnceRuntime:
         interval = self.settings.commit_interval_ms / 1000.0
         batch = self.settings.batch_size
         poll_timeout = min(interval / 5.0, 0.02)
+        min_interval = self.settings.commit_min_interval_ms / 1000.0
         last_commit = last_data = last_position_check = time.monotonic()
         try:
             while not self._stop.is_set():
                 # consume() waits until the batch is full or the timeout passes: a short timeout keeps
                 # a quiet stream's latency low, a busy stream fills batches long before it.
-                messages = self.consumer.consume(batch, timeout=poll_timeout)
+                messages = raw = self.consumer.consume(batch, timeout=poll_timeout)
                 now = time.monotonic()
                 if messages:
                     last_data = now
@@ -205,7 +209,15 @@ class ExactlyOnceRuntime:
                     messages = self._merge(messages, now)
                 if messages:
                     self._process_batch(messages)
-                if now - last_commit >= interval and (self._uncommitted or now - last_position_check >= 1.0):
+                # Commit on the interval, or sooner once caught up (a short batch): a quiet stream then
+                # pays one poll plus one commit per hop, a busy one keeps full batches and few commits.
+                caught_up = len(raw) < batch and now - last_commit >= min_interval
+                if self._uncommitted and caught_up:
+                    self._commit()
+                    last_commit = time.monotonic()
+                    if on_commit:
+                        on_commit(self.stats)
+                elif now - last_commit >= interval and (self._uncommitted or now - last_position_check >= 1.0):
                     # Idle partitions still move past transaction markers: committing positions
                     # now and then keeps a quiet consumer's lag at zero instead of one.
                     if not self._uncommitted:

@@ -34,7 +34,9 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("KAFKA_SASL_PASSWORD", "", "SASL password (required with SASL protocols)."),
     Var("MICROEXEC_INSTANCE_ID", "", "Stable instance id: transactional.id and static group membership; "
         "defaults to the host name."),
-    Var("MICROEXEC_COMMIT_INTERVAL_MS", "100", "Transaction commit interval (ms), 10..60000."),
+    Var("MICROEXEC_COMMIT_INTERVAL_MS", "100", "Longest time between transaction commits (ms), 10..60000."),
+    Var("MICROEXEC_COMMIT_MIN_INTERVAL_MS", "10", "Shortest time between commits once caught up (ms), 0..60000: "
+        "lower is lower latency, more commits."),
     Var("MICROEXEC_BATCH_SIZE", "500", "Records fetched per consume call, 1..100000."),
     Var("MICROEXEC_MAX_RECORD_BYTES", "900000", "Input records larger than this go to the DLQ as oversize_record."),
     Var("MICROEXEC_METRICS_PORT", "0", "Prometheus /metrics port; 0 disables the endpoint."),
@@ -96,6 +98,7 @@ class Settings:
     sasl_password: str
     instance_id: str
     commit_interval_ms: int
+    commit_min_interval_ms: int
     batch_size: int
     max_record_bytes: int
     metrics_port: int
@@ -147,6 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sasl_password=password,
         instance_id=instance,
         commit_interval_ms=_int(env, "MICROEXEC_COMMIT_INTERVAL_MS", 10, 60_000),
+        commit_min_interval_ms=_int(env, "MICROEXEC_COMMIT_MIN_INTERVAL_MS", 0, 60_000),
         batch_size=_int(env, "MICROEXEC_BATCH_SIZE", 1, 100_000),
         max_record_bytes=_int(env, "MICROEXEC_MAX_RECORD_BYTES", 1_024, 100_000_000),
         metrics_port=_int(env, "MICROEXEC_METRICS_PORT", 0, 65_535),
