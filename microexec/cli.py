@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "simulator.cli",
     "producers.cli",
     "consumers.cli",
+    "microexec.demo",
 )
 
 

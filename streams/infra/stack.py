@@ -343,6 +343,10 @@ def up(cfg: StackConfig, *, fresh: bool = False, timeout: float = 180.0) -> None
     if running_pid(cfg, "kafka") is None:
         _start_kafka(cfg, fresh)
     if running_pid(cfg, "registry") is None:
+        if not fresh and any((cfg.home / "kafka" / "data").glob("*-*")):
+            print("note: the registry keeps schemas in memory and is starting afresh while the broker keeps "
+                  "its data: Avro records written before cannot be decoded; `microexec infra up --fresh` "
+                  "starts both empty")
         _start_registry(cfg)
     _wait(cfg, "kafka", _kafka_ready, timeout)
     _wait(cfg, "registry", _registry_ready, timeout)
