@@ -21,6 +21,16 @@ class BinanceFormatError(ValueError):
     pass
 
 
+def _apply_levels(levels: dict[float, float], updates: list[list[str]]) -> None:
+    """A depth diff sets each level's absolute quantity; zero removes the level."""
+    for price, qty in updates:
+        p, q = float(price), float(qty)
+        if q > 0:
+            levels[p] = q
+        else:
+            levels.pop(p, None)
+
+
 def _top(levels: dict[float, float], reverse: bool, depth: int) -> list[dict[str, float]]:
     prices = sorted(levels, reverse=reverse)[:depth]
     return [{"price": p, "size": levels[p]} for p in prices]
@@ -62,18 +72,8 @@ def binance_records(paths: list[Path], *, symbol: str | None = None, depth: int 
                 elif data.get("e") == "depthUpdate" and last_update is not None:
                     if int(data["u"]) <= last_update:
                         continue  # already in the snapshot
-                    for price, qty in data["b"]:
-                        p, q = float(price), float(qty)
-                        if q > 0:
-                            bids[p] = q
-                        else:
-                            bids.pop(p, None)
-                    for price, qty in data["a"]:
-                        p, q = float(price), float(qty)
-                        if q > 0:
-                            asks[p] = q
-                        else:
-                            asks.pop(p, None)
+                    _apply_levels(bids, data["b"])
+                    _apply_levels(asks, data["a"])
                     last_update = int(data["u"])
                     top_bids, top_asks = _top(bids, True, depth), _top(asks, False, depth)
                     if top_bids and top_asks and top_bids[0]["price"] < top_asks[0]["price"]:

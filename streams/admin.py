@@ -11,9 +11,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
+from streams.reading import read_to_end
 from streams.settings import Settings
 from streams.timeutil import TimestampError, parse_iso_ms
 from streams.topics import CATALOG, changelog_topic
@@ -106,31 +107,16 @@ def reset_changelog(settings: Settings, app_id: str) -> int:
     Why tombstones and not DeleteRecords: the changelog is compacted, and Kafka refuses record
     deletion on compacted topics; a tombstone per key is what compaction itself understands.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer
+    from confluent_kafka import Producer
 
     name = changelog_topic(app_id)
-    consumer = Consumer({**settings.kafka_common(), "group.id": f"{app_id}.reset", "enable.auto.commit": False,
-                         "enable.partition.eof": True, "isolation.level": "read_committed"})
-    metadata = consumer.list_topics(name, timeout=15).topics.get(name)
-    if metadata is None or metadata.error is not None:
-        consumer.close()
-        return 0
-    parts = [TopicPartition(name, p, OFFSET_BEGINNING) for p in metadata.partitions]
-    consumer.assign(parts)
-    live: dict[tuple[int, bytes], bool] = {}
-    done: set[int] = set()
-    while len(done) < len(parts):
-        msg = consumer.poll(1.0)
-        if msg is None:
-            continue
-        err = msg.error()
-        if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                done.add(msg.partition() or 0)
-                continue
-            raise AdminError(f"reading {name}: {err}")
-        live[(msg.partition() or 0, msg.key() or b"")] = msg.value() is not None
-    consumer.close()
+    try:
+        records = read_to_end(settings.kafka_common(), name)
+    except KafkaException as exc:
+        if exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return 0
+        raise
+    live = {(msg.partition() or 0, msg.key() or b""): msg.value() is not None for msg in records}
     producer = Producer({**settings.kafka_common(), "enable.idempotence": True})
     count = 0
     for (partition, key), alive in live.items():

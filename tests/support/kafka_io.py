@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.admin import ensure_topics
+from streams.reading import read_to_end
 from streams.settings import Settings
 
 
@@ -45,31 +45,7 @@ def produce_all(settings: Settings, topic: str, records: Iterable[tuple[bytes | 
 
 def read_all(settings: Settings, topic: str, *, committed: bool = True, timeout: float = 30.0) -> list[Any]:
     """Every record of ``topic`` from the beginning to the current end, as confluent Message objects."""
-    consumer = Consumer({**settings.kafka_common(), "group.id": "test-reader", "enable.auto.commit": False,
-                         "enable.partition.eof": True,
-                         "isolation.level": "read_committed" if committed else "read_uncommitted"})
-    metadata = consumer.list_topics(topic, timeout=15).topics[topic]
-    parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(metadata.partitions)]
-    consumer.assign(parts)
-    done: set[int] = set()
-    out = []
-
-    deadline = time.monotonic() + timeout
-    while len(done) < len(parts) and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            continue
-        err = msg.error()
-        if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                done.add(msg.partition() or 0)
-                continue
-            raise RuntimeError(err)
-        out.append(msg)
-    consumer.close()
-    if len(done) < len(parts):
-        raise TimeoutError(f"did not reach the end of {topic} in {timeout}s")
-    return out
+    return read_to_end(settings.kafka_common(), topic, committed=committed, timeout_s=timeout)
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:

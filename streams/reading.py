@@ -1,0 +1,46 @@
+"""Reading a whole topic to its current end: the one loop behind state resets, tests and tools.
+
+Why a helper: "read until every partition has reported EOF" has two subtle points (read_committed
+stops at the last stable offset; a partition's EOF must be counted once) that every copy of the
+loop would otherwise get right or wrong on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+
+def read_to_end(kafka_config: dict[str, Any], topic: str, *, committed: bool = True,
+                timeout_s: float = 60.0) -> list[Message]:
+    """Every record of ``topic`` from the beginning to its end now (read_committed unless told)."""
+    consumer = Consumer({**kafka_config, "group.id": "microexec-reader", "enable.auto.commit": False,
+                         "enable.partition.eof": True,
+                         "isolation.level": "read_committed" if committed else "read_uncommitted"})
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"topic {topic!r} does not exist"))
+        parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(metadata.partitions)]
+        consumer.assign(parts)
+        done: set[int] = set()
+        out: list[Message] = []
+        deadline = time.monotonic() + timeout_s
+        while len(done) < len(parts):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"did not reach the end of {topic} within {timeout_s:.0f}s")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    done.add(msg.partition() or 0)
+                    continue
+                raise KafkaException(err)
+            out.append(msg)
+        return out
+    finally:
+        consumer.close()
