@@ -34,8 +34,9 @@ from simulator.market.types import (
     MARKET_SELL,
     N_DIMS,
 )
+from tests.support.data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 AMZN = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 BTC = DATA / "binance" / "spot_btcusdt_20240808.gz"
 
@@ -142,7 +143,6 @@ def _check_model(cal, counts_min: int = 1) -> None:
     assert run.invariant_code == 0 and run.stats["events"] > 0
 
 
-@pytest.mark.skipif(not AMZN.exists(), reason="shared LOBSTER data not mounted")
 def test_calibrate_real_lobster_amzn(tmp_path):
     # The first 15 minutes of the day keep the test short; the full day is in docs/validation.md.
     flow = load_recorded([AMZN], end_s=34200 + 900)
@@ -158,7 +158,6 @@ def test_calibrate_real_lobster_amzn(tmp_path):
     assert len(again.marks) == N_DIMS
 
 
-@pytest.mark.skipif(not BTC.exists(), reason="shared Binance data not mounted")
 def test_calibrate_real_binance_through_torghut_envelopes(tmp_path):
     src = tmp_path / "btc.jsonl"
     _binance_as_torghut(BTC, src, 6000)

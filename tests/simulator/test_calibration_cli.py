@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from microexec.cli import main
+from tests.support.data import SHARED_DATA
 
-AMZN = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lobster"
+AMZN = (SHARED_DATA / "lobster"
         / "AMZN_2012-06-21_34200000_57600000_message_1.csv")
 
 
@@ -33,7 +31,6 @@ def test_bad_inputs_exit_2_with_a_message(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not AMZN.exists(), reason="shared LOBSTER data not mounted")
 def test_calibrate_then_simulate_and_shortfall_from_the_params(tmp_path, capsys):
     out = tmp_path / "amzn.json"
     rc = main(["calibrate", str(AMZN), "--out", str(out), "--start", "34200", "--end", "34800"])
