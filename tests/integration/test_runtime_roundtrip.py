@@ -3,6 +3,8 @@ AvroDeserializer against the registry; the Kafka run equals the offline driver's
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -51,3 +53,27 @@ def test_quotes_flow_through_runtime_and_decode_with_confluent_deserializer(fast
     # Stateful values: the last record of each symbol has counted all of that symbol's quotes.
     per_symbol = {s: sum(1 for k, _ in feed if k == s) for s in {k for k, _ in feed}}
     assert {s: max(seq for (sym, seq) in got if sym == s) for s in per_symbol} == per_symbol
+
+
+def test_without_a_registry_outputs_are_bare_avro(fast_settings: Settings, unique: str) -> None:
+    """Torghut's own fallback: no registry URL, plain Avro bodies readable with the schema file."""
+    import io
+
+    import fastavro
+
+    from streams.schemas import parsed_schema
+    from tests.support.processors import SUMMARY_SCHEMA
+
+    settings = replace(fast_settings, schema_registry_url="")
+    quotes, out = f"quotes-{unique}", f"summary-{unique}"
+    create_topics(settings, [(quotes, 1, False), (out, 1, False)])
+    feed = quote_feed(50, ["AAPL", "MSFT"])
+    produce_all(settings, quotes, feed)
+    stats = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out), settings, f"bare-{unique}").run(
+        max_records=len(feed), idle_timeout_s=60)
+    assert stats.records_in == len(feed)
+    values = [m.value() for m in read_all(settings, out)]
+    assert len(values) == len(feed) and all(v[0] != 0 for v in values)  # no Confluent magic byte
+    decoded = [fastavro.schemaless_reader(io.BytesIO(v), parsed_schema(SUMMARY_SCHEMA), None) for v in values]
+    records = [d for d in decoded if isinstance(d, dict)]
+    assert [d["seq"] for d in records if d["symbol"] == "AAPL"] == list(range(1, 26))
