@@ -25,7 +25,7 @@ from consumers.common.decay import NS_PER_S, decay_factor, ewma_count
 from consumers.state import STATE_CONSUMER_VERSION
 from consumers.state import features as F
 from consumers.state.config import StateConfig
-from consumers.state.regime import REGIME_NAMES, Ratios, RegimeState, step
+from consumers.state.regime import NORMAL, REGIME_NAMES, target_level_of
 from streams.processor import FORMAT_AVRO, FORMAT_TORGHUT_JSON, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
 from streams.topics import topic
@@ -94,19 +94,20 @@ class StateProcessor:
         self.output_schemas: Mapping[str, str | None] = {self._out: SCHEMA_VERSION}
         self._ts_cache_s = -1
         self._ts_cache_prefix = ""
+        # Config-derived constants of the per-quote hot path, computed once (the config is frozen).
+        # Each is the exact expression the formulas used inline, so results are bit-identical.
+        cfg = self.config
+        self._l2_max_age_ns = cfg.l2_max_age_s * NS_PER_S
+        self._warmup_ns = cfg.regime.warmup_s * NS_PER_S
+        self._escalate_ns = cfg.regime.escalate_dwell_s * NS_PER_S
+        self._relax_ns = cfg.regime.relax_dwell_s * NS_PER_S
+        self._min_interval_ns = cfg.emit.min_interval_s * NS_PER_S
 
     # -- dispatch -----------------------------------------------------------------------------
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
         tp = record.topic
         if tp == self._quotes:
-            quote = parse_quote(record.value)
-            s = self._load(state, quote.symbol)
-            if s["q_t"] is not None and quote.event_ts_ns < s["q_t"]:
-                s["late"] += 1  # an older quote than the one we hold: not the current book
-                state.put(quote.symbol, s)
-                return ()
-            self._on_quote(s, quote)
-            return self._finish(state, quote.symbol, s, quote.event_ts_ns, record)
+            return self._on_quote(state, parse_quote(record.value), record)
         if tp == self._trades:
             trade = parse_trade(record.value)
             s = self._load(state, trade.symbol)
@@ -135,33 +136,114 @@ class StateProcessor:
         if current.get("v") != STATE_LAYOUT_VERSION:
             # Restored from the changelog of an older version: keep what it has, default the rest.
             return {**new_symbol_state(), **current, "v": STATE_LAYOUT_VERSION}
-        return dict(current)
+        return current.copy()  # copy-on-write: the dict from state.get() is (or may become) committed
 
     # -- per-input updates --------------------------------------------------------------------
-    def _on_quote(self, s: dict[str, Any], q: Quote) -> None:
-        cfg = self.config
+    def _on_quote(self, state: KeyValueState, q: Quote, record: SourceRecord) -> Iterable[Emit]:
+        """The hot path (quotes are nearly all of the input): load, fold the quote in, step the
+        regime and decide on emission in one function with locals, no per-feature helper calls.
+
+        It is _load + the quote's own updates + _advance + _finish inlined, with the same formulas
+        written out in the same order (outputs and states are bit-identical to the helper path).
+        """
+        symbol = q.symbol
         t = q.event_ts_ns
-        self._feed_lag(s, t, q.ingest_ts_ns)
-        bid, ask = q.bid_price, q.ask_price
-        bs, as_ = q.bid_size * cfg.quote_size_multiplier, q.ask_size * cfg.quote_size_multiplier
+        current = state.get(symbol)
+        s = current.copy() if current is not None and current.get("v") == STATE_LAYOUT_VERSION \
+            else self._load(state, symbol)
         prev_t = s["q_t"]
+        if prev_t is not None and t < prev_t:
+            s["late"] += 1  # an older quote than the one we hold: not the current book
+            state.put(symbol, s)
+            return ()
+        cfg = self.config
+        exp = math.exp
+        ingest = q.ingest_ts_ns
+        if ingest is not None:  # _feed_lag
+            lag_ms = (ingest - t) / 1e6
+            if not lag_ms > 0.0:
+                lag_ms = 0.0  # negative lag is clock skew, not time travel
+            lat = s["lat_feed"]
+            s["lat_feed"] = lag_ms if lat is None else lat + cfg.latency_alpha * (lag_ms - lat)
+            s["lat_feed_t"] = t
+        bid, ask = q.bid_price, q.ask_price
+        mult = cfg.quote_size_multiplier
+        bs, as_ = q.bid_size * mult, q.ask_size * mult
         if prev_t is not None:
             prev_bid, prev_ask = s["bid"], s["ask"]
-            d = decay_factor(t - s["ofi_t"], cfg.ofi_tau_s)
-            e = F.ofi_increment(prev_bid, s["bs"], prev_ask, s["as"], bid, bs, ask, as_)
-            s["ofi_s"] = s["ofi_s"] * d + e
-            s["ofi_a"] = s["ofi_a"] * d + abs(e)
-            s["ofi_t"] = t
+            dt = t - s["ofi_t"]
+            d = exp(-(dt / NS_PER_S) / cfg.ofi_tau_s) if dt > 0 else 1.0
+            e = 0.0  # features.ofi_increment
+            if bid >= prev_bid:
+                e += bs
+            if bid <= prev_bid:
+                e -= s["bs"]
+            if ask <= prev_ask:
+                e -= as_
+            if ask >= prev_ask:
+                e += s["as"]
+            ofi_s = s["ofi_s"] * d + e
+            ofi_a = s["ofi_a"] * d + abs(e)
+            s["ofi_s"], s["ofi_a"], s["ofi_t"] = ofi_s, ofi_a, t
             dt = t - prev_t
             r = math.log((bid + ask) / (prev_bid + prev_ask))
-            dv = decay_factor(dt, cfg.vol_tau_s)
-            s["rv_r2"] = s["rv_r2"] * dv + r * r
-            s["rv_dt"] = s["rv_dt"] * dv + dt / NS_PER_S
+            dv = exp(-(dt / NS_PER_S) / cfg.vol_tau_s) if dt > 0 else 1.0
+            rv_r2 = s["rv_r2"] * dv + r * r
+            rv_dt = s["rv_dt"] * dv + dt / NS_PER_S
+            s["rv_r2"], s["rv_dt"] = rv_r2, rv_dt
         else:
             s["first_t"] = t
             s["ofi_t"] = t
+            ofi_s, ofi_a, rv_r2, rv_dt = s["ofi_s"], s["ofi_a"], s["rv_r2"], s["rv_dt"]
         s["bid"], s["bs"], s["ask"], s["as"], s["q_t"] = bid, bs, ask, as_, t
-        self._advance(s, t)
+
+        # _advance(s, t): current values, and the baselines rolled forward with the held ones.
+        spread = (ask - bid) / (0.5 * (bid + ask)) * 1e4
+        l2_t = s["l2_t"]
+        if l2_t is not None and t - l2_t <= self._l2_max_age_ns:
+            depth, depth_src = s["l2_depth"], "l2_book"
+        else:
+            depth, depth_src = bid * bs + ask * as_, "top_of_book"
+        vol = math.sqrt(rv_r2 / rv_dt) * 1e4 if rv_dt > 0.0 else None
+        b_t = s["b_t"]
+        if b_t is None:
+            s["b_t"] = t
+        elif t > b_t:
+            db = exp(-((t - b_t) / NS_PER_S) / cfg.baseline_tau_s)
+            w = 1.0 - db
+            s["b_spread"] = s["b_spread"] * db + w * s["cur_spread"]
+            s["b_depth"] = s["b_depth"] * db + w * s["cur_depth"]
+            s["b_w"] = s["b_w"] * db + w
+            held_vol = s["cur_vol"]
+            if held_vol is not None:
+                s["b_vol"] = s["b_vol"] * db + w * held_vol
+                s["b_vol_w"] = s["b_vol_w"] * db + w
+            s["b_t"] = t
+        s["cur_spread"], s["cur_depth"], s["cur_vol"] = spread, depth, vol
+
+        # _finite_state, cheaply: a sum of finite terms is finite, and any inf/NaN term makes it
+        # non-finite. Only the values this quote wrote are summed: every stored state passed the
+        # check when it was put (and the changelog is strict JSON), so the others are finite.
+        total = ofi_s + ofi_a + rv_r2 + rv_dt + spread + depth + s["b_spread"] + s["b_depth"] + s["b_vol"]
+        if vol is not None:
+            total += vol
+        if not math.isfinite(total) and not _finite_state(s):  # a finite-terms overflow is not a refusal
+            raise InvalidRecord("non_finite_state", symbol)
+
+        last_t = s["last_t"]
+        if last_t is None or t > last_t:
+            s["last_t"] = now = t
+        else:
+            now = last_t
+            depth, depth_src = self._depth(s, now)  # the L2 snapshot's age is judged at "now"
+        regime_changed = self._step_regime(s, now, depth)
+        e_t = s["e_t"]
+        if not regime_changed and e_t is not None and now - e_t < self._min_interval_ns:
+            # Nothing can be emitted inside the minimum interval except a regime change: skip the
+            # feature evaluation entirely (the hot path at high quote rates).
+            state.put(symbol, s)
+            return ()
+        return self._evaluate(state, symbol, s, now, depth, depth_src, regime_changed, record)
 
     def _on_trade(self, s: dict[str, Any], tr: Trade) -> None:
         t = tr.event_ts_ns
@@ -267,25 +349,43 @@ class StateProcessor:
             s["b_t"] = t
         s["cur_spread"], s["cur_depth"], s["cur_vol"] = spread, depth, vol
 
-    def _ratios(self, s: dict[str, Any], now: int) -> Ratios | None:
-        """Current values over their slow baselines; None during warm-up (the regime stays normal).
+    def _step_regime(self, s: dict[str, Any], now: int, depth: float) -> bool:
+        """Advance the regime machine (regime.step) to ``now`` in place; True if the level switched.
 
-        Current, not smoothed, values on purpose: the dwell time then has an exact meaning (how long
-        the book must *stay* abnormal), and a one-update spike of any size is indicated only while it
-        is the live quote.
+        The ratios are current values over their slow baselines, None during warm-up (the regime
+        stays normal). Current, not smoothed, values on purpose: the dwell time then has an exact
+        meaning (how long the book must *stay* abnormal), and a one-update spike of any size is
+        indicated only while it is the live quote. ``depth`` is the current depth at ``now``.
         """
+        level, pending_dir = s["reg"], s["reg_dir"]
         b_w = s["b_w"]
-        if now - s["first_t"] < self.config.regime.warmup_s * NS_PER_S or b_w <= 0.0:
-            return None
-        b_spread, b_depth = s["b_spread"] / b_w, s["b_depth"] / b_w
-        vol, b_vol_w = s["cur_vol"], s["b_vol_w"]
-        b_vol = s["b_vol"] / b_vol_w if b_vol_w > 0.0 else 0.0
-        depth, _ = self._depth(s, now)
-        return Ratios(
-            spread=s["cur_spread"] / b_spread,
-            depth=depth / b_depth if b_depth > 0.0 else 1.0,
-            vol=vol / b_vol if b_vol > 0.0 and vol is not None else None,
-        )
+        if now - s["first_t"] < self._warmup_ns or b_w <= 0.0:
+            if not level and not pending_dir:
+                return False
+            target = NORMAL
+        else:
+            b_depth = s["b_depth"] / b_w
+            vol, b_vol_w = s["cur_vol"], s["b_vol_w"]
+            b_vol = s["b_vol"] / b_vol_w if b_vol_w > 0.0 else 0.0
+            target = target_level_of(level, s["cur_spread"] / (s["b_spread"] / b_w),
+                                     depth / b_depth if b_depth > 0.0 else 1.0,
+                                     vol / b_vol if b_vol > 0.0 and vol is not None else None,
+                                     self.config.regime)
+        if target == level:
+            if pending_dir:
+                s["reg_dir"], s["reg_pt"] = 0, 0
+            return False
+        direction = 1 if target > level else -1
+        if pending_dir != direction:
+            # A new indication starts now (a reversal also restarts the clock).
+            s["reg_dir"], s["reg_pt"] = direction, now
+            pending_since = now
+        else:
+            pending_since = s["reg_pt"]
+        if now - pending_since >= (self._escalate_ns if direction > 0 else self._relax_ns):
+            s["reg"], s["reg_dir"], s["reg_pt"], s["reg_t"] = target, 0, 0, now
+            return True
+        return False
 
     def _latency(self, s: dict[str, Any], now: int) -> tuple[float, str]:
         max_age = self.config.latency_sample_max_age_s * NS_PER_S
@@ -332,23 +432,20 @@ class StateProcessor:
         if s["q_t"] is None:  # nothing to publish before the first quote
             state.put(symbol, s)
             return ()
-        ratios = self._ratios(s, now)
-        regime_changed = False
-        if ratios is not None or s["reg"] or s["reg_dir"]:
-            reg = step(RegimeState(s["reg"], s["reg_dir"], s["reg_pt"], s["reg_t"]), ratios, now,
-                       self.config.regime)
-            regime_changed = reg.level != s["reg"]
-            s["reg"], s["reg_dir"], s["reg_pt"], s["reg_t"] = (reg.level, reg.pending_dir, reg.pending_since_ns,
-                                                               reg.since_ns)
-
+        depth, depth_src = self._depth(s, now)
+        regime_changed = self._step_regime(s, now, depth)
         if (not regime_changed and s["e_t"] is not None
-                and now - s["e_t"] < self.config.emit.min_interval_s * NS_PER_S):
+                and now - s["e_t"] < self._min_interval_ns):
             # Nothing can be emitted inside the minimum interval except a regime change: skip the
             # feature evaluation entirely (the hot path at high quote rates).
             state.put(symbol, s)
             return ()
+        return self._evaluate(state, symbol, s, now, depth, depth_src, regime_changed, record)
+
+    def _evaluate(self, state: KeyValueState, symbol: str, s: dict[str, Any], now: int, depth: float,
+                  depth_src: str, regime_changed: bool, record: SourceRecord) -> Iterable[Emit]:
+        """Compute the published features, decide whether they are worth a record, put the state."""
         spread = s["cur_spread"]
-        depth, depth_src = self._depth(s, now)
         ofi = F.normalised_ofi(s["ofi_s"], s["ofi_a"])
         latency, latency_src = self._latency(s, now)
         hazard = self._fill_hazard(s, now)

@@ -65,6 +65,27 @@ def target_level(current: int, r: Ratios, th: RegimeThresholds) -> int:
     return max(enter_level(r, th), hold)
 
 
+def target_level_of(current: int, spread: float, depth: float, vol: float | None, th: RegimeThresholds) -> int:
+    """``target_level`` on plain floats, for the per-quote hot path (no Ratios tuple, no helper calls).
+
+    Same decision, unrolled from the most severe level down: a level is indicated if its enter
+    condition holds, or if it is at or below ``current`` and its exit condition still holds."""
+    v = vol if vol is not None else 0.0
+    if (spread >= th.stressed_enter_spread_ratio or depth <= th.stressed_enter_depth_ratio
+            or v >= th.stressed_enter_vol_ratio):
+        return STRESSED
+    if current == STRESSED and (spread >= th.stressed_exit_spread_ratio or depth <= th.stressed_exit_depth_ratio
+                                or v >= th.stressed_exit_vol_ratio):
+        return STRESSED
+    if (spread >= th.compressed_enter_spread_ratio or depth <= th.compressed_enter_depth_ratio
+            or v >= th.compressed_enter_vol_ratio):
+        return COMPRESSED
+    if current >= COMPRESSED and (spread >= th.compressed_exit_spread_ratio
+                                  or depth <= th.compressed_exit_depth_ratio or v >= th.compressed_exit_vol_ratio):
+        return COMPRESSED
+    return NORMAL
+
+
 class RegimeState(NamedTuple):
     """``level``: current regime; ``pending_dir``: +1/-1 while a switch is being confirmed, else 0;
     ``pending_since_ns``: event time the indication started; ``since_ns``: time of the last switch."""
