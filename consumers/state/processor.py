@@ -102,6 +102,7 @@ class StateProcessor:
         self._escalate_ns = cfg.regime.escalate_dwell_s * NS_PER_S
         self._relax_ns = cfg.regime.relax_dwell_s * NS_PER_S
         self._min_interval_ns = cfg.emit.min_interval_s * NS_PER_S
+        self._heartbeat_ns = cfg.emit.heartbeat_s * NS_PER_S
 
     # -- dispatch -----------------------------------------------------------------------------
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
@@ -399,11 +400,15 @@ class StateProcessor:
 
     def _fill_hazard(self, s: dict[str, Any], now: int) -> float:
         cfg = self.config
-        d = decay_factor(now - s["tr_t"], cfg.trade_rate_tau_s)
-        h = cfg.fill_hazard_horizon_s
-        p_bid = F.queue_fill_probability(s["tr_bid"] * d / cfg.trade_rate_tau_s, s["bs"], h)
-        p_ask = F.queue_fill_probability(s["tr_ask"] * d / cfg.trade_rate_tau_s, s["as"], h)
-        p_model = 0.5 * (p_bid + p_ask)
+        tr_bid, tr_ask = s["tr_bid"], s["tr_ask"]
+        if tr_bid or tr_ask:
+            d = decay_factor(now - s["tr_t"], cfg.trade_rate_tau_s)
+            h = cfg.fill_hazard_horizon_s
+            p_bid = F.queue_fill_probability(tr_bid * d / cfg.trade_rate_tau_s, s["bs"], h)
+            p_ask = F.queue_fill_probability(tr_ask * d / cfg.trade_rate_tau_s, s["as"], h)
+            p_model = 0.5 * (p_bid + p_ask)
+        else:
+            p_model = 0.0  # no trade seen at the touch: both rates are 0, so both probabilities are 0
         if s["own_n"] <= 0:
             return p_model
         do = decay_factor(now - s["own_t"], cfg.own_fill_tau_s)
@@ -449,11 +454,18 @@ class StateProcessor:
         ofi = F.normalised_ofi(s["ofi_s"], s["ofi_a"])
         latency, latency_src = self._latency(s, now)
         hazard = self._fill_hazard(s, now)
-        crumb = F.crumbling_quote_probability(s["bs"], s["as"])
-
-        reason = self._emit_reason(s, now, regime_changed, spread, depth, depth_src, ofi, latency,
-                                   latency_src, hazard, crumb)
-        if reason is None:
+        bs, as_ = s["bs"], s["as"]
+        crumb = F.crumbling_quote_probability(bs, as_)
+        e_t = s["e_t"]
+        if e_t is None:
+            reason = "first"
+        elif regime_changed or s["reg"] != s["e_reg"]:
+            reason = "regime_change"
+        elif self._material_change(s, spread, depth, depth_src, ofi, latency, latency_src, hazard, crumb):
+            reason = "material_change"
+        elif now - e_t >= self._heartbeat_ns:
+            reason = "heartbeat"
+        else:
             state.put(symbol, s)
             return ()
         s["e_t"], s["e_spread"], s["e_depth"], s["e_ofi"], s["e_fh"] = now, spread, depth, ofi, hazard
@@ -488,22 +500,16 @@ class StateProcessor:
         }
         return (Emit(self._out, symbol, value, now // 1_000_000),)
 
-    def _emit_reason(self, s: dict[str, Any], now: int, regime_changed: bool, spread: float, depth: float,
-                     depth_src: str, ofi: float, latency: float, latency_src: str, hazard: float,
-                     crumb: float) -> str | None:
-        if s["e_t"] is None:
-            return "first"
-        if regime_changed or s["reg"] != s["e_reg"]:
-            return "regime_change"
+    def _material_change(self, s: dict[str, Any], spread: float, depth: float, depth_src: str, ofi: float,
+                         latency: float, latency_src: str, hazard: float, crumb: float) -> bool:
+        """Whether any published feature moved materially since the last emitted record (an OR of
+        independent tests, ordered so that the usual trigger, top-of-book churn, is tested first)."""
         em = self.config.emit
-        if (abs(spread - s["e_spread"]) >= max(em.spread_bps_abs, em.spread_rel * s["e_spread"])
-                or abs(depth - s["e_depth"]) > em.depth_rel * s["e_depth"]
+        e_depth, e_spread, e_lat = s["e_depth"], s["e_spread"], s["e_lat"]
+        return (abs(depth - e_depth) > em.depth_rel * e_depth
+                or abs(crumb - s["e_crumb"]) >= em.crumbling_abs
+                or abs(spread - e_spread) >= max(em.spread_bps_abs, em.spread_rel * e_spread)
                 or abs(ofi - s["e_ofi"]) >= em.ofi_abs
                 or abs(hazard - s["e_fh"]) >= em.fill_hazard_abs
-                or abs(latency - s["e_lat"]) >= max(em.latency_ms_abs, em.latency_rel * s["e_lat"])
-                or abs(crumb - s["e_crumb"]) >= em.crumbling_abs
-                or depth_src != s["e_dsrc"] or latency_src != s["e_lsrc"]):
-            return "material_change"
-        if now - s["e_t"] >= em.heartbeat_s * NS_PER_S:
-            return "heartbeat"
-        return None
+                or abs(latency - e_lat) >= max(em.latency_ms_abs, em.latency_rel * e_lat)
+                or depth_src != s["e_dsrc"] or latency_src != s["e_lsrc"])
