@@ -279,3 +279,39 @@ def test_state_from_an_older_layout_is_upgraded_not_crashed() -> None:
     state.commit()
     upgraded = state.get("NVDA") or {}
     assert upgraded["v"] == 1 and upgraded["late"] == 0 and upgraded["bid"] == 100.00
+
+
+def test_quotes_never_mutate_the_dict_state_get_returned() -> None:
+    """Copy-on-write: the runtime keeps the dict it handed out as committed state (and as the undo
+    point of the record), so neither a current nor a late quote may change it in place."""
+    import copy
+
+    proc, state = StateProcessor(StateConfig(emit=ALWAYS)), TransactionalState()
+    first, second, late = _records([q(T0, 100.00, 500, 100.02, 400), q(T0 + S, 100.01, 300, 100.03, 900),
+                                    q(T0 + S // 2, 99.0, 1, 101.0, 1)])
+    list(proc.process(first, state))
+    state.commit()
+    committed = state.get("NVDA")
+    assert committed is not None
+    before = copy.deepcopy(committed)
+    assert len(list(proc.process(second, state))) == 1
+    assert committed == before and state.get("NVDA") is not committed
+    state.commit()
+    committed = state.get("NVDA")
+    assert committed is not None
+    before = copy.deepcopy(committed)
+    assert list(proc.process(late, state)) == []
+    assert committed == before and (state.get("NVDA") or {})["late"] == 1
+
+
+def test_finite_values_whose_sum_overflows_are_not_refused() -> None:
+    """The quote path checks finiteness on a sum of the values it wrote; a sum that overflows while
+    every term is finite falls back to the per-value check instead of refusing the record."""
+    # top-of-book notional ~1.4e308 (finite); after a long gap the depth baseline holds about as much,
+    # so depth + baseline overflows although neither does
+    big = [q(T0, 1e154, 7e153, 1.01e154, 7e153), q(T0 + 100_000 * S, 1e154, 7e153, 1.01e154, 7e153)]
+    result = run_offline(StateProcessor(), _records(big))
+    assert not result.dlq
+    state = result.states[0].snapshot()["NVDA"]
+    assert state["cur_depth"] + state["b_depth"] == math.inf and math.isfinite(state["b_depth"])
+    canonical_json(state)

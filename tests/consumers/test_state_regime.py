@@ -7,7 +7,16 @@ from typing import Any
 from consumers.common.torghut_feed import quote_envelope
 from consumers.state.config import RegimeThresholds, StateConfig
 from consumers.state.processor import StateProcessor
-from consumers.state.regime import COMPRESSED, NORMAL, STRESSED, Ratios, RegimeState, step, target_level
+from consumers.state.regime import (
+    COMPRESSED,
+    NORMAL,
+    STRESSED,
+    Ratios,
+    RegimeState,
+    step,
+    target_level,
+    target_level_of,
+)
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.timeutil import format_ts_ns
@@ -41,6 +50,18 @@ def test_target_level_bands() -> None:
     assert target_level(NORMAL, r(vol=3.5), TH) == STRESSED
     assert target_level(NORMAL, r(vol=None), TH) == NORMAL
 
+
+def test_target_level_of_equals_target_level() -> None:
+    """The processor's hot path uses the unrolled float version: same decision on every threshold
+    edge (each value sits on, just below or just above an enter/exit threshold) and every level."""
+    edges = sorted({x + d for x in (0.35, 0.5, 0.6, 0.75, 1.0, 1.2, 1.5, 1.8, 2.0, 2.5, 3.5)
+                    for d in (-1e-9, 0.0, 1e-9)})
+    for current in (NORMAL, COMPRESSED, STRESSED):
+        for spread in edges:
+            for depth in edges:
+                for vol in (None, *edges):
+                    expected = target_level(current, Ratios(spread, depth, vol), TH)
+                    assert target_level_of(current, spread, depth, vol, TH) == expected, (current, spread, depth, vol)
 
 def test_step_needs_the_indication_to_persist_for_the_dwell() -> None:
     bad, good = Ratios(3.0, 1.0, None), Ratios(1.0, 1.0, None)
