@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from math import exp, isfinite, log, sqrt
 from typing import Any
 
 from consumers.common.decay import NS_PER_S, decay_factor, ewma_count
@@ -103,6 +104,8 @@ class StateProcessor:
         self._relax_ns = cfg.regime.relax_dwell_s * NS_PER_S
         self._min_interval_ns = cfg.emit.min_interval_s * NS_PER_S
         self._heartbeat_ns = cfg.emit.heartbeat_s * NS_PER_S
+        self._quote_constants = (cfg.latency_alpha, cfg.quote_size_multiplier, cfg.ofi_tau_s, cfg.vol_tau_s,
+                                 cfg.baseline_tau_s, self._l2_max_age_ns)
 
     # -- dispatch -----------------------------------------------------------------------------
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
@@ -157,23 +160,21 @@ class StateProcessor:
             s["late"] += 1  # an older quote than the one we hold: not the current book
             state.put(symbol, s)
             return ()
-        cfg = self.config
-        exp = math.exp
+        alpha, mult, ofi_tau, vol_tau, baseline_tau, l2_max_age_ns = self._quote_constants
         ingest = q.ingest_ts_ns
         if ingest is not None:  # _feed_lag
             lag_ms = (ingest - t) / 1e6
             if not lag_ms > 0.0:
                 lag_ms = 0.0  # negative lag is clock skew, not time travel
             lat = s["lat_feed"]
-            s["lat_feed"] = lag_ms if lat is None else lat + cfg.latency_alpha * (lag_ms - lat)
+            s["lat_feed"] = lag_ms if lat is None else lat + alpha * (lag_ms - lat)
             s["lat_feed_t"] = t
         bid, ask = q.bid_price, q.ask_price
-        mult = cfg.quote_size_multiplier
         bs, as_ = q.bid_size * mult, q.ask_size * mult
         if prev_t is not None:
             prev_bid, prev_ask = s["bid"], s["ask"]
             dt = t - s["ofi_t"]
-            d = exp(-(dt / NS_PER_S) / cfg.ofi_tau_s) if dt > 0 else 1.0
+            d = exp(-(dt / NS_PER_S) / ofi_tau) if dt > 0 else 1.0
             e = 0.0  # features.ofi_increment
             if bid >= prev_bid:
                 e += bs
@@ -187,8 +188,8 @@ class StateProcessor:
             ofi_a = s["ofi_a"] * d + abs(e)
             s["ofi_s"], s["ofi_a"], s["ofi_t"] = ofi_s, ofi_a, t
             dt = t - prev_t
-            r = math.log((bid + ask) / (prev_bid + prev_ask))
-            dv = exp(-(dt / NS_PER_S) / cfg.vol_tau_s) if dt > 0 else 1.0
+            r = log((bid + ask) / (prev_bid + prev_ask))
+            dv = exp(-(dt / NS_PER_S) / vol_tau) if dt > 0 else 1.0
             rv_r2 = s["rv_r2"] * dv + r * r
             rv_dt = s["rv_dt"] * dv + dt / NS_PER_S
             s["rv_r2"], s["rv_dt"] = rv_r2, rv_dt
@@ -201,34 +202,38 @@ class StateProcessor:
         # _advance(s, t): current values, and the baselines rolled forward with the held ones.
         spread = (ask - bid) / (0.5 * (bid + ask)) * 1e4
         l2_t = s["l2_t"]
-        if l2_t is not None and t - l2_t <= self._l2_max_age_ns:
+        if l2_t is not None and t - l2_t <= l2_max_age_ns:
             depth, depth_src = s["l2_depth"], "l2_book"
         else:
             depth, depth_src = bid * bs + ask * as_, "top_of_book"
-        vol = math.sqrt(rv_r2 / rv_dt) * 1e4 if rv_dt > 0.0 else None
+        vol = sqrt(rv_r2 / rv_dt) * 1e4 if rv_dt > 0.0 else None
         b_t = s["b_t"]
-        if b_t is None:
-            s["b_t"] = t
-        elif t > b_t:
-            db = exp(-((t - b_t) / NS_PER_S) / cfg.baseline_tau_s)
+        if b_t is not None and t > b_t:
+            db = exp(-((t - b_t) / NS_PER_S) / baseline_tau)
             w = 1.0 - db
-            s["b_spread"] = s["b_spread"] * db + w * s["cur_spread"]
-            s["b_depth"] = s["b_depth"] * db + w * s["cur_depth"]
+            s["b_spread"] = b_spread = s["b_spread"] * db + w * s["cur_spread"]
+            s["b_depth"] = b_depth = s["b_depth"] * db + w * s["cur_depth"]
             s["b_w"] = s["b_w"] * db + w
             held_vol = s["cur_vol"]
             if held_vol is not None:
-                s["b_vol"] = s["b_vol"] * db + w * held_vol
+                s["b_vol"] = b_vol = s["b_vol"] * db + w * held_vol
                 s["b_vol_w"] = s["b_vol_w"] * db + w
+            else:
+                b_vol = s["b_vol"]
             s["b_t"] = t
+        else:
+            if b_t is None:
+                s["b_t"] = t
+            b_spread, b_depth, b_vol = s["b_spread"], s["b_depth"], s["b_vol"]
         s["cur_spread"], s["cur_depth"], s["cur_vol"] = spread, depth, vol
 
         # _finite_state, cheaply: a sum of finite terms is finite, and any inf/NaN term makes it
         # non-finite. Only the values this quote wrote are summed: every stored state passed the
         # check when it was put (and the changelog is strict JSON), so the others are finite.
-        total = ofi_s + ofi_a + rv_r2 + rv_dt + spread + depth + s["b_spread"] + s["b_depth"] + s["b_vol"]
+        total = ofi_s + ofi_a + rv_r2 + rv_dt + spread + depth + b_spread + b_depth + b_vol
         if vol is not None:
             total += vol
-        if not math.isfinite(total) and not _finite_state(s):  # a finite-terms overflow is not a refusal
+        if not isfinite(total) and not _finite_state(s):  # a finite-terms overflow is not a refusal
             raise InvalidRecord("non_finite_state", symbol)
 
         last_t = s["last_t"]
