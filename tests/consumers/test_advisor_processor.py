@@ -49,7 +49,8 @@ def reference(symbol: str = "NVDA", regime: str = "normal", t_ns: int = T0, p50:
 
 
 def records(items: list[tuple[str, dict[str, Any]]], partition: int = 0) -> list[SourceRecord]:
-    return [SourceRecord(topic(key), partition, offset, 0, value.get("symbol"), value)
+    # Kafka time = list position: the offline driver merges input topics in that order, as the runtime would.
+    return [SourceRecord(topic(key), partition, offset, offset, value.get("symbol"), value)
             for offset, (key, value) in enumerate(items)]
 
 

@@ -28,8 +28,10 @@ ALWAYS = EmitThresholds(spread_bps_abs=0.0, spread_rel=0.0, depth_rel=-1.0, ofi_
 
 
 def _records(items: list[tuple[str, dict[str, Any]]]) -> list[SourceRecord]:
-    # timestamp_ms (the Kafka record time) is deliberately 0: the processor must use event time only.
-    return [SourceRecord(topic(key), 0, offset, 0, value.get("symbol"), value)
+    # timestamp_ms (the Kafka record time) is the list position, unrelated to the envelopes' event times:
+    # the runtime's cross-topic merge orders by it (records arrive as listed), while the processor itself
+    # must decide on event time only.
+    return [SourceRecord(topic(key), 0, offset, offset, value.get("symbol"), value)
             for offset, (key, value) in enumerate(items)]
 
 
