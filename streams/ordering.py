@@ -74,6 +74,17 @@ class EventTimeMerger(Generic[T]):
         """Every item that may be processed now, in merged order."""
         rank = self.rank
         for partition, group in self._buffers.items():
+            # Fast path: one topic has records and every other input is at its end (or not ours):
+            # nothing can overtake, release the whole buffer without comparing heads.
+            loaded = [buf for buf in group.values() if buf]
+            if len(loaded) == 1 and all(
+                    buf or (name, partition) not in self._assigned or (name, partition) in self._at_end
+                    for name, buf in group.items()):
+                self._blocked_since.pop(partition, None)
+                only = loaded[0]
+                while only:
+                    yield only.popleft()[2]
+                continue
             while True:
                 head_key: tuple[int, int, int] | None = None
                 head_topic = ""
