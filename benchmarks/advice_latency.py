@@ -56,23 +56,29 @@ def main() -> None:
     registry = Registry(settings.schema_registry_url)
     advice_decoder = AvroDecoder("execution_advice_v1", registry)
     visible: list[tuple[float, dict[str, Any]]] = []
+    state_visible: dict[tuple[int, int], float] = {}
     stop = threading.Event()
 
     def watch() -> None:
         consumer = Consumer({**settings.kafka_common(), "group.id": f"lat-watch-{tag}",
                              "isolation.level": "read_committed", "fetch.wait.max.ms": 5})
-        consumer.assign([TopicPartition(topic("advice"), p, OFFSET_END) for p in range(6)])
+        consumer.assign([TopicPartition(name, p, OFFSET_END) for name in (topic("advice"), topic("state"))
+                         for p in range(6)])
         while not stop.is_set():
             for msg in consumer.consume(100, timeout=0.01):
                 value = msg.value()
-                if msg.error() is None and value is not None:
+                if msg.error() is not None or value is None:
+                    continue
+                if msg.topic() == topic("state"):
+                    state_visible[(msg.partition() or 0, msg.offset() or 0)] = time.time()
+                else:
                     visible.append((time.time(), advice_decoder.decode(value)))
         consumer.close()
 
     watcher = threading.Thread(target=watch)
     watcher.start()
     sent: dict[tuple[int, int], float] = {}
-    producer = Producer({**settings.kafka_common(), "linger.ms": 0, "partitioner": "murmur2_random",
+    producer = Producer({**settings.kafka_common(), "linger.ms": 5, "partitioner": "murmur2_random",
                          "enable.idempotence": True})
     rng = random.Random(1)
     symbols = [f"L{i:03d}" for i in range(args.symbols)]
@@ -113,14 +119,18 @@ def main() -> None:
 
     state_decoder = AvroDecoder("microstructure_state_v1", registry)
     states = {(m.partition(), m.offset()): state_decoder.decode(m.value()) for m in read_all(settings, topic("state"))}
-    latencies = []
+    latencies, hop1, hop2 = [], [], []
     for seen_at, advice in visible:
-        state = states.get((advice["input_partition"], advice["input_offset"]))
+        coords = (advice["input_partition"], advice["input_offset"])
+        state = states.get(coords)
         if state is None or state["source_topic"] != topic("quotes"):
             continue
         quote_sent = sent.get((state["source_partition"], state["source_offset"]))
         if quote_sent is not None:
             latencies.append((seen_at - quote_sent) * 1000.0)
+            if coords in state_visible:
+                hop1.append((state_visible[coords] - quote_sent) * 1000.0)
+                hop2.append((seen_at - state_visible[coords]) * 1000.0)
     if not latencies:
         raise SystemExit("no advice could be traced to a quote: did the consumers run?")
     lat = np.asarray(latencies)
@@ -129,6 +139,9 @@ def main() -> None:
           f"{len(lat):,} traced to their quote")
     print(f"latency quote -> visible advice: p50 {p50:.1f} ms, p90 {np.percentile(lat, 90):.1f} ms, "
           f"p99 {p99:.1f} ms, max {lat.max():.1f} ms (goal p99 <= 250 ms)")
+    for name, hop in (("quote -> state visible", hop1), ("state visible -> advice visible", hop2)):
+        if hop:
+            print(f"  {name}: p50 {np.percentile(hop, 50):.1f} ms, p99 {np.percentile(hop, 99):.1f} ms")
     report("advice_latency_p99", p99, 250.0, "ms")
 
 
