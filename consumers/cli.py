@@ -14,7 +14,7 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException
 
 from streams.processor import Processor
-from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError
+from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError, TopologyError
 from streams.settings import SettingsError, load_settings
 
 
@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         processor = factory()
         runtime = ExactlyOnceRuntime(processor, settings, args.app_id or default_app)
         stats = runtime.run()
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, TopologyError, ValueError) as exc:
         print(f"microexec run {args.consumer}: {exc}", file=sys.stderr)
         return 2
     except (FatalRuntimeError, KafkaException) as exc:

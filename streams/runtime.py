@@ -49,6 +49,10 @@ class FatalRuntimeError(RuntimeError):
     """The instance can't go on (fenced, or a fatal client error); restart the process."""
 
 
+class TopologyError(RuntimeError):
+    """The topics don't fit the processor (missing, or inputs not co-partitioned): fix the deployment."""
+
+
 @dataclass
 class RunStats:
     records_in: int = 0
@@ -172,10 +176,11 @@ class ExactlyOnceRuntime:
         counts = {}
         for name in self.processor.input_formats:
             if name not in metadata or metadata[name].error is not None:
-                raise RuntimeError(f"input topic {name!r} does not exist (run `microexec topics create`)")
+                raise TopologyError(f"input topic {name!r} does not exist (run `microexec topics create`)")
             counts[name] = len(metadata[name].partitions)
         if len(set(counts.values())) > 1:
-            raise RuntimeError(f"input topics of {self.app} are not co-partitioned: {counts}")
+            raise TopologyError(f"input topics of {self.app} are not co-partitioned (partition counts {counts}): "
+                                "keyed state needs every input to route a key to the same partition")
         ensure_topics(admin, [(self._changelog, max(counts.values()), True)], self.settings.replication_factor)
 
     def run(self, *, idle_timeout_s: float | None = None, max_records: int | None = None,
@@ -455,8 +460,9 @@ class ExactlyOnceRuntime:
         self.stats.last_commit_at = time.monotonic()
         metrics.COMMIT_LATENCY.labels(self.app).observe(time.perf_counter() - started)
 
-    def _abort_and_rewind(self, reason: str) -> None:
-        """Drop the open transaction and everything derived from it; resume from committed offsets."""
+    def _abort_and_rewind(self, reason: str, lost: list[TopicPartition] | None = None) -> None:
+        """Drop the open transaction and everything derived from it; resume from committed offsets
+        (except on ``lost`` partitions, which are no longer ours to seek)."""
         log.warning("aborting transaction (%s) and rewinding to committed offsets", reason)
         self.stats.aborts += 1
         metrics.ABORTS.labels(self.app, reason).inc()
@@ -473,12 +479,16 @@ class ExactlyOnceRuntime:
         self._committed_positions.clear()
         if self._merger is not None:
             self._merger.clear()
-        assignment = self.consumer.assignment()
+        gone = {(tp.topic, tp.partition) for tp in lost or []}
+        assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
             for tp in self.consumer.committed(assignment, timeout=_TXN_TIMEOUT_S):
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
-                self.consumer.seek(tp)
+                try:
+                    self.consumer.seek(tp)
+                except KafkaException as exc:  # not fetching yet: the committed offset applies anyway
+                    log.warning("seek %s[%d] to %d failed: %s", tp.topic, tp.partition, tp.offset, exc)
 
     # ------------------------------------------------------------------ rebalances and restore
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -498,7 +508,7 @@ class ExactlyOnceRuntime:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "lost").inc()
-        self._abort_and_rewind("partitions_lost")  # we may be fenced: nothing of ours may commit
+        self._abort_and_rewind("partitions_lost", partitions)  # we may be fenced: nothing of ours may commit
         self._drop_states(partitions)
 
     def _drop_states(self, partitions: list[TopicPartition]) -> None:

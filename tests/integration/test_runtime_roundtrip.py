@@ -77,3 +77,14 @@ def test_without_a_registry_outputs_are_bare_avro(fast_settings: Settings, uniqu
     decoded = [fastavro.schemaless_reader(io.BytesIO(v), parsed_schema(SUMMARY_SCHEMA), None) for v in values]
     records = [d for d in decoded if isinstance(d, dict)]
     assert [d["seq"] for d in records if d["symbol"] == "AAPL"] == list(range(1, 26))
+
+
+def test_inputs_that_are_not_co_partitioned_are_refused(fast_settings: Settings, unique: str) -> None:
+    """Keyed state is only right if every input routes a key to the same partition number."""
+    from streams.runtime import TopologyError
+
+    quotes, books, out = f"quotes-{unique}", f"books-{unique}", f"summary-{unique}"
+    create_topics(fast_settings, [(quotes, 3, False), (books, 2, False), (out, 3, False)])
+    runtime = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out, book_topic=books), fast_settings, f"cp-{unique}")
+    with pytest.raises(TopologyError, match="not co-partitioned"):
+        runtime.run(max_records=1, idle_timeout_s=5)
