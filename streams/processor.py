@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 # How a topic's bytes are decoded before the processor sees them.
 FORMAT_TORGHUT_JSON = "torghut_json"  # Torghut's camelCase JSON envelope -> dict
+FORMAT_TORGHUT_QUOTE = "torghut_quote"  # a quote envelope -> validated streams.torghut.Quote (typed fast path)
 FORMAT_AVRO = "avro"  # Confluent wire format via the registry, or bare Avro -> dict
 FORMAT_RAW = "raw"  # bytes untouched
 

@@ -24,8 +24,9 @@ import orjson
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streams.processor import FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, InvalidRecord
+from streams.processor import FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE, InvalidRecord
 from streams.schemas import parsed_schema, schema_text
+from streams.torghut import decode_quote
 
 _MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -141,7 +142,7 @@ class ValueDecoder:
     """Picks the decoder for a topic's format (processor.input_formats)."""
 
     def __init__(self, fmt: str, avro_stem: str | None, registry: Registry | None) -> None:
-        if fmt not in (FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON):
+        if fmt not in (FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE):
             raise ValueError(f"unknown input format {fmt!r}")
         self.fmt = fmt
         self.avro = AvroDecoder(avro_stem, registry) if fmt == FORMAT_AVRO else None
@@ -153,5 +154,7 @@ class ValueDecoder:
             return data
         if self.fmt == FORMAT_TORGHUT_JSON:
             return decode_json(data)
+        if self.fmt == FORMAT_TORGHUT_QUOTE:
+            return decode_quote(data)
         assert self.avro is not None
         return self.avro.decode(data)

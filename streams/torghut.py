@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+import msgspec
+
 from streams.processor import InvalidRecord
 from streams.timeutil import TimestampError, parse_ts_ns
 
@@ -189,3 +191,52 @@ def parse_trade_update(envelope: Any) -> TradeUpdate:
         fill_qty=fill_qty,
         account_label=envelope.get("accountLabel"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed fast path for quotes: msgspec decodes the JSON straight into a struct (no intermediate
+# dicts), which on this hardware is ~5x cheaper than decoding then validating. Anything it can't
+# take as-is (decimal strings, NaN tokens, missing fields, bad values) goes through the dict path
+# above, so every refusal keeps exactly the same DLQ reason and every accepted quote the same values.
+class _QuotePayload(msgspec.Struct):
+    bp: float
+    ap: float
+    bs: float
+    as_: float = msgspec.field(name="as")
+    t: str | None = None
+    S: str | None = None
+
+
+class _QuoteEnvelope(msgspec.Struct):
+    payload: _QuotePayload
+    symbol: str | None = None
+    eventTs: str | None = None
+    ingestTs: str | None = None
+
+
+_QUOTE_DECODER = msgspec.json.Decoder(_QuoteEnvelope)
+
+
+def decode_quote(data: bytes) -> Quote:
+    """Torghut quote envelope bytes -> validated Quote (InvalidRecord as ``parse_quote`` raises it)."""
+    try:
+        env = _QUOTE_DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return parse_quote(_json_for_diagnosis(data))
+    p = env.payload
+    symbol = env.symbol or p.S
+    event_ts = p.t or env.eventTs
+    if (symbol and event_ts and 0 < p.bp < _INF and 0 < p.ap < _INF and 0 < p.bs < _INF and 0 < p.as_ < _INF
+            and p.bp < p.ap):
+        try:
+            return Quote(symbol, parse_ts_ns(event_ts), None if not env.ingestTs else parse_ts_ns(env.ingestTs),
+                         p.bp, p.bs, p.ap, p.as_)
+        except TimestampError:
+            pass
+    return parse_quote(_json_for_diagnosis(data))
+
+
+def _json_for_diagnosis(data: bytes) -> Any:
+    from streams.serde import decode_json  # serde imports this module's siblings; keep the cycle lazy
+
+    return decode_json(data)

@@ -27,7 +27,15 @@ from consumers.state import STATE_CONSUMER_VERSION
 from consumers.state import features as F
 from consumers.state.config import StateConfig
 from consumers.state.regime import NORMAL, REGIME_NAMES, target_level_of
-from streams.processor import FORMAT_AVRO, FORMAT_TORGHUT_JSON, Emit, InvalidRecord, KeyValueState, SourceRecord
+from streams.processor import (
+    FORMAT_AVRO,
+    FORMAT_TORGHUT_JSON,
+    FORMAT_TORGHUT_QUOTE,
+    Emit,
+    InvalidRecord,
+    KeyValueState,
+    SourceRecord,
+)
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
 from streams.topics import topic
 from streams.torghut import Quote, Trade, TradeUpdate, parse_quote, parse_trade, parse_trade_update
@@ -87,7 +95,7 @@ class StateProcessor:
         self._updates, self._book = topic("trade_updates"), topic("book_l2")
         self._out = topic("state")
         self.input_formats: Mapping[str, str] = {
-            self._quotes: FORMAT_TORGHUT_JSON,
+            self._quotes: FORMAT_TORGHUT_QUOTE,  # decoded straight to a validated Quote (typed fast path)
             self._trades: FORMAT_TORGHUT_JSON,
             self._updates: FORMAT_TORGHUT_JSON,
             self._book: FORMAT_AVRO,
@@ -111,7 +119,8 @@ class StateProcessor:
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
         tp = record.topic
         if tp == self._quotes:
-            return self._on_quote(state, parse_quote(record.value), record)
+            value = record.value
+            return self._on_quote(state, value if type(value) is Quote else parse_quote(value), record)
         if tp == self._trades:
             trade = parse_trade(record.value)
             s = self._load(state, trade.symbol)
