@@ -11,7 +11,7 @@ throws away on abort.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 # How a topic's bytes are decoded before the processor sees them.
@@ -92,6 +92,3 @@ class Processor(Protocol):
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]: ...
 
-
-def input_topics(processor: Processor) -> Sequence[str]:
-    return tuple(processor.input_formats)

@@ -35,6 +35,3 @@ def schema_text(stem: str) -> str:
 def parsed_schema(stem: str) -> Any:
     return fastavro.parse_schema(json.loads(schema_text(stem)))
 
-
-def all_stems() -> list[str]:
-    return sorted(p.stem for p in SCHEMA_DIR.glob("*.avsc"))

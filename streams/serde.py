@@ -61,9 +61,6 @@ class Registry:
             self._by_id[schema_id] = fastavro.parse_schema(json.loads(schema.schema_str or "null"))
         return self._by_id[schema_id]
 
-    def set_global_compatibility(self, level: str = "BACKWARD") -> None:
-        self.client.set_compatibility(level=level)
-
 
 class AvroEncoder:
     """Encodes dicts for one topic; Confluent framing when a registry is configured, else bare Avro."""

@@ -7,7 +7,6 @@ small cache of whole-second prefixes.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -88,6 +87,3 @@ def format_ts_ms(ts_ms: int) -> str:
 def parse_iso_ms(text: str) -> int:
     return parse_ts_ns(text) // 1_000_000
 
-
-def finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))
