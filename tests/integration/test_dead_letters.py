@@ -100,3 +100,26 @@ def test_bad_input_goes_to_dlq_and_the_consumer_keeps_running(fast_settings: Set
 
 def _with_max_bytes(settings: Settings, limit: int) -> Settings:
     return replace(settings, max_record_bytes=limit)
+
+
+def test_tail_decodes_avro_and_shows_dlq_headers(fast_settings: Settings, unique: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ops see with `microexec tail`: Avro decoded through the registry, DLQ reasons in headers."""
+    from streams.tail import print_tail, tail
+
+    settings = fast_settings
+    quotes, out, dlq = f"quotes-{unique}", f"summary-{unique}", f"dlq-{unique}"
+    create_topics(settings, [(quotes, 1, False), (out, 1, False), (dlq, 1, False)])
+    produce_all(settings, quotes, [*quote_feed(5, ["AAPL"]), ("AAPL", b"{not json")])
+    monkeypatch.setenv("MICROEXEC_TOPIC_DLQ", dlq)
+    ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out), settings, f"tail-{unique}").run(
+        max_records=6, idle_timeout_s=60)
+    buf = io.StringIO()
+    assert print_tail(tail(settings, out, from_beginning=True, follow=False), buf) == 5
+    lines = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [line["value"]["seq"] for line in lines] == [1, 2, 3, 4, 5] and lines[0]["key"] == "AAPL"
+    last = list(tail(settings, out, from_beginning=False, follow=False, last=2))
+    assert [r["value"]["seq"] for r in last] == [4, 5]  # -n reads back past the transaction markers
+    dead = list(tail(settings, dlq, from_beginning=True, follow=False))
+    assert len(dead) == 1 and dead[0]["headers"]["dlq.reason"] == "invalid_json"
+    assert dead[0]["value"] == {"_base64": "e25vdCBqc29u"}
