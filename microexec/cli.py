@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "producers.cli",
     "consumers.cli",
     "microexec.demo",
+    "microexec.offline_cli",
 )
 
 

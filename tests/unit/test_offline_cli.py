@@ -1,0 +1,31 @@
+"""`microexec offline` over the recorded LOBSTER day: state and advice without a broker, reproducibly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from microexec.cli import main
+from tests.support.data import SHARED_DATA
+
+AMZN = SHARED_DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
+
+
+def test_offline_replay_is_deterministic_and_bounded_by_the_baseline(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert main(["offline", "--lobster", str(AMZN), "--limit", "4000", "--out", str(first)]) == 0
+    assert main(["offline", "--lobster", str(AMZN), "--limit", "4000", "--out", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    rows = [json.loads(line) for line in first.read_text().splitlines()]
+    states = [r["value"] for r in rows if r["kind"] == "state"]
+    advice = [r["value"] for r in rows if r["kind"] == "advice"]
+    assert states and len(advice) == len(states)
+    assert {s["symbol"] for s in states} == {"AMZN"} and all(s["spread_bps"] > 0 for s in states)
+    for a in advice:
+        if a["baseline_max_participation_rate"] is not None:
+            assert a["max_participation_rate"] <= a["baseline_max_participation_rate"]
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: object) -> None:
+    assert main(["offline", "--lobster", str(tmp_path / "AMZN_2012-06-21_1_2_message_1.csv"),
+                 "--out", str(tmp_path / "x.jsonl")]) == 2
