@@ -15,6 +15,7 @@ from confluent_kafka import KafkaException
 
 from streams.processor import Processor
 from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError, TopologyError
+from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
 
 
@@ -55,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     except (SettingsError, TopologyError, ValueError) as exc:
         print(f"microexec run {args.consumer}: {exc}", file=sys.stderr)
         return 2
-    except (FatalRuntimeError, KafkaException) as exc:
+    except (FatalRuntimeError, KafkaException, RegistryUnavailable) as exc:
         print(f"microexec run {args.consumer}: fatal: {exc} (restart the process)", file=sys.stderr)
         return 3
     logging.getLogger("microexec").info("stopped: %s", stats)

@@ -13,6 +13,7 @@ from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import LobsterFormatError, lobster_records
 from producers.records import FeedRecord
 from producers.replay import replay
+from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
 
 
@@ -42,7 +43,7 @@ def _replay(args: argparse.Namespace) -> int:
             return 2
     try:
         sent = replay(load_settings(), _records(args), speed=args.speed, total=args.limit)
-    except (SettingsError, LobsterFormatError, BinanceFormatError, KafkaException) as exc:
+    except (SettingsError, LobsterFormatError, BinanceFormatError, KafkaException, RegistryUnavailable) as exc:
         print(f"microexec feed replay: {exc}", file=sys.stderr)
         return 2
     print(f"replayed {sent:,} records")

@@ -8,6 +8,7 @@ import sys
 from confluent_kafka import KafkaException
 
 from streams.admin import AdminError, create_catalog_topics, rewind_group
+from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
 from streams.tail import print_tail, tail
 from streams.topics import CATALOG
@@ -75,7 +76,7 @@ def _tail(args: argparse.Namespace) -> int:
     try:
         print_tail(tail(load_settings(), args.topic, from_beginning=args.from_beginning, follow=args.follow,
                         last=args.last, committed_only=not args.uncommitted))
-    except (SettingsError, KafkaException) as exc:
+    except (SettingsError, KafkaException, RegistryUnavailable) as exc:
         return _fail(str(exc))
     except BrokenPipeError:
         return 0

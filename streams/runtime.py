@@ -33,7 +33,7 @@ from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
 from streams.ordering import EventTimeMerger
 from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
-from streams.serde import AvroDecoder, AvroEncoder, Registry, ValueDecoder, decode_key
+from streams.serde import AvroDecoder, AvroEncoder, Registry, RegistryUnavailable, ValueDecoder, decode_key
 from streams.settings import Settings
 from streams.state import TransactionalState, canonical_json
 from streams.topics import CATALOG, changelog_topic, topic
@@ -314,6 +314,8 @@ class ExactlyOnceRuntime:
                 self.stats.records_in = records_in
                 self._dead_letter(msg, exc.reason, exc.detail)
                 continue
+            except RegistryUnavailable:
+                raise  # an outage, not bad input: stop without committing, the restart resumes here
             except Exception as exc:  # a processor bug must not stop the partition or lose the record
                 state.rollback_record()
                 self.stats.records_in = records_in

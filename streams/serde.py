@@ -16,8 +16,9 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import fastavro
 import orjson
@@ -28,24 +29,45 @@ from streams.processor import FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, FORM
 from streams.schemas import parsed_schema, schema_text
 from streams.torghut import decode_quote
 
+T = TypeVar("T")
 _MAGIC = 0
 _HEADER = struct.Struct(">bI")
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry did not answer. Never a verdict on a record: the consumer stops (nothing is
+    committed) rather than dead-letter good input during an outage."""
 
 
 class Registry:
     """A thin, caching view of a Confluent-API schema registry (Karapace, Confluent, Apicurio ccompat)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, attempts: int = 5) -> None:
         self.url = url
         self.client = SchemaRegistryClient({"url": url})
+        self.attempts = attempts
         self._ids: dict[tuple[str, str], int] = {}
         self._by_id: dict[int, Any] = {}
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Registry errors pass through; transport failures are retried, then reported plainly."""
+        for attempt in range(self.attempts):
+            try:
+                return fn()
+            except SchemaRegistryError:
+                raise
+            except Exception as exc:  # the client's HTTP layer raises its own connection error types
+                if attempt == self.attempts - 1:
+                    raise RegistryUnavailable(f"schema registry at {self.url} did not answer ({what}): {exc}") from exc
+                time.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def register(self, subject: str, stem: str) -> int:
         """Register (idempotently) and return the schema id; BACKWARD violations raise here."""
         cache_key = (subject, stem)
         if cache_key not in self._ids:
-            schema_id = self.client.register_schema(subject, Schema(schema_text(stem), "AVRO"))
+            schema_id = self._call(f"register {subject}", lambda: self.client.register_schema(
+                subject, Schema(schema_text(stem), "AVRO")))
             self._ids[cache_key] = schema_id
             self._by_id[schema_id] = parsed_schema(stem)
         return self._ids[cache_key]
@@ -53,7 +75,7 @@ class Registry:
     def writer_schema(self, schema_id: int) -> Any:
         if schema_id not in self._by_id:
             try:
-                schema = self.client.get_schema(schema_id)
+                schema = self._call(f"schema {schema_id}", lambda: self.client.get_schema(schema_id))
             except SchemaRegistryError as exc:
                 if exc.http_status_code == 404:
                     raise InvalidRecord("unknown_schema_id", f"schema id {schema_id} not in registry") from exc

@@ -98,3 +98,13 @@ def test_offline_driver_routes_invalid_records_and_keeps_state_clean() -> None:
     result = run_offline(_Counter(), records)
     assert [e.value for e in result.outputs] == [b"1", b"2"]  # the refused record did not count
     assert [(r.offset, reason) for r, reason in result.dlq] == [(1, "bad_value")]
+
+
+def test_an_unreachable_registry_is_an_outage_not_a_bad_record() -> None:
+    from streams.serde import Registry, RegistryUnavailable
+
+    registry = Registry("http://127.0.0.1:9", attempts=2)  # discard port: nothing answers
+    with pytest.raises(RegistryUnavailable, match="did not answer"):
+        registry.writer_schema(42)
+    with pytest.raises(RegistryUnavailable):
+        AvroEncoder("changelog_state_v1", "t", registry)
