@@ -44,7 +44,7 @@ class Registry:
 
     def __init__(self, url: str, attempts: int = 5) -> None:
         self.url = url
-        self.client = SchemaRegistryClient({"url": url})
+        self.client = SchemaRegistryClient({"url": url, "max.retries": 0})  # retries are ours: see _call
         self.attempts = attempts
         self._ids: dict[tuple[str, str], int] = {}
         self._by_id: dict[int, Any] = {}
