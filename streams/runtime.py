@@ -155,6 +155,11 @@ class ExactlyOnceRuntime:
         })
 
     # ------------------------------------------------------------------ lifecycle
+    @property
+    def owned_partitions(self) -> list[int]:
+        """Partition numbers this instance holds restored state for (safe to read from any thread)."""
+        return sorted(self._states)
+
     def stop(self) -> None:
         """Ask the loop to finish: it commits what it has and returns."""
         self._stop.set()

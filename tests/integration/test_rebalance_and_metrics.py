@@ -45,7 +45,11 @@ def test_second_instance_joins_mid_stream_without_loss_or_duplicates(fast_settin
     while first.stats.records_in < 1000 and time.monotonic() < deadline:
         time.sleep(0.1)
     threads[1].start()  # joins while the first is mid-stream: eager rebalance, commit on revoke
-    produce_all(fast_settings, quotes, feed[6000:])
+    deadline = time.monotonic() + 60
+    while not second.owned_partitions and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert second.owned_partitions, "the second instance was never assigned partitions"
+    produce_all(fast_settings, quotes, feed[6000:])  # the rest arrives while both own partitions
     ends = end_offsets(fast_settings, quotes)
     deadline = time.monotonic() + 120
     while committed_offsets(fast_settings, app, quotes) != ends and time.monotonic() < deadline:
