@@ -33,8 +33,9 @@ def _start_worker(settings: Settings, quotes: str, out: str, app: str) -> subpro
            "SCHEMA_REGISTRY_URL": settings.schema_registry_url, "MICROEXEC_COMMIT_INTERVAL_MS": "50",
            "MICROEXEC_BATCH_SIZE": "200", "MICROEXEC_INSTANCE_ID": "crash-worker",
            "MICROEXEC_SESSION_TIMEOUT_MS": "6000", "PYTHONPATH": str(ROOT)}
-    # ~250 us of work per record: 20,000 records take several seconds, so kills land mid-transaction.
-    return subprocess.Popen([sys.executable, "-m", "tests.support.eos_worker", quotes, out, app, "--busy-us", "250"],
+    # ~500 us of work per record: slower than the feed arrives, so the worker is always mid-transaction
+    # when it is killed (20,000 records take ~10 s of work).
+    return subprocess.Popen([sys.executable, "-m", "tests.support.eos_worker", quotes, out, app, "--busy-us", "500"],
                             cwd=ROOT, env=env)
 
 
