@@ -331,7 +331,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     out[O_END_MID] = 0.5 * (best_bid(b) + best_ask(b))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)  # Monte Carlo runs paths on several threads
 def run_path(b: BookState, base_tick: int, ref_tick: int, spread: int, levels: int, per_level: int,
              times: NDArray[np.float64], dims: NDArray[np.int64], rng: np.random.Generator, tb: Tables,
              pol_f: NDArray[np.float64], pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64],

@@ -261,7 +261,7 @@ def _simulate_thinning(
     return times[:n].copy(), dims[:n].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # Monte Carlo runs paths on several threads
 def _simulate_cluster(
     mu: NDArray[np.float64],
     alpha: NDArray[np.float64],

@@ -68,3 +68,15 @@ def test_passive_and_marketable_policies_differ_in_cost():
     # Same seeds, same market flow: crossing the spread must cost more on average than resting.
     assert cross.shortfall_bps_mean > passive.shortfall_bps_mean
     assert cross.fill_ratio_mean >= passive.fill_ratio_mean
+
+
+def test_thread_count_changes_nothing_but_speed() -> None:
+    from simulator.execution import ExecutionPolicy
+    from simulator.market.model import illustrative_model
+    from simulator.montecarlo import reference_order, shortfall_monte_carlo
+
+    model = illustrative_model()
+    order = reference_order(model, "threads-check", "buy", 20.0, 0.01)
+    one = shortfall_monte_carlo(model, order, ExecutionPolicy(), 24, warmup_s=5.0, threads=1)
+    two = shortfall_monte_carlo(model, order, ExecutionPolicy(), 24, warmup_s=5.0, threads=2)
+    assert one == two and one.n_paths == 24
