@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from streams.reading import read_to_end
@@ -107,8 +107,6 @@ def reset_changelog(settings: Settings, app_id: str) -> int:
     Why tombstones and not DeleteRecords: the changelog is compacted, and Kafka refuses record
     deletion on compacted topics; a tombstone per key is what compaction itself understands.
     """
-    from confluent_kafka import Producer
-
     name = changelog_topic(app_id)
     try:
         records = read_to_end(settings.kafka_common(), name)

@@ -221,16 +221,15 @@ class ExactlyOnceRuntime:
                     self._process_batch(messages)
                 # Commit on the interval, or sooner once caught up (a short batch): a quiet stream then
                 # pays one poll plus one commit per hop, a busy one keeps full batches and few commits.
-                caught_up = len(raw) < batch and now - last_commit >= min_interval
-                if self._uncommitted and caught_up:
-                    self._commit()
-                    last_commit = time.monotonic()
-                    if on_commit:
-                        on_commit(self.stats)
-                elif now - last_commit >= interval and (self._uncommitted or now - last_position_check >= 1.0):
-                    # Idle partitions still move past transaction markers: committing positions
-                    # now and then keeps a quiet consumer's lag at zero instead of one.
-                    if not self._uncommitted:
+                since = now - last_commit
+                # Commit once caught up (a short batch) and min_interval has passed: a quiet stream pays
+                # one poll plus one commit per hop, a busy one keeps full batches and commits on the
+                # interval. Idle partitions still move past transaction markers, so positions are also
+                # committed now and then to keep a quiet consumer's lag at zero instead of one.
+                caught_up = self._uncommitted and len(raw) < batch and since >= min_interval
+                position_check = not self._uncommitted and now - last_position_check >= 1.0
+                if caught_up or (since >= interval and (self._uncommitted or position_check)):
+                    if position_check:
                         last_position_check = now
                     self._commit()
                     last_commit = time.monotonic()
