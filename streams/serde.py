@@ -25,6 +25,7 @@ import orjson
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from streams.avro_flat import compile_flat_encoder
 from streams.processor import FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE, InvalidRecord
 from streams.schemas import parsed_schema, schema_text
 from streams.torghut import decode_quote
@@ -92,8 +93,12 @@ class AvroEncoder:
         self.prefix = b""
         if registry is not None:
             self.prefix = _HEADER.pack(_MAGIC, registry.register(f"{topic}-value", stem))
+        # Flat schemas (all of ours but two) take the compiled encoder: same bytes, ~4x cheaper.
+        self._flat = compile_flat_encoder(json.loads(schema_text(stem)))
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
+        if self._flat is not None:
+            return self.prefix + self._flat(record)
         buf = io.BytesIO()
         buf.write(self.prefix)
         fastavro.schemaless_writer(buf, self.schema, record)
