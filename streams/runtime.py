@@ -21,7 +21,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from streams import metrics
 from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
 from streams.ordering import EventTimeMerger
-from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
+from streams.processor import Emit, InvalidRecord, Processor, RawRecord, SourceRecord
 from streams.serde import AvroDecoder, AvroEncoder, Registry, RegistryUnavailable, ValueDecoder, decode_key
 from streams.settings import Settings
 from streams.state import TransactionalState, canonical_json
@@ -42,6 +42,7 @@ log = logging.getLogger("microexec.runtime")
 T = TypeVar("T")
 _TXN_TIMEOUT_S = 30.0
 _LATENCY_SAMPLE_MASK = 15  # observe the latency of one record in 16
+_MIN_RUN = 16  # shorter stretches are not worth a run's fixed cost: record by record
 _Encoded = tuple[str, bytes, bytes | None, int, tuple[tuple[str, bytes], ...]]  # topic, key, value, ts, headers
 
 
@@ -109,6 +110,7 @@ class ExactlyOnceRuntime:
         # Several input topics: merge them in event time per partition number (streams/ordering.py).
         self._merger: EventTimeMerger[Message] | None = (
             EventTimeMerger(list(processor.input_formats)) if len(processor.input_formats) > 1 else None)
+        self._run_topics: frozenset[str] = frozenset(getattr(processor, "run_topics", ()))
         self._states: dict[int, TransactionalState] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}
         self._committed_positions: dict[tuple[str, int], int] = {}
@@ -250,9 +252,14 @@ class ExactlyOnceRuntime:
         """Buffer a consumed batch and return what the event-time merge releases now."""
         merger = self._merger
         assert merger is not None
+        current: tuple[str | None, int | None] = (None, None)
+        stretch: list[tuple[int, int, Message]] = []
         for msg in messages:
             err = msg.error()
             if err is not None:
+                if stretch:  # what came before an end-of-partition event is added before it
+                    merger.extend(current[0], current[1], stretch)  # type: ignore[arg-type]
+                    current, stretch = (None, None), []
                 if err.code() == KafkaError._PARTITION_EOF:
                     merger.mark_end(msg.topic() or "", msg.partition() or 0)
                     continue
@@ -260,26 +267,136 @@ class ExactlyOnceRuntime:
                     raise FatalRuntimeError(f"consumer error: {err}")
                 log.warning("consumer error (the client retries): %s", err)
                 continue
-            name, partition, offset = _coords(msg)
-            merger.add(name, partition, msg.timestamp()[1], offset, msg)
+            coords = (msg.topic(), msg.partition())
+            if coords != current:
+                if stretch:
+                    merger.extend(current[0], current[1], stretch)  # type: ignore[arg-type]
+                current, stretch = coords, []
+            stretch.append((msg.timestamp()[1], msg.offset(), msg))  # type: ignore[arg-type]
+        if stretch:
+            merger.extend(current[0], current[1], stretch)  # type: ignore[arg-type]
         return list(merger.drain(now))
 
     def _process_batch(self, messages: list[Message]) -> None:
         """The hot path. Per record: decode, process, encode, produce; metrics are aggregated per
         batch (a labelled Prometheus update costs more than a passthrough record) and the latency
-        histogram samples one record in ``_LATENCY_SAMPLE``."""
-        process = self.processor.process
-        max_bytes = self.settings.max_record_bytes
-        decoders, states, next_offsets = self._decoders, self._states, self._next_offsets
-        produce = self.producer.produce
-        encode = self._encode
-        perf = time.perf_counter
+        histogram samples one record in ``_LATENCY_SAMPLE``. A processor with ``run_topics`` gets
+        stretches of one partition of those topics as runs (``_process_run``)."""
         counts_in: dict[str, int] = {}
         counts_out: dict[str, int] = {}
         samples: list[float] = []
         if not self._in_txn:
             self.producer.begin_transaction()
             self._in_txn = True
+        if not self._run_topics:
+            self._process_records(messages, counts_in, counts_out, samples)
+        else:
+            for run, chunk in self._runs(messages):
+                if run:
+                    self._process_run(chunk, counts_in, counts_out, samples)
+                else:
+                    self._process_records(chunk, counts_in, counts_out, samples)
+        self._uncommitted += sum(counts_in.values())
+        for name, count in counts_in.items():
+            metrics.RECORDS_IN.labels(self.app, name).inc(count)
+        for name, count in counts_out.items():
+            metrics.RECORDS_OUT.labels(self.app, name).inc(count)
+        if samples:
+            latency = metrics.PROCESSING_LATENCY.labels(self.app)
+            for sample in samples:
+                latency.observe(sample)
+
+    def _runs(self, messages: list[Message]) -> Iterator[tuple[bool, list[Message]]]:
+        """Cut a batch into (is_run, records): runs are stretches of at least ``_MIN_RUN`` error-free
+        records of one partition of a run topic; everything else goes record by record."""
+        run_topics = self._run_topics
+        n = len(messages)
+        i = loose = 0
+        while i < n:
+            msg = messages[i]
+            name = msg.topic()
+            if name not in run_topics or msg.error() is not None:
+                i += 1
+                continue
+            partition = msg.partition()
+            j = i + 1
+            while j < n:
+                other = messages[j]
+                if other.topic() != name or other.partition() != partition or other.error() is not None:
+                    break
+                j += 1
+            if j - i >= _MIN_RUN:
+                if loose < i:
+                    yield False, messages[loose:i]
+                yield True, messages[i:j]
+                loose = j
+            i = j
+        if loose < n:
+            yield False, messages[loose:]
+
+    def _process_run(self, chunk: list[Message], counts_in: dict[str, int], counts_out: dict[str, int],
+                     samples: list[float]) -> None:
+        """One run through ``processor.process_run``; declined or failed runs are rolled back and
+        processed record by record, which is what makes the run path exact by construction."""
+        first = chunk[0]
+        name: str = first.topic()  # type: ignore[assignment]
+        partition: int = first.partition()  # type: ignore[assignment]
+        state = self._states.get(partition)
+        if state is None:  # assigned without restore (should not happen): restore now
+            state = self._restore_partition(partition)
+        max_bytes = self.settings.max_record_bytes
+        records = [RawRecord(m.offset(), m.timestamp()[1], m.key(), m.value()) for m in chunk]  # type: ignore[arg-type]
+        try:  # what the per-record path would refuse (oversize, a key that is not UTF-8) goes there
+            if any(r.value is not None and len(r.value) > max_bytes for r in records):
+                raise ValueError("oversize record")
+            for r in records:
+                if r.key is not None:
+                    r.key.decode("utf-8")
+        except ValueError:  # UnicodeDecodeError is a ValueError
+            self._process_records(chunk, counts_in, counts_out, samples)
+            return
+        started = time.perf_counter()
+        state.begin_record()  # one savepoint for the whole run
+        try:
+            result = self.processor.process_run(name, partition, records, state)  # type: ignore[attr-defined]
+            encoded = None if result is None else [
+                self._encode(emit, records[index].timestamp_ms) for index, emit in result]
+        except RegistryUnavailable:
+            raise
+        except Exception as exc:  # the per-record path below gives each record its exact outcome
+            log.debug("run of %d records on %s[%d] redone record by record: %s", len(chunk), name, partition, exc)
+            encoded = None
+        if encoded is None:
+            state.rollback_record()
+            self._process_records(chunk, counts_in, counts_out, samples)
+            return
+        produce = self.producer.produce
+        for out_topic, out_key, payload, ts, headers in encoded:
+            while True:
+                try:
+                    if headers:
+                        produce(out_topic, payload, out_key, timestamp=ts, headers=list(headers))
+                    else:
+                        produce(out_topic, payload, out_key, timestamp=ts)
+                    break
+                except BufferError:  # local queue full: serve delivery reports and try again
+                    self.producer.poll(0.05)
+            counts_out[out_topic] = counts_out.get(out_topic, 0) + 1
+        self._next_offsets[(name, partition)] = records[-1].offset + 1
+        counts_in[name] = counts_in.get(name, 0) + len(chunk)
+        self.stats.records_in += len(chunk)
+        self.stats.records_out += len(encoded)
+        samples.append((time.perf_counter() - started) / len(chunk))
+
+    def _process_records(self, messages: list[Message], counts_in: dict[str, int], counts_out: dict[str, int],
+                         samples: list[float]) -> None:
+        """Record by record: the path every processor has (``Processor.process``)."""
+        process = self.processor.process
+        max_bytes = self.settings.max_record_bytes
+        decoders, states, next_offsets = self._decoders, self._states, self._next_offsets
+        produce = self.producer.produce
+        encode = self._encode
+        perf = time.perf_counter
         records_in = self.stats.records_in
         records_out = 0
         for msg in messages:
@@ -342,15 +459,6 @@ class ExactlyOnceRuntime:
                 samples.append(perf() - started)
         self.stats.records_in = records_in
         self.stats.records_out += records_out
-        self._uncommitted += sum(counts_in.values())
-        for name, count in counts_in.items():
-            metrics.RECORDS_IN.labels(self.app, name).inc(count)
-        for name, count in counts_out.items():
-            metrics.RECORDS_OUT.labels(self.app, name).inc(count)
-        if samples:
-            latency = metrics.PROCESSING_LATENCY.labels(self.app)
-            for sample in samples:
-                latency.observe(sample)
 
     def _encode(self, emit: Emit, default_ts: int) -> _Encoded:
         out_topic, key, value, ts, headers = emit
