@@ -18,13 +18,16 @@ Why it is shaped like this:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from math import exp, isfinite, log, sqrt
 from typing import Any
+
+import numpy as np
 
 from consumers.common.decay import NS_PER_S, decay_factor, ewma_count
 from consumers.state import STATE_CONSUMER_VERSION
 from consumers.state import features as F
+from consumers.state import quote_run as R
 from consumers.state.config import StateConfig
 from consumers.state.regime import NORMAL, REGIME_NAMES, target_level_of
 from streams.processor import (
@@ -34,11 +37,20 @@ from streams.processor import (
     Emit,
     InvalidRecord,
     KeyValueState,
+    RawRecord,
     SourceRecord,
 )
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
 from streams.topics import topic
-from streams.torghut import Quote, Trade, TradeUpdate, parse_quote, parse_trade, parse_trade_update
+from streams.torghut import (
+    Quote,
+    Trade,
+    TradeUpdate,
+    decode_quote_columns,
+    parse_quote,
+    parse_trade,
+    parse_trade_update,
+)
 
 SCHEMA_VERSION = "microstructure_state_v1"
 # Bump when keys are added to new_symbol_state(); older changelog states are upgraded on load.
@@ -112,6 +124,9 @@ class StateProcessor:
         self._relax_ns = cfg.regime.relax_dwell_s * NS_PER_S
         self._min_interval_ns = cfg.emit.min_interval_s * NS_PER_S
         self._heartbeat_ns = cfg.emit.heartbeat_s * NS_PER_S
+        self.run_topics = frozenset({self._quotes})
+        self._run_config = R.config_vector(cfg)
+        R.warm_up()
         self._quote_constants = (cfg.latency_alpha, cfg.quote_size_multiplier, cfg.ofi_tau_s, cfg.vol_tau_s,
                                  cfg.baseline_tau_s, self._l2_max_age_ns)
 
@@ -140,6 +155,73 @@ class StateProcessor:
                     self._advance(s, max(ts_ns, s["b_t"]))
             return self._finish(state, symbol, s, ts_ns, record)
         raise InvalidRecord("unknown_topic", tp)
+
+    def process_run(self, topic_name: str, partition: int, records: Sequence[RawRecord],
+                    state: KeyValueState) -> list[tuple[int, Emit]] | None:
+        """A run of quotes through the compiled fold (consumers.state.quote_run), or None to have the
+        runtime process it record by record (a record the fast decode or the fold can't vouch for)."""
+        if topic_name != self._quotes:
+            return None
+        cols = decode_quote_columns([r.value for r in records])
+        if cols is None:
+            return None
+        index: dict[str, int] = {}
+        sym = np.array([index.setdefault(symbol, len(index)) for symbol in cols.symbols], dtype=np.int64)
+        symbols = list(index)
+        loaded = [self._load(state, symbol) for symbol in symbols]
+        try:
+            floats, ints = R.to_rows(loaded)
+        except (TypeError, KeyError, OverflowError):
+            return None
+        n = len(records)
+        reason = np.zeros(n, dtype=np.int8)
+        out_f = np.empty((n, 7), dtype=np.float64)
+        out_i = np.empty((n, 4), dtype=np.int64)
+        if R.fold_quotes(floats, ints, sym, cols.event_ts_ns, cols.ingest_ts_ns, cols.has_ingest, cols.bid_price,
+                         cols.ask_price, cols.bid_size, cols.ask_size, self._run_config, reason, out_f, out_i) >= 0:
+            return None
+        float_rows, int_rows = floats.tolist(), ints.tolist()
+        for k, symbol in enumerate(symbols):
+            state.put(symbol, R.from_row(float_rows[k], int_rows[k], loaded[k]))
+        emitting = np.flatnonzero(reason).tolist()
+        if not emitting:
+            return []
+        picked_f, picked_i = out_f[emitting].tolist(), out_i[emitting].tolist()
+        bids, asks = cols.bid_price[emitting].tolist(), cols.ask_price[emitting].tolist()
+        reasons = reason[emitting].tolist()
+        horizon, out, version = self.config.fill_hazard_horizon_s, self._out, self.version
+        emits: list[tuple[int, Emit]] = []
+        for j, i in enumerate(emitting):
+            spread, depth, ofi, latency, hazard, crumb, vol = picked_f[j]
+            now, reg, dsrc, lsrc = picked_i[j]
+            bid, ask, symbol = bids[j], asks[j], cols.symbols[i]
+            value = {
+                "schema_version": SCHEMA_VERSION,
+                "symbol": symbol,
+                "event_ts": self._format_ts(now),
+                "spread_bps": spread,
+                "depth_top5_usd": depth,
+                "order_flow_imbalance": ofi,
+                "latency_ms_estimate": latency,
+                "fill_hazard": hazard,
+                "liquidity_regime": REGIME_NAMES[reg],
+                "crumbling_quote_probability": crumb,
+                "mechanical_liquidity_withdrawal_probability": None,
+                "depth_source": R.DEPTH_SOURCES[dsrc],
+                "latency_source": R.LATENCY_SOURCES[lsrc],
+                "fill_hazard_horizon_s": horizon,
+                "bid_price": bid,
+                "ask_price": ask,
+                "mid_price": 0.5 * (bid + ask),
+                "realized_volatility_bps": None if vol != vol else vol,
+                "emit_reason": R.REASONS[reasons[j]],
+                "source_topic": topic_name,
+                "source_partition": partition,
+                "source_offset": records[i].offset,
+                "producer_version": version,
+            }
+            emits.append((i, Emit(out, symbol, value, now // 1_000_000)))
+        return emits
 
     @staticmethod
     def _load(state: KeyValueState, symbol: str) -> dict[str, Any]:

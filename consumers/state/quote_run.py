@@ -1,0 +1,364 @@
+"""A run of quotes folded into the per-symbol state in one compiled loop.
+
+Why: quotes are nearly all of the state consumer's input, and folding them one Python call at a
+time cost more than the exactly-once passthrough of the same records. The runtime hands a run of
+consecutive records of one quote partition to ``StateProcessor.process_run``; this module is its
+arithmetic: the per-symbol state dicts become two rows (floats, ints), the run is folded in a numba
+loop, and the rows become dicts again.
+
+It is the same computation as ``StateProcessor._on_quote`` and the helpers it calls, written out
+in the same order with the same operations, so states and records are bit-identical (tested on
+random feeds against the per-record path). It never refuses a record itself: wherever the
+per-record path could raise (a non-finite state, a division by zero) or behave in a way int64/float64
+rows cannot mirror (a missing value used in arithmetic, time gaps beyond 2**53 ns), the loop stops
+and returns the record's index, and the whole run is redone by the per-record path, which then
+gives the exact result or the exact DLQ reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from consumers.state.config import StateConfig
+
+NS = 1_000_000_000
+INT_NONE = np.iinfo(np.int64).min  # None in an int row; a float row uses NaN (states are finite)
+_EXACT_NS = 2**53  # int64 time gaps up to this convert to float64 exactly, as Python's int/int does
+
+FLOAT_KEYS = ("bid", "bs", "ask", "as", "ofi_s", "ofi_a", "rv_r2", "rv_dt", "cur_spread", "cur_depth", "cur_vol",
+              "b_spread", "b_depth", "b_w", "b_vol", "b_vol_w", "tr_bid", "tr_ask", "own_s", "own_n", "lat_ack",
+              "lat_fill", "lat_feed", "l2_depth", "e_spread", "e_depth", "e_ofi", "e_fh", "e_lat", "e_crumb")
+INT_KEYS = ("q_t", "first_t", "last_t", "ofi_t", "tr_t", "own_t", "lat_ack_t", "lat_fill_t", "lat_feed_t", "l2_t",
+            "reg", "reg_dir", "reg_pt", "reg_t", "e_t", "e_reg", "late", "b_t")
+CODE_KEYS = ("e_dsrc", "e_lsrc")  # strings with a few values, held as small ints in the int row
+DEPTH_SOURCES = ("l2_book", "top_of_book")
+LATENCY_SOURCES = ("order_ack", "first_fill", "feed_lag", "none")
+_CODES = ({name: i for i, name in enumerate(DEPTH_SOURCES)}, {name: i for i, name in enumerate(LATENCY_SOURCES)})
+_NAMES = (DEPTH_SOURCES, LATENCY_SOURCES)
+
+(BID, BS, ASK, AS, OFI_S, OFI_A, RV_R2, RV_DT, CUR_SPREAD, CUR_DEPTH, CUR_VOL, B_SPREAD, B_DEPTH, B_W, B_VOL,
+ B_VOL_W, TR_BID, TR_ASK, OWN_S, OWN_N, LAT_ACK, LAT_FILL, LAT_FEED, L2_DEPTH, E_SPREAD, E_DEPTH, E_OFI, E_FH,
+ E_LAT, E_CRUMB) = range(len(FLOAT_KEYS))
+(Q_T, FIRST_T, LAST_T, OFI_T, TR_T, OWN_T, LAT_ACK_T, LAT_FILL_T, LAT_FEED_T, L2_T, REG, REG_DIR, REG_PT, REG_T,
+ E_T, E_REG, LATE, B_T, E_DSRC, E_LSRC) = range(len(INT_KEYS) + len(CODE_KEYS))
+
+# Emit reasons (0: no record) and the columns of the per-record outputs.
+REASONS = ("", "first", "regime_change", "material_change", "heartbeat")
+OUT_SPREAD, OUT_DEPTH, OUT_OFI, OUT_LATENCY, OUT_HAZARD, OUT_CRUMB, OUT_VOL = range(7)
+OUT_NOW, OUT_REG, OUT_DSRC, OUT_LSRC = range(4)
+
+
+def config_vector(cfg: StateConfig) -> np.ndarray:
+    """The configuration as the loop reads it, each entry the exact expression the Python path uses."""
+    r, e = cfg.regime, cfg.emit
+    return np.array([
+        cfg.latency_alpha, cfg.quote_size_multiplier, cfg.ofi_tau_s, cfg.vol_tau_s, cfg.baseline_tau_s,
+        cfg.l2_max_age_s * NS, r.warmup_s * NS, r.escalate_dwell_s * NS, r.relax_dwell_s * NS,
+        e.min_interval_s * NS, e.heartbeat_s * NS, cfg.latency_sample_max_age_s * NS, cfg.trade_rate_tau_s,
+        cfg.fill_hazard_horizon_s, cfg.own_fill_tau_s, cfg.own_fill_prior_strength,
+        r.stressed_enter_spread_ratio, r.stressed_enter_depth_ratio, r.stressed_enter_vol_ratio,
+        r.stressed_exit_spread_ratio, r.stressed_exit_depth_ratio, r.stressed_exit_vol_ratio,
+        r.compressed_enter_spread_ratio, r.compressed_enter_depth_ratio, r.compressed_enter_vol_ratio,
+        r.compressed_exit_spread_ratio, r.compressed_exit_depth_ratio, r.compressed_exit_vol_ratio,
+        e.depth_rel, e.crumbling_abs, e.spread_bps_abs, e.spread_rel, e.ofi_abs, e.fill_hazard_abs,
+        e.latency_ms_abs, e.latency_rel,
+    ], dtype=np.float64)
+
+
+def to_rows(states: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """State dicts -> (float rows, int rows). Raises (TypeError, KeyError, OverflowError) for a state
+    the rows cannot hold exactly; the caller then takes the per-record path."""
+    floats: list[list[float]] = []
+    ints: list[list[int]] = []
+    for s in states:
+        frow = [math.nan if s[k] is None else s[k] for k in FLOAT_KEYS]
+        irow = [INT_NONE if s[k] is None else s[k] for k in INT_KEYS]
+        irow += [-1 if s[k] is None else codes[s[k]] for k, codes in zip(CODE_KEYS, _CODES, strict=True)]
+        # Exactly float and int (a bool is an int to numpy, and an int would come back a float).
+        if any(type(v) is not float for v in frow) or any(type(v) is not int for v in irow):
+            raise TypeError("state value of an unexpected type")
+        floats.append(frow)
+        ints.append(irow)
+    int_rows = np.array(ints, dtype=np.int64)  # OverflowError beyond int64
+    if any(s[k] is not None and s[k] == INT_NONE for s in states for k in INT_KEYS):
+        raise OverflowError("state value equal to the None sentinel")
+    return np.array(floats, dtype=np.float64), int_rows
+
+
+def from_row(floats: list[float], ints: list[int], base: dict[str, Any]) -> dict[str, Any]:
+    """One symbol's rows (as Python lists) -> its state dict, starting from ``base`` (a copy)."""
+    for key, value in zip(FLOAT_KEYS, floats, strict=True):
+        base[key] = None if value != value else value
+    n_int = len(INT_KEYS)
+    for key, value in zip(INT_KEYS, ints, strict=False):
+        base[key] = None if value == INT_NONE else value
+    for key, code, names in zip(CODE_KEYS, ints[n_int:], _NAMES, strict=True):
+        base[key] = None if code < 0 else names[code]
+    return base
+
+
+@nb.njit(cache=True)
+def _target_level(current: int, spread: float, depth: float, v: float, c: np.ndarray) -> int:
+    """regime.target_level_of with the thresholds from the config vector (v = 0.0 for None)."""
+    if spread >= c[16] or depth <= c[17] or v >= c[18]:
+        return 2
+    if current == 2 and (spread >= c[19] or depth <= c[20] or v >= c[21]):
+        return 2
+    if spread >= c[22] or depth <= c[23] or v >= c[24]:
+        return 1
+    if current >= 1 and (spread >= c[25] or depth <= c[26] or v >= c[27]):
+        return 1
+    return 0
+
+
+@nb.njit(cache=True)
+def _decay(dt: int, tau: float) -> float:
+    if dt <= 0:
+        return 1.0
+    return math.exp(-(dt / NS) / tau)
+
+
+@nb.njit(cache=True)
+def fold_quotes(fl: np.ndarray, it: np.ndarray, sym: np.ndarray, ts: np.ndarray, ingest: np.ndarray,
+                has_ingest: np.ndarray, bids: np.ndarray, asks: np.ndarray, bsizes: np.ndarray,
+                asizes: np.ndarray, c: np.ndarray, reason: np.ndarray, out_f: np.ndarray,
+                out_i: np.ndarray) -> int:
+    """Fold the run into the rows; fill ``reason`` (index into REASONS) and the outputs of the
+    records that emit. Returns -1, or the index of a record the per-record path must handle."""
+    alpha, mult, ofi_tau, vol_tau, baseline_tau = c[0], c[1], c[2], c[3], c[4]
+    l2_max_age_ns, warmup_ns, escalate_ns, relax_ns = c[5], c[6], c[7], c[8]
+    min_interval_ns, heartbeat_ns, lat_max_age_ns = c[9], c[10], c[11]
+    tr_tau, horizon, own_tau, prior = c[12], c[13], c[14], c[15]
+    for i in range(ts.shape[0]):
+        k = sym[i]
+        f = fl[k]
+        n = it[k]
+        t = ts[i]
+        prev_t = n[Q_T]
+        have_prev = prev_t != INT_NONE
+        if have_prev and t < prev_t:
+            n[LATE] += 1
+            continue
+        if have_prev and (abs(t - prev_t) >= _EXACT_NS or abs(t - n[OFI_T]) >= _EXACT_NS):
+            return i
+        if has_ingest[i]:
+            lag_ms = (ingest[i] - t) / 1e6
+            if not lag_ms > 0.0:
+                lag_ms = 0.0
+            lat = f[LAT_FEED]
+            f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
+            n[LAT_FEED_T] = t
+        bid, ask = bids[i], asks[i]
+        bs, as_ = bsizes[i] * mult, asizes[i] * mult
+        if have_prev:
+            prev_bid, prev_ask = f[BID], f[ASK]
+            dt = t - n[OFI_T]
+            d = math.exp(-(dt / NS) / ofi_tau) if dt > 0 else 1.0
+            e = 0.0
+            if bid >= prev_bid:
+                e += bs
+            if bid <= prev_bid:
+                e -= f[BS]
+            if ask <= prev_ask:
+                e -= as_
+            if ask >= prev_ask:
+                e += f[AS]
+            ofi_s = f[OFI_S] * d + e
+            ofi_a = f[OFI_A] * d + abs(e)
+            f[OFI_S], f[OFI_A] = ofi_s, ofi_a
+            n[OFI_T] = t
+            dt = t - prev_t
+            r = math.log((bid + ask) / (prev_bid + prev_ask))
+            dv = math.exp(-(dt / NS) / vol_tau) if dt > 0 else 1.0
+            rv_r2 = f[RV_R2] * dv + r * r
+            rv_dt = f[RV_DT] * dv + dt / NS
+            f[RV_R2], f[RV_DT] = rv_r2, rv_dt
+        else:
+            n[FIRST_T] = t
+            n[OFI_T] = t
+            ofi_s, ofi_a, rv_r2, rv_dt = f[OFI_S], f[OFI_A], f[RV_R2], f[RV_DT]
+        f[BID], f[BS], f[ASK], f[AS] = bid, bs, ask, as_
+        n[Q_T] = t
+
+        spread = (ask - bid) / (0.5 * (bid + ask)) * 1e4
+        l2_t = n[L2_T]
+        if l2_t != INT_NONE and t - l2_t <= l2_max_age_ns:
+            depth, depth_src = f[L2_DEPTH], 0
+        else:
+            depth, depth_src = bid * bs + ask * as_, 1
+        vol = math.sqrt(rv_r2 / rv_dt) * 1e4 if rv_dt > 0.0 else math.nan
+        b_t = n[B_T]
+        if b_t != INT_NONE and t > b_t:
+            if t - b_t >= _EXACT_NS or math.isnan(f[CUR_SPREAD]) or math.isnan(f[CUR_DEPTH]):
+                return i
+            db = math.exp(-((t - b_t) / NS) / baseline_tau)
+            w = 1.0 - db
+            b_spread = f[B_SPREAD] * db + w * f[CUR_SPREAD]
+            b_depth = f[B_DEPTH] * db + w * f[CUR_DEPTH]
+            f[B_SPREAD], f[B_DEPTH] = b_spread, b_depth
+            f[B_W] = f[B_W] * db + w
+            held_vol = f[CUR_VOL]
+            if not math.isnan(held_vol):
+                b_vol = f[B_VOL] * db + w * held_vol
+                f[B_VOL] = b_vol
+                f[B_VOL_W] = f[B_VOL_W] * db + w
+            else:
+                b_vol = f[B_VOL]
+            n[B_T] = t
+        else:
+            if b_t == INT_NONE:
+                n[B_T] = t
+            b_spread, b_depth, b_vol = f[B_SPREAD], f[B_DEPTH], f[B_VOL]
+        f[CUR_SPREAD], f[CUR_DEPTH], f[CUR_VOL] = spread, depth, vol
+
+        total = ofi_s + ofi_a + rv_r2 + rv_dt + spread + depth + b_spread + b_depth + b_vol
+        if not math.isnan(vol):
+            total += vol
+        if not math.isfinite(total):
+            return i
+
+        last_t = n[LAST_T]
+        if last_t == INT_NONE or t > last_t:
+            n[LAST_T] = now = t
+        else:
+            now = last_t
+            l2_t = n[L2_T]  # the per-record path's _depth(s, now)
+            if l2_t != INT_NONE and now - l2_t <= l2_max_age_ns:
+                depth, depth_src = f[L2_DEPTH], 0
+            else:
+                depth, depth_src = (f[BID] * f[BS] + f[ASK] * f[AS]) * 1.0, 1
+
+        # _step_regime(s, now, depth)
+        level, pending_dir = n[REG], n[REG_DIR]
+        b_w = f[B_W]
+        if n[FIRST_T] == INT_NONE:
+            return i
+        regime_changed = False
+        decided = False
+        if now - n[FIRST_T] < warmup_ns or b_w <= 0.0:
+            if level == 0 and pending_dir == 0:
+                decided = True
+            target = 0
+        else:
+            bd = f[B_DEPTH] / b_w
+            cur_vol, b_vol_w = f[CUR_VOL], f[B_VOL_W]
+            bv = f[B_VOL] / b_vol_w if b_vol_w > 0.0 else 0.0
+            v = cur_vol / bv if bv > 0.0 and not math.isnan(cur_vol) else 0.0
+            target = _target_level(level, f[CUR_SPREAD] / (f[B_SPREAD] / b_w), depth / bd if bd > 0.0 else 1.0,
+                                   v, c)
+        if not decided:
+            if target == level:
+                if pending_dir != 0:
+                    n[REG_DIR], n[REG_PT] = 0, 0
+            else:
+                direction = 1 if target > level else -1
+                if pending_dir != direction:
+                    n[REG_DIR], n[REG_PT] = direction, now
+                    pending_since = now
+                else:
+                    pending_since = n[REG_PT]
+                if now - pending_since >= (escalate_ns if direction > 0 else relax_ns):
+                    n[REG], n[REG_DIR], n[REG_PT], n[REG_T] = target, 0, 0, now
+                    regime_changed = True
+
+        e_t = n[E_T]
+        if not regime_changed and e_t != INT_NONE and now - e_t < min_interval_ns:
+            continue
+
+        # _evaluate(...)
+        ofi_abs_sum = f[OFI_A]
+        if ofi_abs_sum <= 0.0:
+            ofi = 0.0
+        else:
+            value = f[OFI_S] / ofi_abs_sum
+            ofi = 1.0 if value > 1.0 else -1.0 if value < -1.0 else value
+        if not math.isnan(f[LAT_ACK]) and n[LAT_ACK_T] != INT_NONE and now - n[LAT_ACK_T] <= lat_max_age_ns:
+            latency, latency_src = f[LAT_ACK], 0
+        elif not math.isnan(f[LAT_FILL]) and n[LAT_FILL_T] != INT_NONE and now - n[LAT_FILL_T] <= lat_max_age_ns:
+            latency, latency_src = f[LAT_FILL], 1
+        elif not math.isnan(f[LAT_FEED]):
+            latency, latency_src = f[LAT_FEED], 2
+        else:
+            latency, latency_src = 0.0, 3
+        if (not math.isnan(f[LAT_ACK]) and n[LAT_ACK_T] == INT_NONE) or (
+                not math.isnan(f[LAT_FILL]) and n[LAT_FILL_T] == INT_NONE):
+            return i
+        tr_bid, tr_ask = f[TR_BID], f[TR_ASK]
+        if tr_bid != 0.0 or tr_ask != 0.0:
+            if abs(now - n[TR_T]) >= _EXACT_NS:
+                return i
+            d = _decay(now - n[TR_T], tr_tau)
+            rate = tr_bid * d / tr_tau
+            if rate <= 0.0:
+                p_bid = 0.0
+            elif f[BS] <= 0.0:
+                p_bid = 1.0
+            else:
+                p_bid = 1.0 - math.exp(-rate * horizon / f[BS])
+            rate = tr_ask * d / tr_tau
+            if rate <= 0.0:
+                p_ask = 0.0
+            elif f[AS] <= 0.0:
+                p_ask = 1.0
+            else:
+                p_ask = 1.0 - math.exp(-rate * horizon / f[AS])
+            p_model = 0.5 * (p_bid + p_ask)
+        else:
+            p_model = 0.0
+        if f[OWN_N] <= 0:
+            hazard = p_model
+        else:
+            if abs(now - n[OWN_T]) >= _EXACT_NS:
+                return i
+            do = _decay(now - n[OWN_T], own_tau)
+            denominator = f[OWN_N] * do + prior
+            hazard = p_model if denominator <= 0.0 else (f[OWN_S] * do + prior * p_model) / denominator
+        bsz, asz = f[BS], f[AS]
+        size_total = bsz + asz
+        crumb = 0.5 if size_total <= 0.0 else (asz if asz > bsz else bsz) / size_total
+        spread = f[CUR_SPREAD]
+        if e_t == INT_NONE:
+            why = 1
+        elif regime_changed or n[REG] != n[E_REG]:
+            why = 2
+        else:
+            e_depth, e_spread, e_lat = f[E_DEPTH], f[E_SPREAD], f[E_LAT]
+            if (math.isnan(e_depth) or math.isnan(e_spread) or math.isnan(e_lat) or math.isnan(f[E_CRUMB])
+                    or math.isnan(f[E_OFI]) or math.isnan(f[E_FH])):
+                return i
+            if (abs(depth - e_depth) > c[28] * e_depth
+                    or abs(crumb - f[E_CRUMB]) >= c[29]
+                    or abs(spread - e_spread) >= max(c[30], c[31] * e_spread)
+                    or abs(ofi - f[E_OFI]) >= c[32]
+                    or abs(hazard - f[E_FH]) >= c[33]
+                    or abs(latency - e_lat) >= max(c[34], c[35] * e_lat)
+                    or depth_src != n[E_DSRC] or latency_src != n[E_LSRC]):
+                why = 3
+            elif now - e_t >= heartbeat_ns:
+                why = 4
+            else:
+                continue
+        n[E_T] = now
+        f[E_SPREAD], f[E_DEPTH], f[E_OFI], f[E_FH], f[E_LAT], f[E_CRUMB] = spread, depth, ofi, hazard, latency, crumb
+        n[E_REG], n[E_DSRC], n[E_LSRC] = n[REG], depth_src, latency_src
+        reason[i] = why
+        o = out_f[i]
+        o[OUT_SPREAD], o[OUT_DEPTH], o[OUT_OFI], o[OUT_LATENCY] = spread, depth, ofi, latency
+        o[OUT_HAZARD], o[OUT_CRUMB], o[OUT_VOL] = hazard, crumb, f[CUR_VOL]
+        p = out_i[i]
+        p[OUT_NOW], p[OUT_REG], p[OUT_DSRC], p[OUT_LSRC] = now, n[REG], depth_src, latency_src
+    return -1
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the fold now, with the argument types process_run uses,
+    so a consumer's first run does not stall for it."""
+    f64, i64 = np.float64, np.int64
+    fold_quotes(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64),
+                np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, np.bool_), np.zeros(0, f64),
+                np.zeros(0, f64), np.zeros(0, f64), np.zeros(0, f64), config_vector(StateConfig()),
+                np.zeros(0, np.int8), np.zeros((0, 7), f64), np.zeros((0, 4), i64))

@@ -1,0 +1,205 @@
+"""The compiled quote-run path of the state consumer against its per-record path.
+
+``StateProcessor.process_run`` must give exactly (bit for bit) the states and records that
+``process`` gives one record at a time, or decline; these tests feed both the same records and
+also check that the run path really was taken, so a run path that always declined would fail.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consumers.common.torghut_feed import quote_envelope, synthetic_market, trade_envelope, trade_update_envelope
+from consumers.state.config import EmitThresholds, RegimeThresholds, StateConfig
+from consumers.state.processor import StateProcessor
+from streams.processor import RawRecord, SourceRecord
+from streams.serde import decode_json
+from streams.state import TransactionalState, canonical_json
+from streams.timeutil import format_ts_ns
+from streams.topics import topic
+from streams.torghut import decode_quote, decode_quote_columns
+
+S = 1_000_000_000
+MS = 1_000_000
+T0 = 1_767_000_000 * S
+# Short warm-up and dwell, frequent emits: regime switches, material changes and heartbeats all happen.
+LIVELY = StateConfig(
+    regime=RegimeThresholds(warmup_s=1.0, escalate_dwell_s=0.2, relax_dwell_s=0.5),
+    emit=EmitThresholds(min_interval_s=0.05, heartbeat_s=1.0),
+    baseline_tau_s=20.0, vol_tau_s=5.0, trade_rate_tau_s=5.0, fill_hazard_horizon_s=2.0)
+
+
+def _decoded(record: SourceRecord, raw: bytes) -> Any:
+    return decode_quote(raw) if record.topic == topic("quotes") else decode_json(raw)
+
+
+def _outputs(emits: Any) -> list[tuple[str, str, int | None]]:
+    return [(e.key, canonical_json(e.value), e.timestamp_ms) for e in emits]
+
+
+def run_both(records: list[SourceRecord], config: StateConfig,
+             split: int = 50) -> tuple[list[Any], list[Any], dict[str, Any], dict[str, Any], int]:
+    """(per-record outputs, run outputs, per-record state, run state, quotes taken by runs).
+
+    Runs are maximal stretches of consecutive quotes, cut every ``split`` records (as the runtime
+    cuts them at batch boundaries); the other records go through ``process`` on both sides."""
+    raws = [json.dumps(r.value).encode() for r in records]
+    one, one_state = StateProcessor(config), TransactionalState()
+    expected: list[Any] = []
+    for record, raw in zip(records, raws, strict=True):
+        one_state.begin_record()
+        expected += _outputs(one.process(record._replace(value=_decoded(record, raw)), one_state))
+    one_state.commit()
+
+    runner, run_state = StateProcessor(config), TransactionalState()
+    got: list[Any] = []
+    taken = 0
+    quotes = topic("quotes")
+    i = 0
+    while i < len(records):
+        j = i
+        while j < len(records) and records[j].topic == quotes and j - i < split:
+            j += 1
+        if j > i:
+            chunk = [RawRecord(r.offset, r.timestamp_ms, None, raws[k]) for k, r in enumerate(records[i:j], i)]
+            run_state.begin_record()
+            result = runner.process_run(quotes, records[i].partition, chunk, run_state)
+            if result is not None:
+                taken += j - i
+                got += _outputs(emit for _, emit in result)
+                i = j
+                continue
+            run_state.rollback_record()
+            j = i + 1
+        for k in range(i, max(j, i + 1)):
+            run_state.begin_record()
+            got += _outputs(runner.process(records[k]._replace(value=_decoded(records[k], raws[k])), run_state))
+        i = max(j, i + 1)
+    run_state.commit()
+    snap = {k: canonical_json(v) for k, v in one_state.snapshot().items()}
+    run_snap = {k: canonical_json(v) for k, v in run_state.snapshot().items()}
+    return expected, got, snap, run_snap, taken
+
+
+def test_synthetic_market_with_trades_and_orders_is_bit_identical() -> None:
+    records = list(synthetic_market([f"S{i}" for i in range(7)], 20_000, seed=3, step_ms=2.0, trade_every=9,
+                                    order_every=31))
+    expected, got, snap, run_snap, taken = run_both(records, LIVELY)
+    reasons = {json.loads(v)["emit_reason"] for _, v, _ in expected}
+    assert {"first", "material_change"} <= reasons
+    assert got == expected
+    assert run_snap == snap
+    quotes = sum(r.topic == topic("quotes") for r in records)
+    assert taken > 0.9 * quotes  # the compiled path did the work, it did not decline
+
+
+def test_default_config_over_a_long_feed_with_regime_changes() -> None:
+    """Spread blow-ups held for seconds after the warm-up: the regime escalates and relaxes."""
+    rng = random.Random(5)
+    items = []
+    mid = 100.0
+    for n in range(6_000):
+        t = T0 + n * 20 * MS
+        mid = round(mid + rng.choice((-0.01, 0.0, 0.01)), 2)
+        wide = 3_000 <= n < 3_400 or 4_500 <= n < 4_520
+        half = 0.2 if wide else 0.01 * rng.choice((1, 2))
+        items.append(SourceRecord(topic("quotes"), 0, n, n, "X", quote_envelope(
+            "X", t, round(mid - half, 2), float(rng.randrange(1, 9) * 100), round(mid + half, 2),
+            float(rng.randrange(1, 9) * 100))))
+    expected, got, snap, run_snap, taken = run_both(items, StateConfig(), split=500)
+    assert "regime_change" in {json.loads(v)["emit_reason"] for _, v, _ in expected}
+    assert (got, run_snap) == (expected, snap)
+    assert taken == len(items)
+
+
+def test_steady_quotes_give_heartbeats() -> None:
+    items = [SourceRecord(topic("quotes"), 0, n, n, "H", quote_envelope("H", T0 + n * 100 * MS, 20.0, 300.0, 20.01,
+                                                                      300.0)) for n in range(400)]
+    expected, got, snap, run_snap, taken = run_both(items, LIVELY, split=64)
+    assert [json.loads(v)["emit_reason"] for _, v, _ in expected].count("heartbeat") >= 30
+    assert (got, run_snap, taken) == (expected, snap, len(items))
+
+
+def test_runs_decline_what_the_fast_path_cannot_vouch_for() -> None:
+    """A run holding one bad quote (crossed) is declined whole; the per-record path then refuses it."""
+    good = [quote_envelope("A", T0 + i * MS, 10.0, 100.0, 10.01, 100.0) for i in range(5)]
+    crossed = quote_envelope("A", T0 + 9 * MS, 10.02, 100.0, 10.01, 100.0)
+    raws = [json.dumps(v).encode() for v in [*good, crossed]]
+    assert decode_quote_columns(raws[:5]) is not None
+    assert decode_quote_columns(raws) is None
+    assert decode_quote_columns([b'{"a":1}\n', *raws[:2]]) is None  # a record with a newline
+    assert decode_quote_columns([raws[0] + b" " + raws[1], raws[2]]) is None  # two envelopes in one record
+    processor = StateProcessor()
+    state = TransactionalState()
+    chunk = [RawRecord(i, 0, None, raw) for i, raw in enumerate(raws)]
+    assert processor.process_run(topic("quotes"), 0, chunk, state) is None
+    assert processor.process_run(topic("trades"), 0, chunk[:5], state) is None
+
+
+quote_step = st.tuples(
+    st.integers(min_value=-50, max_value=400),  # event-time step in ms (negative: a late quote)
+    st.integers(min_value=1, max_value=5),  # half-spread in cents
+    st.integers(min_value=-3, max_value=3),  # mid move in cents
+    st.floats(min_value=1.0, max_value=5_000.0),  # bid size
+    st.floats(min_value=1.0, max_value=5_000.0),  # ask size
+    st.sampled_from(["A", "B", "C"]),
+    st.sampled_from([None, 0.0, 3.0, 250.0]),  # ingest lag (None: no ingest time)
+    st.sampled_from(["quote", "quote", "quote", "quote", "trade", "ack", "fill"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(quote_step, min_size=1, max_size=120), st.integers(min_value=1, max_value=40))
+def test_random_feeds_are_bit_identical(steps: list[tuple[Any, ...]], split: int) -> None:
+    t = T0
+    mids = {"A": 50.0, "B": 120.0, "C": 7.5}
+    records = []
+    for n, (dt_ms, half, move, bs, as_, symbol, lag, kind) in enumerate(steps):
+        t += dt_ms * MS
+        mid = mids[symbol] = max(1.0, round(mids[symbol] + move * 0.01, 2))
+        bid, ask = round(mid - half * 0.01, 2), round(mid + half * 0.01, 2)
+        if kind == "quote":
+            value = quote_envelope(symbol, t, bid, bs, ask, as_, ingest_lag_ms=lag, seq=n)
+            name = "quotes"
+        elif kind == "trade":
+            value = trade_envelope(symbol, t, bid if n % 2 else ask, 100.0, trade_id=n, seq=n)
+            name = "trades"
+        else:
+            event = "new" if kind == "ack" else "fill"
+            value = trade_update_envelope(symbol, t, event, order_id=f"o{n}", order_type="limit",
+                                          filled_qty=0.0 if event == "new" else 100.0,
+                                          fill_qty=None if event == "new" else 100.0,
+                                          fill_price=None if event == "new" else bid,
+                                          submitted_at_ns=t - 30 * MS, limit_price=bid)
+            name = "trade_updates"
+        records.append(SourceRecord(topic(name), 0, n, n, symbol, value))
+    config = replace(LIVELY, regime=replace(LIVELY.regime, warmup_s=0.0))
+    expected, got, snap, run_snap, taken = run_both(records, config, split=split)
+    assert got == expected
+    assert run_snap == snap
+    assert taken == sum(r.topic == topic("quotes") for r in records)
+
+
+def test_timestamp_text_variants_match_the_per_record_parse() -> None:
+    """Fraction widths 0-9 digits and no ingest time: same values as decode_quote, or a decline."""
+    rng = random.Random(11)
+    for width in (0, 1, 3, 6, 9):
+        raws = []
+        for _ in range(30):
+            env = quote_envelope("Z", T0 + rng.randrange(10**12), 10.0, 1.0, 10.5, 2.0, ingest_lag_ms=None)
+            text = format_ts_ns(T0 + rng.randrange(10**15))[:19]
+            digits = "".join(rng.choice("0123456789") for _ in range(width))
+            env["payload"]["t"] = text + (f".{digits}" if width else "") + "Z"
+            raws.append(json.dumps(env).encode())
+        cols = decode_quote_columns(raws)
+        assert cols is not None
+        for i, raw in enumerate(raws):
+            q = decode_quote(raw)
+            assert q.event_ts_ns == int(cols.event_ts_ns[i])
+            assert q.ingest_ts_ns is None and not cols.has_ingest[i]
