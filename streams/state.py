@@ -87,5 +87,15 @@ class TransactionalState:
 
 
 def canonical_json(value: Any) -> str:
-    """Deterministic JSON: equal states give equal bytes, so changelogs and digests compare."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Deterministic JSON: equal states give equal bytes, so changelogs and digests compare.
+
+    A state value may also be an object with ``as_dict()`` (a processor that keeps a compiled
+    form of its state, e.g. consumers.state.quote_run.SymbolRows): its dict is what is written."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_as_dict)
+
+
+def _as_dict(value: Any) -> Any:
+    as_dict = getattr(value, "as_dict", None)
+    if as_dict is None:
+        raise TypeError(f"state value of type {type(value).__name__} is not JSON-serialisable")
+    return as_dict()

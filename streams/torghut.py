@@ -244,31 +244,65 @@ def _json_for_diagnosis(data: bytes) -> Any:
     return decode_json(data)
 
 
-class QuoteColumns(NamedTuple):
-    """A run of quotes as columns: what ``decode_quote`` gives record by record, for a whole run.
+NO_TIME = -(2**63)  # "no ingest time" in a time column (no valid timestamp maps to it: checked)
 
-    ``ingest_ts_ns`` holds 0 where ``has_ingest`` is False (the envelope had no ingest time)."""
+
+class TouchColumns(NamedTuple):
+    """A run of quotes or trades as columns: what ``decode_quote``/``parse_trade`` give record by
+    record, for a whole run. ``times[:, 0]`` is the event time, ``times[:, 1]`` the ingest time or
+    NO_TIME; ``values`` holds bid, bid size, ask, ask size for quotes and price, size, 0, 0 for trades."""
 
     symbols: list[str]
-    event_ts_ns: np.ndarray
-    ingest_ts_ns: np.ndarray
-    has_ingest: np.ndarray
-    bid_price: np.ndarray
-    bid_size: np.ndarray
-    ask_price: np.ndarray
-    ask_size: np.ndarray
+    times: np.ndarray
+    values: np.ndarray
 
 
-def decode_quote_columns(values: Sequence[bytes | None]) -> QuoteColumns | None:
-    """Decode and validate a run of quote envelopes at once, or None if any of them needs the
-    per-record path (``decode_quote``), which then accepts it with the same values or refuses it
-    with its exact reason.
+_COLUMN_PARSE_MIN = 128  # below this many timestamps the numpy column costs more than parsing one by one
 
-    Why the records are joined by newlines and decoded as JSON lines: one msgspec call for the run
-    instead of one per record. It is exact only if every line is exactly one record, so the join is
-    refused unless no record contains a newline and every record starts with ``{`` (then each line
-    yields at least one value, and a count equal to the number of records means exactly one each).
-    """
+
+def _parse_all(texts: list[str]) -> list[int] | np.ndarray | None:
+    if len(texts) >= _COLUMN_PARSE_MIN:
+        return parse_ts_ns_column(texts)
+    try:
+        parsed = [parse_ts_ns(text) for text in texts]
+    except TimestampError:
+        return None
+    if parsed and not (min(parsed) > NO_TIME and max(parsed) < 2**63):
+        return None  # beyond int64, or the one instant that would read as "no time"
+    return parsed
+
+
+def _time_columns(event_texts: list[str | None], ingest_texts: list[str | None]) -> np.ndarray | None:
+    """(n, 2) int64 of event and ingest epoch ns, or None if one of them is not for the fast paths."""
+    n = len(event_texts)
+    if not all(event_texts):
+        return None
+    events = _parse_all(event_texts)  # type: ignore[arg-type]  # all truthy strings, checked
+    if events is None:
+        return None
+    times = np.empty((n, 2), dtype=np.int64)
+    times[:, 0] = events
+    present = [text for text in ingest_texts if text]
+    if len(present) == n:
+        ingests = _parse_all(present)
+        if ingests is None:
+            return None
+        times[:, 1] = ingests
+    elif not present:
+        times[:, 1] = NO_TIME
+    else:
+        ingests = _parse_all(present)
+        if ingests is None:
+            return None
+        times[:, 1] = NO_TIME
+        times[[i for i, text in enumerate(ingest_texts) if text], 1] = ingests
+    return times
+
+
+def _json_lines(values: Sequence[bytes | None], decoder: Any) -> list[Any] | None:
+    """Decode records joined as JSON lines with ``decoder``, or None unless every line is exactly one
+    record: no record may contain a newline and each must start with ``{`` (then each line yields at
+    least one value, and as many values as records means exactly one each)."""
     n = len(values)
     if n == 0 or None in values:
         return None
@@ -276,40 +310,72 @@ def decode_quote_columns(values: Sequence[bytes | None]) -> QuoteColumns | None:
     if joined[:1] != b"{" or joined.count(b"\n") != n - 1 or joined.count(b"\n{") != n - 1:
         return None
     try:
-        envelopes = _QUOTE_DECODER.decode_lines(joined)
+        decoded: list[Any] = decoder.decode_lines(joined)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    if len(envelopes) != n:
+    return decoded if len(decoded) == n else None
+
+
+def decode_quote_columns(values: Sequence[bytes | None]) -> TouchColumns | None:
+    """Decode and validate a run of quote envelopes at once, or None if any of them needs the
+    per-record path (``decode_quote``), which then accepts it with the same values or refuses it
+    with its exact reason. Why JSON lines: one msgspec call for the run instead of one per record."""
+    envelopes = _json_lines(values, _QUOTE_DECODER)
+    if envelopes is None:
         return None
     payloads = [env.payload for env in envelopes]
+    # 0 < bid < ask < inf covers positive, uncrossed and finite prices in one chained comparison.
+    if not all(0 < p.bp < p.ap < _INF and 0 < p.bs < _INF and 0 < p.as_ < _INF for p in payloads):
+        return None
     symbols = [env.symbol or p.S for env, p in zip(envelopes, payloads, strict=True)]
-    event_texts = [p.t or env.eventTs for env, p in zip(envelopes, payloads, strict=True)]
-    ingest_texts = [env.ingestTs for env in envelopes]
-    if not all(symbols) or not all(event_texts):
+    if not all(symbols):
         return None
-    bid = np.array([p.bp for p in payloads], dtype=np.float64)
-    bid_size = np.array([p.bs for p in payloads], dtype=np.float64)
-    ask = np.array([p.ap for p in payloads], dtype=np.float64)
-    ask_size = np.array([p.as_ for p in payloads], dtype=np.float64)
-    valid = ((bid > 0) & (bid < _INF) & (ask > 0) & (ask < _INF) & (bid_size > 0) & (bid_size < _INF)
-             & (ask_size > 0) & (ask_size < _INF) & (bid < ask))
-    if not valid.all():
+    times = _time_columns([p.t or env.eventTs for env, p in zip(envelopes, payloads, strict=True)],
+                          [env.ingestTs for env in envelopes])
+    if times is None:
         return None
-    event_ns = parse_ts_ns_column(event_texts)  # type: ignore[arg-type]  # all truthy strings, checked
-    if event_ns is None:
+    book = np.empty((len(payloads), 4), dtype=np.float64)  # filled column by column: cheaper than tuples
+    book[:, 0] = [p.bp for p in payloads]
+    book[:, 1] = [p.bs for p in payloads]
+    book[:, 2] = [p.ap for p in payloads]
+    book[:, 3] = [p.as_ for p in payloads]
+    return TouchColumns(symbols, times, book)
+
+
+class _TradePayload(msgspec.Struct):
+    p: float
+    s: float
+    t: str | None = None
+    S: str | None = None
+
+
+class _TradeEnvelope(msgspec.Struct):
+    payload: _TradePayload
+    symbol: str | None = None
+    eventTs: str | None = None
+    ingestTs: str | None = None
+
+
+_TRADE_DECODER = msgspec.json.Decoder(_TradeEnvelope)
+
+
+def decode_trade_columns(values: Sequence[bytes | None]) -> TouchColumns | None:
+    """``decode_quote_columns`` for trade envelopes (``parse_trade``'s checks: a symbol, a valid event
+    time, optional ingest time, finite positive price and size)."""
+    envelopes = _json_lines(values, _TRADE_DECODER)
+    if envelopes is None:
         return None
-    has_ingest = np.array([bool(text) for text in ingest_texts], dtype=np.bool_)
-    if has_ingest.all():
-        ingest_ns = parse_ts_ns_column(ingest_texts)  # type: ignore[arg-type]
-    elif not has_ingest.any():
-        ingest_ns = np.zeros(n, dtype=np.int64)
-    else:
-        present = parse_ts_ns_column([text for text in ingest_texts if text])
-        if present is not None:
-            ingest_ns = np.zeros(n, dtype=np.int64)
-            ingest_ns[has_ingest] = present
-        else:
-            ingest_ns = None
-    if ingest_ns is None:
+    payloads = [env.payload for env in envelopes]
+    if not all(0 < p.p < _INF and 0 < p.s < _INF for p in payloads):
         return None
-    return QuoteColumns(symbols, event_ns, ingest_ns, has_ingest, bid, bid_size, ask, ask_size)  # type: ignore[arg-type]
+    symbols = [env.symbol or p.S for env, p in zip(envelopes, payloads, strict=True)]
+    if not all(symbols):
+        return None
+    times = _time_columns([p.t or env.eventTs for env, p in zip(envelopes, payloads, strict=True)],
+                          [env.ingestTs for env in envelopes])
+    if times is None:
+        return None
+    trades = np.zeros((len(payloads), 4), dtype=np.float64)
+    trades[:, 0] = [p.p for p in payloads]
+    trades[:, 1] = [p.s for p in payloads]
+    return TouchColumns(symbols, times, trades)

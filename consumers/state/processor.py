@@ -47,6 +47,7 @@ from streams.torghut import (
     Trade,
     TradeUpdate,
     decode_quote_columns,
+    decode_trade_columns,
     parse_quote,
     parse_trade,
     parse_trade_update,
@@ -124,7 +125,7 @@ class StateProcessor:
         self._relax_ns = cfg.regime.relax_dwell_s * NS_PER_S
         self._min_interval_ns = cfg.emit.min_interval_s * NS_PER_S
         self._heartbeat_ns = cfg.emit.heartbeat_s * NS_PER_S
-        self.run_topics = frozenset({self._quotes})
+        self.run_topics = frozenset({self._quotes, self._trades})
         self._run_config = R.config_vector(cfg)
         R.warm_up()
         self._quote_constants = (cfg.latency_alpha, cfg.quote_size_multiplier, cfg.ofi_tau_s, cfg.vol_tau_s,
@@ -156,45 +157,76 @@ class StateProcessor:
             return self._finish(state, symbol, s, ts_ns, record)
         raise InvalidRecord("unknown_topic", tp)
 
-    def process_run(self, topic_name: str, partition: int, records: Sequence[RawRecord],
+    def process_run(self, partition: int, records: Sequence[RawRecord],
                     state: KeyValueState) -> list[tuple[int, Emit]] | None:
-        """A run of quotes through the compiled fold (consumers.state.quote_run), or None to have the
-        runtime process it record by record (a record the fast decode or the fold can't vouch for)."""
-        if topic_name != self._quotes:
-            return None
-        cols = decode_quote_columns([r.value for r in records])
-        if cols is None:
-            return None
-        index: dict[str, int] = {}
-        sym = np.array([index.setdefault(symbol, len(index)) for symbol in cols.symbols], dtype=np.int64)
-        symbols = list(index)
-        loaded = [self._load(state, symbol) for symbol in symbols]
-        try:
-            floats, ints = R.to_rows(loaded)
-        except (TypeError, KeyError, OverflowError):
-            return None
+        """A run of quotes and trades through the compiled fold (consumers.state.quote_run), or None
+        to have the runtime process it record by record (a record the fast decode or the fold can't
+        vouch for)."""
+        quotes, trades = self._quotes, self._trades
+        topics = [r.topic for r in records]
         n = len(records)
-        reason = np.zeros(n, dtype=np.int8)
-        out_f = np.empty((n, 7), dtype=np.float64)
-        out_i = np.empty((n, 4), dtype=np.int64)
-        if R.fold_quotes(floats, ints, sym, cols.event_ts_ns, cols.ingest_ts_ns, cols.has_ingest, cols.bid_price,
-                         cols.ask_price, cols.bid_size, cols.ask_size, self._run_config, reason, out_f, out_i) >= 0:
+        if topics.count(quotes) == n:
+            cols = decode_quote_columns([r.value for r in records])
+            if cols is None:
+                return None
+            kind = np.zeros(n, dtype=np.int8)
+            symbol_of, times, values = cols.symbols, cols.times, cols.values
+        else:
+            q_idx = [i for i, name in enumerate(topics) if name == quotes]
+            t_idx = [i for i, name in enumerate(topics) if name == trades]
+            if len(q_idx) + len(t_idx) != n:
+                return None
+            qc = decode_quote_columns([records[i].value for i in q_idx]) if q_idx else None
+            tc = decode_trade_columns([records[i].value for i in t_idx]) if t_idx else None
+            if (q_idx and qc is None) or (t_idx and tc is None):
+                return None
+            kind = np.zeros(n, dtype=np.int8)
+            times = np.empty((n, 2), dtype=np.int64)
+            values = np.empty((n, 4), dtype=np.float64)
+            symbol_of = [""] * n
+            for idx, cols_, code in ((q_idx, qc, R.KIND_QUOTE), (t_idx, tc, R.KIND_TRADE)):
+                if cols_ is not None:
+                    kind[idx] = code
+                    times[idx] = cols_.times
+                    values[idx] = cols_.values
+                    for i, symbol in zip(idx, cols_.symbols, strict=True):
+                        symbol_of[i] = symbol
+        index: dict[str, int] = {}
+        sym = np.array([index.setdefault(symbol, len(index)) for symbol in symbol_of], dtype=np.int64)
+        symbols = list(index)
+        float_rows: list[list[float]] = []
+        int_rows: list[list[int]] = []
+        for symbol in symbols:
+            current: Any = state.get(symbol)
+            if type(current) is R.SymbolRows:
+                float_rows.append(current.floats)
+                int_rows.append(current.ints)
+                continue
+            try:
+                row_f, row_i = R.to_rows([self._load(state, symbol)])
+            except (TypeError, KeyError, OverflowError):
+                return None
+            float_rows += row_f
+            int_rows += row_i
+        floats = np.array(float_rows, dtype=np.float64)
+        ints = np.array(int_rows, dtype=np.int64)
+        out_idx = np.empty(n, dtype=np.int64)
+        out_f = np.empty((n, 9), dtype=np.float64)
+        out_i = np.empty((n, 5), dtype=np.int64)
+        count = R.fold_events(floats, ints, kind, sym, times, values, self._run_config, out_idx, out_f, out_i)
+        if count < 0:
             return None
-        float_rows, int_rows = floats.tolist(), ints.tolist()
-        for k, symbol in enumerate(symbols):
-            state.put(symbol, R.from_row(float_rows[k], int_rows[k], loaded[k]))
-        emitting = np.flatnonzero(reason).tolist()
-        if not emitting:
+        for symbol, row_f, row_i in zip(symbols, floats.tolist(), ints.tolist(), strict=True):
+            state.put(symbol, R.SymbolRows(row_f, row_i))  # type: ignore[arg-type]
+        if not count:
             return []
-        picked_f, picked_i = out_f[emitting].tolist(), out_i[emitting].tolist()
-        bids, asks = cols.bid_price[emitting].tolist(), cols.ask_price[emitting].tolist()
-        reasons = reason[emitting].tolist()
         horizon, out, version = self.config.fill_hazard_horizon_s, self._out, self.version
         emits: list[tuple[int, Emit]] = []
-        for j, i in enumerate(emitting):
-            spread, depth, ofi, latency, hazard, crumb, vol = picked_f[j]
-            now, reg, dsrc, lsrc = picked_i[j]
-            bid, ask, symbol = bids[j], asks[j], cols.symbols[i]
+        for i, row_f, row_i in zip(out_idx[:count].tolist(), out_f[:count].tolist(), out_i[:count].tolist(),
+                                   strict=True):
+            spread, depth, ofi, latency, hazard, crumb, vol, bid, ask = row_f
+            now, reg, dsrc, lsrc, why = row_i
+            symbol = symbol_of[i]
             value = {
                 "schema_version": SCHEMA_VERSION,
                 "symbol": symbol,
@@ -214,8 +246,8 @@ class StateProcessor:
                 "ask_price": ask,
                 "mid_price": 0.5 * (bid + ask),
                 "realized_volatility_bps": None if vol != vol else vol,
-                "emit_reason": R.REASONS[reasons[j]],
-                "source_topic": topic_name,
+                "emit_reason": R.REASONS[why],
+                "source_topic": records[i].topic,
                 "source_partition": partition,
                 "source_offset": records[i].offset,
                 "producer_version": version,
@@ -225,9 +257,11 @@ class StateProcessor:
 
     @staticmethod
     def _load(state: KeyValueState, symbol: str) -> dict[str, Any]:
-        current = state.get(symbol)
+        current: Any = state.get(symbol)
         if current is None:
             return new_symbol_state()
+        if type(current) is R.SymbolRows:  # left by the run path: a fresh dict, so copy-on-write holds
+            return current.as_dict()
         if current.get("v") != STATE_LAYOUT_VERSION:
             # Restored from the changelog of an older version: keep what it has, default the rest.
             return {**new_symbol_state(), **current, "v": STATE_LAYOUT_VERSION}
@@ -244,7 +278,7 @@ class StateProcessor:
         symbol = q.symbol
         t = q.event_ts_ns
         current = state.get(symbol)
-        s = current.copy() if current is not None and current.get("v") == STATE_LAYOUT_VERSION \
+        s = current.copy() if type(current) is dict and current.get("v") == STATE_LAYOUT_VERSION \
             else self._load(state, symbol)
         prev_t = s["q_t"]
         if prev_t is not None and t < prev_t:

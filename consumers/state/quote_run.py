@@ -26,6 +26,7 @@ import numpy as np
 from consumers.state.config import StateConfig
 
 NS = 1_000_000_000
+LAYOUT_VERSION = 1  # the state dict layout these rows mirror (processor.STATE_LAYOUT_VERSION)
 INT_NONE = np.iinfo(np.int64).min  # None in an int row; a float row uses NaN (states are finite)
 _EXACT_NS = 2**53  # int64 time gaps up to this convert to float64 exactly, as Python's int/int does
 
@@ -48,8 +49,13 @@ _NAMES = (DEPTH_SOURCES, LATENCY_SOURCES)
 
 # Emit reasons (0: no record) and the columns of the per-record outputs.
 REASONS = ("", "first", "regime_change", "material_change", "heartbeat")
-OUT_SPREAD, OUT_DEPTH, OUT_OFI, OUT_LATENCY, OUT_HAZARD, OUT_CRUMB, OUT_VOL = range(7)
-OUT_NOW, OUT_REG, OUT_DSRC, OUT_LSRC = range(4)
+OUT_SPREAD, OUT_DEPTH, OUT_OFI, OUT_LATENCY, OUT_HAZARD, OUT_CRUMB, OUT_VOL, OUT_BID, OUT_ASK = range(9)
+OUT_NOW, OUT_REG, OUT_DSRC, OUT_LSRC, OUT_REASON = range(5)
+KIND_QUOTE, KIND_TRADE = 0, 1
+# _finite_state's accumulators (processor._ACCUMULATORS and cur_vol), as float-row columns.
+_ACCUMULATOR_COLUMNS = (CUR_SPREAD, CUR_DEPTH, OFI_S, OFI_A, RV_R2, RV_DT, TR_BID, TR_ASK, B_SPREAD, B_DEPTH, B_VOL,
+                        L2_DEPTH, LAT_FEED, LAT_ACK, LAT_FILL, CUR_VOL)
+_UNDERFLOW = 760.0  # exp(-x) is 0.0 in float64 for every x beyond ~745.2, however x was rounded
 
 
 def config_vector(cfg: StateConfig) -> np.ndarray:
@@ -69,9 +75,9 @@ def config_vector(cfg: StateConfig) -> np.ndarray:
     ], dtype=np.float64)
 
 
-def to_rows(states: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """State dicts -> (float rows, int rows). Raises (TypeError, KeyError, OverflowError) for a state
-    the rows cannot hold exactly; the caller then takes the per-record path."""
+def to_rows(states: list[dict[str, Any]]) -> tuple[list[list[float]], list[list[int]]]:
+    """State dicts -> (float rows, int rows) as lists. Raises (TypeError, KeyError, OverflowError)
+    for a state the rows cannot hold exactly; the caller then takes the per-record path."""
     floats: list[list[float]] = []
     ints: list[list[int]] = []
     for s in states:
@@ -81,12 +87,33 @@ def to_rows(states: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         # Exactly float and int (a bool is an int to numpy, and an int would come back a float).
         if any(type(v) is not float for v in frow) or any(type(v) is not int for v in irow):
             raise TypeError("state value of an unexpected type")
+        if any(not INT_NONE < v < 2**63 for v in irow[:len(INT_KEYS)] if v is not INT_NONE):
+            raise OverflowError("state int beyond int64 (or equal to the None sentinel)")
         floats.append(frow)
         ints.append(irow)
-    int_rows = np.array(ints, dtype=np.int64)  # OverflowError beyond int64
-    if any(s[k] is not None and s[k] == INT_NONE for s in states for k in INT_KEYS):
-        raise OverflowError("state value equal to the None sentinel")
-    return np.array(floats, dtype=np.float64), int_rows
+    return floats, ints
+
+
+class SymbolRows:
+    """A symbol's state as the fold holds it, stored as is in the partition's state between runs.
+
+    Why not convert back to a dict after every run: a run touches many symbols and the conversion
+    both ways cost more than folding a short run. The dict is built only when someone needs it:
+    the changelog at commit time (``as_dict``, which ``streams.state.canonical_json`` calls) or the
+    per-record path (``StateProcessor._load``). The arrays are never written after the object is
+    made (each run folds fresh copies), so the state's copy-on-write undo stays valid.
+    """
+
+    __slots__ = ("floats", "ints")
+
+    def __init__(self, floats: list[float], ints: list[int]) -> None:
+        # Python lists, not numpy rows: a run gathers and scatters them with one numpy call each,
+        # where per-row numpy indexing cost microseconds per symbol.
+        self.floats = floats
+        self.ints = ints
+
+    def as_dict(self) -> dict[str, Any]:
+        return from_row(self.floats, self.ints, {"v": LAYOUT_VERSION})
 
 
 def from_row(floats: list[float], ints: list[int], base: dict[str, Any]) -> dict[str, Any]:
@@ -117,126 +144,179 @@ def _target_level(current: int, spread: float, depth: float, v: float, c: np.nda
 
 @nb.njit(cache=True)
 def _decay(dt: int, tau: float) -> float:
+    """decay_factor(dt, tau), or NaN where float64 rows could differ from Python's exact int/int
+    division (gaps of 2**53 ns or more, unless the factor underflows to 0.0 either way)."""
     if dt <= 0:
         return 1.0
-    return math.exp(-(dt / NS) / tau)
+    x = (dt / NS) / tau
+    if dt >= _EXACT_NS and x < _UNDERFLOW:
+        return math.nan
+    return math.exp(-x)
 
 
 @nb.njit(cache=True)
-def fold_quotes(fl: np.ndarray, it: np.ndarray, sym: np.ndarray, ts: np.ndarray, ingest: np.ndarray,
-                has_ingest: np.ndarray, bids: np.ndarray, asks: np.ndarray, bsizes: np.ndarray,
-                asizes: np.ndarray, c: np.ndarray, reason: np.ndarray, out_f: np.ndarray,
+def _non_finite(f: np.ndarray) -> bool:
+    """_finite_state: any accumulator infinite (NaN is None in a float row, and allowed)."""
+    for j in _ACCUMULATOR_COLUMNS:  # noqa: SIM110 (a plain loop: numba compiles it, not any() over a generator)
+        if math.isinf(f[j]):
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarray, times: np.ndarray,
+                values: np.ndarray, c: np.ndarray, out_idx: np.ndarray, out_f: np.ndarray,
                 out_i: np.ndarray) -> int:
-    """Fold the run into the rows; fill ``reason`` (index into REASONS) and the outputs of the
-    records that emit. Returns -1, or the index of a record the per-record path must handle."""
+    """Fold a run of quotes (kind 0: bid, bid size, ask, ask size) and trades (kind 1: price, size)
+    into the rows. ``times`` holds event and ingest time (INT_NONE: none). Records that emit are
+    written compactly: ``out_idx[j]`` is the record, ``out_f[j]``/``out_i[j]`` its outputs.
+    Returns the number of records that emit, or -1 - i for a record i the per-record path must do."""
     alpha, mult, ofi_tau, vol_tau, baseline_tau = c[0], c[1], c[2], c[3], c[4]
     l2_max_age_ns, warmup_ns, escalate_ns, relax_ns = c[5], c[6], c[7], c[8]
     min_interval_ns, heartbeat_ns, lat_max_age_ns = c[9], c[10], c[11]
     tr_tau, horizon, own_tau, prior = c[12], c[13], c[14], c[15]
-    for i in range(ts.shape[0]):
+    emitted = 0
+    for i in range(kind.shape[0]):
         k = sym[i]
         f = fl[k]
         n = it[k]
-        t = ts[i]
-        prev_t = n[Q_T]
-        have_prev = prev_t != INT_NONE
-        if have_prev and t < prev_t:
-            n[LATE] += 1
-            continue
-        if have_prev and (abs(t - prev_t) >= _EXACT_NS or abs(t - n[OFI_T]) >= _EXACT_NS):
-            return i
-        if has_ingest[i]:
-            lag_ms = (ingest[i] - t) / 1e6
-            if not lag_ms > 0.0:
-                lag_ms = 0.0
-            lat = f[LAT_FEED]
-            f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
-            n[LAT_FEED_T] = t
-        bid, ask = bids[i], asks[i]
-        bs, as_ = bsizes[i] * mult, asizes[i] * mult
-        if have_prev:
-            prev_bid, prev_ask = f[BID], f[ASK]
-            dt = t - n[OFI_T]
-            d = math.exp(-(dt / NS) / ofi_tau) if dt > 0 else 1.0
-            e = 0.0
-            if bid >= prev_bid:
-                e += bs
-            if bid <= prev_bid:
-                e -= f[BS]
-            if ask <= prev_ask:
-                e -= as_
-            if ask >= prev_ask:
-                e += f[AS]
-            ofi_s = f[OFI_S] * d + e
-            ofi_a = f[OFI_A] * d + abs(e)
-            f[OFI_S], f[OFI_A] = ofi_s, ofi_a
-            n[OFI_T] = t
-            dt = t - prev_t
-            r = math.log((bid + ask) / (prev_bid + prev_ask))
-            dv = math.exp(-(dt / NS) / vol_tau) if dt > 0 else 1.0
-            rv_r2 = f[RV_R2] * dv + r * r
-            rv_dt = f[RV_DT] * dv + dt / NS
-            f[RV_R2], f[RV_DT] = rv_r2, rv_dt
-        else:
-            n[FIRST_T] = t
-            n[OFI_T] = t
-            ofi_s, ofi_a, rv_r2, rv_dt = f[OFI_S], f[OFI_A], f[RV_R2], f[RV_DT]
-        f[BID], f[BS], f[ASK], f[AS] = bid, bs, ask, as_
-        n[Q_T] = t
-
-        spread = (ask - bid) / (0.5 * (bid + ask)) * 1e4
-        l2_t = n[L2_T]
-        if l2_t != INT_NONE and t - l2_t <= l2_max_age_ns:
-            depth, depth_src = f[L2_DEPTH], 0
-        else:
-            depth, depth_src = bid * bs + ask * as_, 1
-        vol = math.sqrt(rv_r2 / rv_dt) * 1e4 if rv_dt > 0.0 else math.nan
-        b_t = n[B_T]
-        if b_t != INT_NONE and t > b_t:
-            if t - b_t >= _EXACT_NS or math.isnan(f[CUR_SPREAD]) or math.isnan(f[CUR_DEPTH]):
-                return i
-            db = math.exp(-((t - b_t) / NS) / baseline_tau)
-            w = 1.0 - db
-            b_spread = f[B_SPREAD] * db + w * f[CUR_SPREAD]
-            b_depth = f[B_DEPTH] * db + w * f[CUR_DEPTH]
-            f[B_SPREAD], f[B_DEPTH] = b_spread, b_depth
-            f[B_W] = f[B_W] * db + w
-            held_vol = f[CUR_VOL]
-            if not math.isnan(held_vol):
-                b_vol = f[B_VOL] * db + w * held_vol
-                f[B_VOL] = b_vol
-                f[B_VOL_W] = f[B_VOL_W] * db + w
-            else:
-                b_vol = f[B_VOL]
-            n[B_T] = t
-        else:
-            if b_t == INT_NONE:
-                n[B_T] = t
-            b_spread, b_depth, b_vol = f[B_SPREAD], f[B_DEPTH], f[B_VOL]
-        f[CUR_SPREAD], f[CUR_DEPTH], f[CUR_VOL] = spread, depth, vol
-
-        total = ofi_s + ofi_a + rv_r2 + rv_dt + spread + depth + b_spread + b_depth + b_vol
-        if not math.isnan(vol):
-            total += vol
-        if not math.isfinite(total):
-            return i
-
-        last_t = n[LAST_T]
-        if last_t == INT_NONE or t > last_t:
-            n[LAST_T] = now = t
-        else:
-            now = last_t
-            l2_t = n[L2_T]  # the per-record path's _depth(s, now)
+        t = times[i, 0]
+        ingest = times[i, 1]
+        if kind[i] == 1:
+            # StateProcessor._on_trade, then _finish.
+            if ingest != INT_NONE:
+                lag_ms = (ingest - t) / 1e6
+                if not lag_ms > 0.0:
+                    lag_ms = 0.0
+                lat = f[LAT_FEED]
+                f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
+                n[LAT_FEED_T] = t
+            price, size = values[i, 0], values[i, 1]
+            if not math.isnan(f[BID]) and (price <= f[BID] or price >= f[ASK]):
+                d = _decay(t - n[TR_T], tr_tau)
+                if math.isnan(d):
+                    return -1 - i
+                f[TR_BID] *= d
+                f[TR_ASK] *= d
+                if t > n[TR_T]:
+                    n[TR_T] = t
+                if price <= f[BID]:
+                    f[TR_BID] += size
+                else:
+                    f[TR_ASK] += size
+            if _non_finite(f):
+                return -1 - i
+            last_t = n[LAST_T]
+            if last_t == INT_NONE or t > last_t:
+                n[LAST_T] = t
+            now = n[LAST_T]
+            if n[Q_T] == INT_NONE:
+                continue
+            l2_t = n[L2_T]
             if l2_t != INT_NONE and now - l2_t <= l2_max_age_ns:
                 depth, depth_src = f[L2_DEPTH], 0
             else:
                 depth, depth_src = (f[BID] * f[BS] + f[ASK] * f[AS]) * 1.0, 1
+        else:
+            # StateProcessor._on_quote up to the regime step.
+            prev_t = n[Q_T]
+            have_prev = prev_t != INT_NONE
+            if have_prev and t < prev_t:
+                n[LATE] += 1
+                continue
+            if ingest != INT_NONE:
+                lag_ms = (ingest - t) / 1e6
+                if not lag_ms > 0.0:
+                    lag_ms = 0.0
+                lat = f[LAT_FEED]
+                f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
+                n[LAT_FEED_T] = t
+            bid, ask = values[i, 0], values[i, 2]
+            bs, as_ = values[i, 1] * mult, values[i, 3] * mult
+            if have_prev:
+                prev_bid, prev_ask = f[BID], f[ASK]
+                d = _decay(t - n[OFI_T], ofi_tau)
+                if math.isnan(d) or t - prev_t >= _EXACT_NS:
+                    return -1 - i
+                e = 0.0
+                if bid >= prev_bid:
+                    e += bs
+                if bid <= prev_bid:
+                    e -= f[BS]
+                if ask <= prev_ask:
+                    e -= as_
+                if ask >= prev_ask:
+                    e += f[AS]
+                ofi_s = f[OFI_S] * d + e
+                ofi_a = f[OFI_A] * d + abs(e)
+                f[OFI_S], f[OFI_A] = ofi_s, ofi_a
+                n[OFI_T] = t
+                dt = t - prev_t
+                r = math.log((bid + ask) / (prev_bid + prev_ask))
+                dv = _decay(dt, vol_tau)
+                rv_r2 = f[RV_R2] * dv + r * r
+                rv_dt = f[RV_DT] * dv + dt / NS
+                f[RV_R2], f[RV_DT] = rv_r2, rv_dt
+            else:
+                n[FIRST_T] = t
+                n[OFI_T] = t
+                ofi_s, ofi_a, rv_r2, rv_dt = f[OFI_S], f[OFI_A], f[RV_R2], f[RV_DT]
+            f[BID], f[BS], f[ASK], f[AS] = bid, bs, ask, as_
+            n[Q_T] = t
+
+            spread = (ask - bid) / (0.5 * (bid + ask)) * 1e4
+            l2_t = n[L2_T]
+            if l2_t != INT_NONE and t - l2_t <= l2_max_age_ns:
+                depth, depth_src = f[L2_DEPTH], 0
+            else:
+                depth, depth_src = bid * bs + ask * as_, 1
+            vol = math.sqrt(rv_r2 / rv_dt) * 1e4 if rv_dt > 0.0 else math.nan
+            b_t = n[B_T]
+            if b_t != INT_NONE and t > b_t:
+                db = _decay(t - b_t, baseline_tau)
+                if math.isnan(db) or math.isnan(f[CUR_SPREAD]) or math.isnan(f[CUR_DEPTH]):
+                    return -1 - i
+                w = 1.0 - db
+                b_spread = f[B_SPREAD] * db + w * f[CUR_SPREAD]
+                b_depth = f[B_DEPTH] * db + w * f[CUR_DEPTH]
+                f[B_SPREAD], f[B_DEPTH] = b_spread, b_depth
+                f[B_W] = f[B_W] * db + w
+                held_vol = f[CUR_VOL]
+                if not math.isnan(held_vol):
+                    b_vol = f[B_VOL] * db + w * held_vol
+                    f[B_VOL] = b_vol
+                    f[B_VOL_W] = f[B_VOL_W] * db + w
+                else:
+                    b_vol = f[B_VOL]
+                n[B_T] = t
+            else:
+                if b_t == INT_NONE:
+                    n[B_T] = t
+                b_spread, b_depth, b_vol = f[B_SPREAD], f[B_DEPTH], f[B_VOL]
+            f[CUR_SPREAD], f[CUR_DEPTH], f[CUR_VOL] = spread, depth, vol
+
+            total = ofi_s + ofi_a + rv_r2 + rv_dt + spread + depth + b_spread + b_depth + b_vol
+            if not math.isnan(vol):
+                total += vol
+            if not math.isfinite(total):
+                return -1 - i
+
+            last_t = n[LAST_T]
+            if last_t == INT_NONE or t > last_t:
+                n[LAST_T] = now = t
+            else:
+                now = last_t
+                l2_t = n[L2_T]  # the per-record path's _depth(s, now)
+                if l2_t != INT_NONE and now - l2_t <= l2_max_age_ns:
+                    depth, depth_src = f[L2_DEPTH], 0
+                else:
+                    depth, depth_src = (f[BID] * f[BS] + f[ASK] * f[AS]) * 1.0, 1
 
         # _step_regime(s, now, depth)
         level, pending_dir = n[REG], n[REG_DIR]
         b_w = f[B_W]
         if n[FIRST_T] == INT_NONE:
-            return i
+            return -1 - i
         regime_changed = False
         decided = False
         if now - n[FIRST_T] < warmup_ns or b_w <= 0.0:
@@ -276,22 +356,22 @@ def fold_quotes(fl: np.ndarray, it: np.ndarray, sym: np.ndarray, ts: np.ndarray,
         else:
             value = f[OFI_S] / ofi_abs_sum
             ofi = 1.0 if value > 1.0 else -1.0 if value < -1.0 else value
-        if not math.isnan(f[LAT_ACK]) and n[LAT_ACK_T] != INT_NONE and now - n[LAT_ACK_T] <= lat_max_age_ns:
+        if (not math.isnan(f[LAT_ACK]) and n[LAT_ACK_T] == INT_NONE) or (
+                not math.isnan(f[LAT_FILL]) and n[LAT_FILL_T] == INT_NONE):
+            return -1 - i
+        if not math.isnan(f[LAT_ACK]) and now - n[LAT_ACK_T] <= lat_max_age_ns:
             latency, latency_src = f[LAT_ACK], 0
-        elif not math.isnan(f[LAT_FILL]) and n[LAT_FILL_T] != INT_NONE and now - n[LAT_FILL_T] <= lat_max_age_ns:
+        elif not math.isnan(f[LAT_FILL]) and now - n[LAT_FILL_T] <= lat_max_age_ns:
             latency, latency_src = f[LAT_FILL], 1
         elif not math.isnan(f[LAT_FEED]):
             latency, latency_src = f[LAT_FEED], 2
         else:
             latency, latency_src = 0.0, 3
-        if (not math.isnan(f[LAT_ACK]) and n[LAT_ACK_T] == INT_NONE) or (
-                not math.isnan(f[LAT_FILL]) and n[LAT_FILL_T] == INT_NONE):
-            return i
         tr_bid, tr_ask = f[TR_BID], f[TR_ASK]
         if tr_bid != 0.0 or tr_ask != 0.0:
-            if abs(now - n[TR_T]) >= _EXACT_NS:
-                return i
             d = _decay(now - n[TR_T], tr_tau)
+            if math.isnan(d):
+                return -1 - i
             rate = tr_bid * d / tr_tau
             if rate <= 0.0:
                 p_bid = 0.0
@@ -312,9 +392,9 @@ def fold_quotes(fl: np.ndarray, it: np.ndarray, sym: np.ndarray, ts: np.ndarray,
         if f[OWN_N] <= 0:
             hazard = p_model
         else:
-            if abs(now - n[OWN_T]) >= _EXACT_NS:
-                return i
             do = _decay(now - n[OWN_T], own_tau)
+            if math.isnan(do):
+                return -1 - i
             denominator = f[OWN_N] * do + prior
             hazard = p_model if denominator <= 0.0 else (f[OWN_S] * do + prior * p_model) / denominator
         bsz, asz = f[BS], f[AS]
@@ -329,7 +409,7 @@ def fold_quotes(fl: np.ndarray, it: np.ndarray, sym: np.ndarray, ts: np.ndarray,
             e_depth, e_spread, e_lat = f[E_DEPTH], f[E_SPREAD], f[E_LAT]
             if (math.isnan(e_depth) or math.isnan(e_spread) or math.isnan(e_lat) or math.isnan(f[E_CRUMB])
                     or math.isnan(f[E_OFI]) or math.isnan(f[E_FH])):
-                return i
+                return -1 - i
             if (abs(depth - e_depth) > c[28] * e_depth
                     or abs(crumb - f[E_CRUMB]) >= c[29]
                     or abs(spread - e_spread) >= max(c[30], c[31] * e_spread)
@@ -345,20 +425,21 @@ def fold_quotes(fl: np.ndarray, it: np.ndarray, sym: np.ndarray, ts: np.ndarray,
         n[E_T] = now
         f[E_SPREAD], f[E_DEPTH], f[E_OFI], f[E_FH], f[E_LAT], f[E_CRUMB] = spread, depth, ofi, hazard, latency, crumb
         n[E_REG], n[E_DSRC], n[E_LSRC] = n[REG], depth_src, latency_src
-        reason[i] = why
-        o = out_f[i]
+        out_idx[emitted] = i
+        o = out_f[emitted]
         o[OUT_SPREAD], o[OUT_DEPTH], o[OUT_OFI], o[OUT_LATENCY] = spread, depth, ofi, latency
         o[OUT_HAZARD], o[OUT_CRUMB], o[OUT_VOL] = hazard, crumb, f[CUR_VOL]
-        p = out_i[i]
-        p[OUT_NOW], p[OUT_REG], p[OUT_DSRC], p[OUT_LSRC] = now, n[REG], depth_src, latency_src
-    return -1
+        o[OUT_BID], o[OUT_ASK] = f[BID], f[ASK]
+        p = out_i[emitted]
+        p[OUT_NOW], p[OUT_REG], p[OUT_DSRC], p[OUT_LSRC], p[OUT_REASON] = now, n[REG], depth_src, latency_src, why
+        emitted += 1
+    return emitted
 
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the fold now, with the argument types process_run uses,
     so a consumer's first run does not stall for it."""
     f64, i64 = np.float64, np.int64
-    fold_quotes(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64),
-                np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, i64), np.zeros(0, np.bool_), np.zeros(0, f64),
-                np.zeros(0, f64), np.zeros(0, f64), np.zeros(0, f64), config_vector(StateConfig()),
-                np.zeros(0, np.int8), np.zeros((0, 7), f64), np.zeros((0, 4), i64))
+    fold_events(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64),
+                np.zeros(0, np.int8), np.zeros(0, i64), np.zeros((0, 2), i64), np.zeros((0, 4), f64),
+                config_vector(StateConfig()), np.zeros(0, i64), np.zeros((0, 9), f64), np.zeros((0, 5), i64))

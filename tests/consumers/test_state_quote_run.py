@@ -23,7 +23,7 @@ from streams.serde import decode_json
 from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
-from streams.torghut import decode_quote, decode_quote_columns
+from streams.torghut import NO_TIME, decode_quote, decode_quote_columns, decode_trade_columns, parse_trade
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -47,9 +47,11 @@ def run_both(records: list[SourceRecord], config: StateConfig,
              split: int = 50) -> tuple[list[Any], list[Any], dict[str, Any], dict[str, Any], int]:
     """(per-record outputs, run outputs, per-record state, run state, quotes taken by runs).
 
-    Runs are maximal stretches of consecutive quotes, cut every ``split`` records (as the runtime
-    cuts them at batch boundaries); the other records go through ``process`` on both sides."""
+    Runs are maximal stretches of consecutive quotes and trades, cut every ``split`` records (as the
+    runtime cuts them at batch boundaries); the other records go through ``process`` on both sides.
+    "Taken" counts the quotes of runs the compiled path accepted."""
     raws = [json.dumps(r.value).encode() for r in records]
+    quotes = topic("quotes")
     one, one_state = StateProcessor(config), TransactionalState()
     expected: list[Any] = []
     for record, raw in zip(records, raws, strict=True):
@@ -60,18 +62,19 @@ def run_both(records: list[SourceRecord], config: StateConfig,
     runner, run_state = StateProcessor(config), TransactionalState()
     got: list[Any] = []
     taken = 0
-    quotes = topic("quotes")
+    run_topics = runner.run_topics
     i = 0
     while i < len(records):
         j = i
-        while j < len(records) and records[j].topic == quotes and j - i < split:
+        while j < len(records) and records[j].topic in run_topics and j - i < split:
             j += 1
         if j > i:
-            chunk = [RawRecord(r.offset, r.timestamp_ms, None, raws[k]) for k, r in enumerate(records[i:j], i)]
+            chunk = [RawRecord(r.topic, r.offset, r.timestamp_ms, None, raws[k])
+                     for k, r in enumerate(records[i:j], i)]
             run_state.begin_record()
-            result = runner.process_run(quotes, records[i].partition, chunk, run_state)
+            result = runner.process_run(records[i].partition, chunk, run_state)
             if result is not None:
-                taken += j - i
+                taken += sum(r.topic == quotes for r in records[i:j])
                 got += _outputs(emit for _, emit in result)
                 i = j
                 continue
@@ -137,9 +140,11 @@ def test_runs_decline_what_the_fast_path_cannot_vouch_for() -> None:
     assert decode_quote_columns([raws[0] + b" " + raws[1], raws[2]]) is None  # two envelopes in one record
     processor = StateProcessor()
     state = TransactionalState()
-    chunk = [RawRecord(i, 0, None, raw) for i, raw in enumerate(raws)]
-    assert processor.process_run(topic("quotes"), 0, chunk, state) is None
-    assert processor.process_run(topic("trades"), 0, chunk[:5], state) is None
+    chunk = [RawRecord(topic("quotes"), i, 0, None, raw) for i, raw in enumerate(raws)]
+    assert processor.process_run(0, chunk, state) is None
+    assert processor.process_run(0, chunk[:5], state) is not None
+    other = [RawRecord(topic("trade_updates"), 9, 0, None, raws[0]), *chunk[:5]]
+    assert processor.process_run(0, other, state) is None  # not a run topic
 
 
 quote_step = st.tuples(
@@ -197,9 +202,43 @@ def test_timestamp_text_variants_match_the_per_record_parse() -> None:
             digits = "".join(rng.choice("0123456789") for _ in range(width))
             env["payload"]["t"] = text + (f".{digits}" if width else "") + "Z"
             raws.append(json.dumps(env).encode())
-        cols = decode_quote_columns(raws)
-        assert cols is not None
-        for i, raw in enumerate(raws):
-            q = decode_quote(raw)
-            assert q.event_ts_ns == int(cols.event_ts_ns[i])
-            assert q.ingest_ts_ns is None and not cols.has_ingest[i]
+        for size in (len(raws), 200):  # per-string parsing, and the numpy column (>= 128 strings)
+            batch = (raws * 7)[:size]
+            cols = decode_quote_columns(batch)
+            assert cols is not None
+            for i, raw in enumerate(batch):
+                q = decode_quote(raw)
+                assert q.event_ts_ns == int(cols.times[i, 0])
+                assert q.ingest_ts_ns is None and cols.times[i, 1] == NO_TIME
+
+
+def test_rows_mirror_the_state_layout() -> None:
+    """A key added to the state dict must be added to the rows too (or the fold would drop it)."""
+    from consumers.state import quote_run
+    from consumers.state.processor import STATE_LAYOUT_VERSION, new_symbol_state
+
+    assert quote_run.LAYOUT_VERSION == STATE_LAYOUT_VERSION
+    assert set(new_symbol_state()) == {"v", *quote_run.FLOAT_KEYS, *quote_run.INT_KEYS, *quote_run.CODE_KEYS}
+    floats, ints = quote_run.to_rows([new_symbol_state()])
+    rows = quote_run.SymbolRows(floats[0], ints[0])
+    assert rows.as_dict() == new_symbol_state()
+
+
+def test_trade_columns_match_parse_trade_or_decline() -> None:
+    rng = random.Random(4)
+    envelopes = [trade_envelope("T", T0 + rng.randrange(10**12), round(10 + rng.random(), 2),
+                                float(rng.randrange(1, 900)), trade_id=i, ingest_lag_ms=rng.choice([None, 2.0]))
+                 for i in range(40)]
+    raws = [json.dumps(env).encode() for env in envelopes]
+    cols = decode_trade_columns(raws)
+    assert cols is not None
+    for i, env in enumerate(envelopes):
+        trade = parse_trade(env)
+        ingest = int(cols.times[i, 1])
+        assert (cols.symbols[i], int(cols.times[i, 0]), None if ingest == NO_TIME else ingest,
+                float(cols.values[i, 0]), float(cols.values[i, 1])) == (
+            trade.symbol, trade.event_ts_ns, trade.ingest_ts_ns, trade.price, trade.size)
+    for change in ({"p": "10.5"}, {"s": 0}, {"p": -1.0}, {"t": "not a time"}):
+        broken = json.loads(raws[3])
+        broken["payload"].update(change)
+        assert decode_trade_columns([raws[0], json.dumps(broken).encode()]) is None
