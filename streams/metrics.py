@@ -25,6 +25,9 @@ COMMIT_LATENCY = Histogram(
 CONSUMER_LAG = Gauge("microexec_consumer_lag", "Records behind the end of the partition", ["app", "topic", "partition"])
 ABORTS = Counter("microexec_transactions_aborted_total", "Aborted transactions", ["app", "reason"])
 REBALANCES = Counter("microexec_rebalances_total", "Partition assignment changes", ["app", "kind"])
+RUN_RECORDS = Counter("microexec_run_records_total",
+                      "Input records offered as runs (compiled path): taken, or record_by_record after a decline",
+                      ["app", "outcome"])
 RESTORED = Counter("microexec_state_restored_records_total", "Changelog records replayed into state", ["app"])
 
 

@@ -72,6 +72,20 @@ class EventTimeMerger(Generic[T]):
             buf = group[topic] = deque()
         buf.extend(entries)
 
+    def passable(self, topic: str, partition: int) -> bool:
+        """Whether new records of (topic, partition) may skip the buffers: nothing of the partition
+        is buffered and every other input of it is at its end, so nothing could overtake them (the
+        drain's fast path, decided before paying for buffering). Marks the topic as not at its end."""
+        self._at_end.discard((topic, partition))
+        group = self._buffers.get(partition)
+        if group is not None:
+            for name, buf in group.items():
+                if buf or (name != topic and (name, partition) in self._assigned
+                           and (name, partition) not in self._at_end):
+                    return False
+        self._blocked_since.pop(partition, None)
+        return True
+
     def mark_end(self, topic: str, partition: int) -> None:
         """The consumer reached the end of (topic, partition): it can't hold back the group."""
         self._at_end.add((topic, partition))

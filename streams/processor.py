@@ -39,8 +39,9 @@ class SourceRecord(NamedTuple):
 
 
 class RawRecord(NamedTuple):
-    """An undecoded input record of a run (see ``RunProcessor``): its offset, timestamp and bytes."""
+    """An undecoded input record of a run (see ``RunProcessor``): its coordinates and bytes."""
 
+    topic: str
     offset: int
     timestamp_ms: int
     key: bytes | None
@@ -104,8 +105,9 @@ class Processor(Protocol):
 
 
 class RunProcessor(Processor, Protocol):
-    """A processor that can also take a *run*: consecutive records of one partition of one of its
-    ``run_topics``, undecoded, in offset order.
+    """A processor that can also take a *run*: consecutive records of one partition number whose
+    topics are all in ``run_topics``, undecoded, in the order ``process`` would see them (offset
+    order per topic, the event-time merge across topics).
 
     Why: per-record Python calls dominate a stateful consumer's cost on a busy topic; a run lets the
     processor decode and fold many records in one compiled step. The contract keeps the per-record
@@ -118,5 +120,5 @@ class RunProcessor(Processor, Protocol):
     @property
     def run_topics(self) -> frozenset[str]: ...
 
-    def process_run(self, topic: str, partition: int, records: Sequence[RawRecord],
+    def process_run(self, partition: int, records: Sequence[RawRecord],
                     state: KeyValueState) -> list[tuple[int, Emit]] | None: ...
