@@ -28,8 +28,9 @@ from tests.support.kafka_io import create_topics, produce_all
 class Passthrough:
     name = "passthrough"
 
-    def __init__(self, source: str, sink: str) -> None:
-        self.input_formats = {source: FORMAT_RAW}
+    def __init__(self, source: str | tuple[str, ...], sink: str) -> None:
+        sources = (source,) if isinstance(source, str) else source
+        self.input_formats = {name: FORMAT_RAW for name in sources}  # several: merged in event time
         self.output_schemas: dict[str, str | None] = {sink: None}
         self.sink = sink
 
