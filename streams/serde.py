@@ -40,12 +40,19 @@ class RegistryUnavailable(RuntimeError):
     committed) rather than dead-letter good input during an outage."""
 
 
+# Seconds before a registry request is abandoned. confluent-kafka's client waits forever by default:
+# a registry that accepts a connection and never answers then hangs the consumer (seen with a
+# half-open keep-alive connection) instead of reaching RegistryUnavailable.
+REGISTRY_TIMEOUT_S = 10
+
+
 class Registry:
     """A thin, caching view of a Confluent-API schema registry (Karapace, Confluent, Apicurio ccompat)."""
 
-    def __init__(self, url: str, attempts: int = 5) -> None:
+    def __init__(self, url: str, attempts: int = 5, timeout_s: float = REGISTRY_TIMEOUT_S) -> None:
         self.url = url
-        self.client = SchemaRegistryClient({"url": url, "max.retries": 0})  # retries are ours: see _call
+        # Retries are ours (see _call); the timeout turns a silent registry into a retried failure.
+        self.client = SchemaRegistryClient({"url": url, "max.retries": 0, "timeout": timeout_s})
         self.attempts = attempts
         self._ids: dict[tuple[str, str], int] = {}
         self._by_id: dict[int, Any] = {}

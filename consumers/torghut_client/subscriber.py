@@ -22,6 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from consumers.torghut_client.book import AdviceBook, Coordinates
 from streams.schemas import parsed_schema, schema_text
+from streams.serde import REGISTRY_TIMEOUT_S
 from streams.topics import topic
 
 log = logging.getLogger("microexec.torghut_client")
@@ -48,7 +49,7 @@ def registry_decoder(url: str, stems: Mapping[str, str]) -> Decoder:
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    client = SchemaRegistryClient({"url": url})
+    client = SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT_S})  # never wait forever
     deserializers = {name: AvroDeserializer(client, schema_text(stem)) for name, stem in stems.items()}
 
     def decode(topic_name: str, data: bytes) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.schemas import schema_text
+from streams.serde import REGISTRY_TIMEOUT_S
 from streams.settings import Settings
 from tests.support.kafka_io import create_topics, produce_all, read_all
 
@@ -40,7 +41,7 @@ def test_compacted_topic_keeps_latest_value_per_key(kafka_settings: Settings, un
 
 
 def test_registry_refuses_backward_incompatible_change(kafka_settings: Settings, unique: str) -> None:
-    client = SchemaRegistryClient({"url": kafka_settings.schema_registry_url})
+    client = SchemaRegistryClient({"url": kafka_settings.schema_registry_url, "timeout": REGISTRY_TIMEOUT_S})
     subject = f"compat-{unique}-value"
     v1 = json.loads(schema_text("microstructure_state_v1"))
     first_id = client.register_schema(subject, Schema(json.dumps(v1), "AVRO"))

@@ -13,7 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.runtime import ExactlyOnceRuntime
-from streams.serde import decode_json
+from streams.serde import REGISTRY_TIMEOUT_S, decode_json
 from streams.settings import Settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, produce_all, read_all
@@ -34,7 +34,7 @@ def test_quotes_flow_through_runtime_and_decode_with_confluent_deserializer(fast
     stats = runtime.run(max_records=len(feed), idle_timeout_s=60)
     assert stats.records_in == len(feed) and stats.dlq == 0
 
-    client = SchemaRegistryClient({"url": fast_settings.schema_registry_url})
+    client = SchemaRegistryClient({"url": fast_settings.schema_registry_url, "timeout": REGISTRY_TIMEOUT_S})
     deserializer = AvroDeserializer(client)
     messages = read_all(fast_settings, out)
     assert len(messages) == len(feed)

@@ -108,3 +108,20 @@ def test_an_unreachable_registry_is_an_outage_not_a_bad_record() -> None:
         registry.writer_schema(42)
     with pytest.raises(RegistryUnavailable):
         AvroEncoder("changelog_state_v1", "t", registry)
+
+
+def test_a_registry_that_accepts_and_never_answers_is_an_outage_too() -> None:
+    """A listening socket that nobody serves: without a request timeout the client waits forever."""
+    import socket
+    import time
+
+    from streams.serde import Registry, RegistryUnavailable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes the handshakes; nothing ever reads or writes
+        registry = Registry(f"http://127.0.0.1:{silent.getsockname()[1]}", attempts=2, timeout_s=0.3)
+        started = time.monotonic()
+        with pytest.raises(RegistryUnavailable, match="did not answer"):
+            registry.writer_schema(42)
+        assert time.monotonic() - started < 5
