@@ -16,6 +16,7 @@ any record of ``p`` is processed.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -66,6 +67,30 @@ class RunStats:
     runs_declined: int = 0  # run attempts declined or failed (then split, or redone record by record)
     first_record_at: float | None = None  # time.monotonic() of the first record, for throughput figures
     last_commit_at: float | None = None
+
+
+_gc_frozen = False
+
+
+def _tune_gc(gen0_threshold: int) -> None:
+    """Make the cyclic GC cheap for a consumer's allocation pattern (0: leave it alone).
+
+    Why: a consumer allocates and drops millions of small objects (records, tuples, decoded
+    structs) while holding a large, permanent heap (numba, numpy, scipy, the processor's state).
+    With the default thresholds the collector ran every 700 allocations and every tenth run walked
+    the whole heap: measured on the state consumer, 54-60k -> 74-79k quotes/s with a generation-0
+    threshold of 50,000 and the start-up objects frozen out of the collector's scans (the
+    passthrough's throughput did not change). Freezing happens once per process.
+    """
+    global _gc_frozen
+    if gen0_threshold <= 0:
+        return
+    if not _gc_frozen:
+        gc.collect()
+        gc.freeze()
+        _gc_frozen = True
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 def _coords(msg: Message) -> tuple[str, int, int]:
@@ -200,6 +225,7 @@ class ExactlyOnceRuntime:
         metrics.serve(self.settings.metrics_port)
         self.prepare_topics()
         started = time.monotonic()
+        _tune_gc(self.settings.gc_gen0_threshold)
         self.producer.init_transactions(_TXN_TIMEOUT_S)  # fences and aborts a previous incarnation
         log.info("%s: transactions initialised in %.2fs", self.app, time.monotonic() - started)
         self.consumer.subscribe(list(self.processor.input_formats), on_assign=self._on_assign,

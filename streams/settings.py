@@ -38,6 +38,8 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("MICROEXEC_COMMIT_MIN_INTERVAL_MS", "10", "Shortest time between commits once caught up (ms), 0..60000: "
         "lower is lower latency, more commits."),
     Var("MICROEXEC_BATCH_SIZE", "500", "Records fetched per consume call, 1..100000."),
+    Var("MICROEXEC_GC_GEN0_THRESHOLD", "50000", "Python GC generation-0 threshold set by a running consumer, which "
+        "also freezes its start-up objects; 0 leaves the interpreter's GC as it is."),
     Var("MICROEXEC_MAX_RECORD_BYTES", "900000", "Input records larger than this go to the DLQ as oversize_record."),
     Var("MICROEXEC_METRICS_PORT", "0", "Prometheus /metrics port; 0 disables the endpoint."),
     Var("MICROEXEC_PARTITIONS", "6", "Partitions for topics created by `microexec topics create`."),
@@ -100,6 +102,7 @@ class Settings:
     commit_interval_ms: int
     commit_min_interval_ms: int
     batch_size: int
+    gc_gen0_threshold: int
     max_record_bytes: int
     metrics_port: int
     partitions: int
@@ -152,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         commit_interval_ms=_int(env, "MICROEXEC_COMMIT_INTERVAL_MS", 10, 60_000),
         commit_min_interval_ms=_int(env, "MICROEXEC_COMMIT_MIN_INTERVAL_MS", 0, 60_000),
         batch_size=_int(env, "MICROEXEC_BATCH_SIZE", 1, 100_000),
+        gc_gen0_threshold=_int(env, "MICROEXEC_GC_GEN0_THRESHOLD", 0, 10_000_000),
         max_record_bytes=_int(env, "MICROEXEC_MAX_RECORD_BYTES", 1_024, 100_000_000),
         metrics_port=_int(env, "MICROEXEC_METRICS_PORT", 0, 65_535),
         partitions=_int(env, "MICROEXEC_PARTITIONS", 1, 10_000),
