@@ -15,7 +15,7 @@ RECORDS_IN = Counter("microexec_records_in_total", "Input records consumed", ["a
 RECORDS_OUT = Counter("microexec_records_out_total", "Output records produced (committed or not)", ["app", "topic"])
 DLQ = Counter("microexec_dlq_total", "Input records sent to the DLQ", ["app", "reason"])
 PROCESSING_LATENCY = Histogram(
-    "microexec_processing_latency_seconds", "Per-record decode+process+produce time", ["app"],
+    "microexec_processing_latency_seconds", "Per-record decode+process+encode time", ["app"],
     buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1, 1.0),
 )
 COMMIT_LATENCY = Histogram(

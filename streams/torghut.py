@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 import numpy as np
@@ -200,6 +200,9 @@ def parse_trade_update(envelope: Any) -> TradeUpdate:
 # dicts), which on this hardware is ~5x cheaper than decoding then validating. Anything it can't
 # take as-is (decimal strings, NaN tokens, missing fields, bad values) goes through the dict path
 # above, so every refusal keeps exactly the same DLQ reason and every accepted quote the same values.
+_Payload = TypeVar("_Payload")
+
+
 class _QuotePayload(msgspec.Struct):
     bp: float
     ap: float
@@ -209,14 +212,16 @@ class _QuotePayload(msgspec.Struct):
     S: str | None = None
 
 
-class _QuoteEnvelope(msgspec.Struct):
-    payload: _QuotePayload
+class _Envelope(msgspec.Struct, Generic[_Payload]):
+    """Torghut's envelope with the fields our typed decoders read (the rest is skipped)."""
+
+    payload: _Payload
     symbol: str | None = None
     eventTs: str | None = None
     ingestTs: str | None = None
 
 
-_QUOTE_DECODER = msgspec.json.Decoder(_QuoteEnvelope)
+_QUOTE_DECODER = msgspec.json.Decoder(_Envelope[_QuotePayload])
 
 
 def decode_quote(data: bytes) -> Quote:
@@ -316,6 +321,18 @@ def _json_lines(values: Sequence[bytes | None], decoder: Any) -> list[Any] | Non
     return decoded if len(decoded) == n else None
 
 
+def _symbols_and_times(envelopes: list[Any], payloads: list[Any]) -> tuple[list[str], np.ndarray] | None:
+    """Each record's symbol (envelope, else payload ``S``) and times (payload ``t``, else the
+    envelope's ``eventTs``; ``ingestTs``), as ``_envelope`` and the parsers read them; None if a
+    record lacks a symbol or a time the fast paths take."""
+    symbols = [env.symbol or p.S for env, p in zip(envelopes, payloads, strict=True)]
+    if not all(symbols):
+        return None
+    times = _time_columns([p.t or env.eventTs for env, p in zip(envelopes, payloads, strict=True)],
+                          [env.ingestTs for env in envelopes])
+    return None if times is None else (symbols, times)
+
+
 def decode_quote_columns(values: Sequence[bytes | None]) -> TouchColumns | None:
     """Decode and validate a run of quote envelopes at once, or None if any of them needs the
     per-record path (``decode_quote``), which then accepts it with the same values or refuses it
@@ -327,13 +344,10 @@ def decode_quote_columns(values: Sequence[bytes | None]) -> TouchColumns | None:
     # 0 < bid < ask < inf covers positive, uncrossed and finite prices in one chained comparison.
     if not all(0 < p.bp < p.ap < _INF and 0 < p.bs < _INF and 0 < p.as_ < _INF for p in payloads):
         return None
-    symbols = [env.symbol or p.S for env, p in zip(envelopes, payloads, strict=True)]
-    if not all(symbols):
+    keyed = _symbols_and_times(envelopes, payloads)
+    if keyed is None:
         return None
-    times = _time_columns([p.t or env.eventTs for env, p in zip(envelopes, payloads, strict=True)],
-                          [env.ingestTs for env in envelopes])
-    if times is None:
-        return None
+    symbols, times = keyed
     book = np.empty((len(payloads), 4), dtype=np.float64)  # filled column by column: cheaper than tuples
     book[:, 0] = [p.bp for p in payloads]
     book[:, 1] = [p.bs for p in payloads]
@@ -349,14 +363,7 @@ class _TradePayload(msgspec.Struct):
     S: str | None = None
 
 
-class _TradeEnvelope(msgspec.Struct):
-    payload: _TradePayload
-    symbol: str | None = None
-    eventTs: str | None = None
-    ingestTs: str | None = None
-
-
-_TRADE_DECODER = msgspec.json.Decoder(_TradeEnvelope)
+_TRADE_DECODER = msgspec.json.Decoder(_Envelope[_TradePayload])
 
 
 def decode_trade_columns(values: Sequence[bytes | None]) -> TouchColumns | None:
@@ -368,13 +375,10 @@ def decode_trade_columns(values: Sequence[bytes | None]) -> TouchColumns | None:
     payloads = [env.payload for env in envelopes]
     if not all(0 < p.p < _INF and 0 < p.s < _INF for p in payloads):
         return None
-    symbols = [env.symbol or p.S for env, p in zip(envelopes, payloads, strict=True)]
-    if not all(symbols):
+    keyed = _symbols_and_times(envelopes, payloads)
+    if keyed is None:
         return None
-    times = _time_columns([p.t or env.eventTs for env, p in zip(envelopes, payloads, strict=True)],
-                          [env.ingestTs for env in envelopes])
-    if times is None:
-        return None
+    symbols, times = keyed
     trades = np.zeros((len(payloads), 4), dtype=np.float64)
     trades[:, 0] = [p.p for p in payloads]
     trades[:, 1] = [p.s for p in payloads]

@@ -220,38 +220,17 @@ class StateProcessor:
             state.put(symbol, R.SymbolRows(row_f, row_i))  # type: ignore[arg-type]
         if not count:
             return []
-        horizon, out, version = self.config.fill_hazard_horizon_s, self._out, self.version
+        out = self._out
         emits: list[tuple[int, Emit]] = []
         for i, row_f, row_i in zip(out_idx[:count].tolist(), out_f[:count].tolist(), out_i[:count].tolist(),
                                    strict=True):
             spread, depth, ofi, latency, hazard, crumb, vol, bid, ask = row_f
             now, reg, dsrc, lsrc, why = row_i
             symbol = symbol_of[i]
-            value = {
-                "schema_version": SCHEMA_VERSION,
-                "symbol": symbol,
-                "event_ts": self._format_ts(now),
-                "spread_bps": spread,
-                "depth_top5_usd": depth,
-                "order_flow_imbalance": ofi,
-                "latency_ms_estimate": latency,
-                "fill_hazard": hazard,
-                "liquidity_regime": REGIME_NAMES[reg],
-                "crumbling_quote_probability": crumb,
-                "mechanical_liquidity_withdrawal_probability": None,
-                "depth_source": R.DEPTH_SOURCES[dsrc],
-                "latency_source": R.LATENCY_SOURCES[lsrc],
-                "fill_hazard_horizon_s": horizon,
-                "bid_price": bid,
-                "ask_price": ask,
-                "mid_price": 0.5 * (bid + ask),
-                "realized_volatility_bps": None if vol != vol else vol,
-                "emit_reason": R.REASONS[why],
-                "source_topic": records[i].topic,
-                "source_partition": partition,
-                "source_offset": records[i].offset,
-                "producer_version": version,
-            }
+            value = self._state_record(symbol, now, spread, depth, ofi, latency, hazard, REGIME_NAMES[reg], crumb,
+                                       R.DEPTH_SOURCES[dsrc], R.LATENCY_SOURCES[lsrc], bid, ask,
+                                       None if vol != vol else vol, R.REASONS[why], records[i].topic, partition,
+                                       records[i].offset)
             emits.append((i, Emit(out, symbol, value, now // 1_000_000)))
         return emits
 
@@ -602,8 +581,17 @@ class StateProcessor:
         s["e_lat"], s["e_crumb"], s["e_reg"], s["e_dsrc"], s["e_lsrc"] = latency, crumb, s["reg"], depth_src, \
             latency_src
         state.put(symbol, s)
-        bid, ask = s["bid"], s["ask"]
-        value = {
+        value = self._state_record(symbol, now, spread, depth, ofi, latency, hazard, REGIME_NAMES[s["reg"]], crumb,
+                                   depth_src, latency_src, s["bid"], s["ask"], s["cur_vol"], reason, record.topic,
+                                   record.partition, record.offset)
+        return (Emit(self._out, symbol, value, now // 1_000_000),)
+
+    def _state_record(self, symbol: str, now: int, spread: float, depth: float, ofi: float, latency: float,
+                      hazard: float, regime: str, crumb: float, depth_src: str, latency_src: str, bid: float,
+                      ask: float, vol: float | None, reason: str, source_topic: str, source_partition: int,
+                      source_offset: int) -> dict[str, Any]:
+        """One ``microstructure_state_v1`` value (both paths build it here, so they cannot drift)."""
+        return {
             "schema_version": SCHEMA_VERSION,
             "symbol": symbol,
             "event_ts": self._format_ts(now),
@@ -612,7 +600,7 @@ class StateProcessor:
             "order_flow_imbalance": ofi,
             "latency_ms_estimate": latency,
             "fill_hazard": hazard,
-            "liquidity_regime": REGIME_NAMES[s["reg"]],
+            "liquidity_regime": regime,
             "crumbling_quote_probability": crumb,
             "mechanical_liquidity_withdrawal_probability": None,
             "depth_source": depth_src,
@@ -621,14 +609,13 @@ class StateProcessor:
             "bid_price": bid,
             "ask_price": ask,
             "mid_price": 0.5 * (bid + ask),
-            "realized_volatility_bps": s["cur_vol"],
+            "realized_volatility_bps": vol,
             "emit_reason": reason,
-            "source_topic": record.topic,
-            "source_partition": record.partition,
-            "source_offset": record.offset,
+            "source_topic": source_topic,
+            "source_partition": source_partition,
+            "source_offset": source_offset,
             "producer_version": self.version,
         }
-        return (Emit(self._out, symbol, value, now // 1_000_000),)
 
     def _material_change(self, s: dict[str, Any], spread: float, depth: float, depth_src: str, ofi: float,
                          latency: float, latency_src: str, hazard: float, crumb: float) -> bool:

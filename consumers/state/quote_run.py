@@ -155,6 +155,16 @@ def _decay(dt: int, tau: float) -> float:
 
 
 @nb.njit(cache=True)
+def _queue_fill(rate_per_s: float, queue_ahead: float, horizon_s: float) -> float:
+    """features.queue_fill_probability."""
+    if rate_per_s <= 0.0:
+        return 0.0
+    if queue_ahead <= 0.0:
+        return 1.0
+    return 1.0 - math.exp(-rate_per_s * horizon_s / queue_ahead)
+
+
+@nb.njit(cache=True)
 def _non_finite(f: np.ndarray) -> bool:
     """_finite_state: any accumulator infinite (NaN is None in a float row, and allowed)."""
     for j in _ACCUMULATOR_COLUMNS:  # noqa: SIM110 (a plain loop: numba compiles it, not any() over a generator)
@@ -182,15 +192,21 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
         n = it[k]
         t = times[i, 0]
         ingest = times[i, 1]
-        if kind[i] == 1:
+        is_trade = kind[i] == 1
+        prev_t = n[Q_T]
+        have_prev = prev_t != INT_NONE
+        if not is_trade and have_prev and t < prev_t:
+            n[LATE] += 1  # an older quote than the one held: counted, nothing else
+            continue
+        if ingest != INT_NONE:  # _feed_lag, for quotes and trades alike
+            lag_ms = (ingest - t) / 1e6
+            if not lag_ms > 0.0:
+                lag_ms = 0.0
+            lat = f[LAT_FEED]
+            f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
+            n[LAT_FEED_T] = t
+        if is_trade:
             # StateProcessor._on_trade, then _finish.
-            if ingest != INT_NONE:
-                lag_ms = (ingest - t) / 1e6
-                if not lag_ms > 0.0:
-                    lag_ms = 0.0
-                lat = f[LAT_FEED]
-                f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
-                n[LAT_FEED_T] = t
             price, size = values[i, 0], values[i, 1]
             if not math.isnan(f[BID]) and (price <= f[BID] or price >= f[ASK]):
                 d = _decay(t - n[TR_T], tr_tau)
@@ -219,18 +235,6 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
                 depth, depth_src = (f[BID] * f[BS] + f[ASK] * f[AS]) * 1.0, 1
         else:
             # StateProcessor._on_quote up to the regime step.
-            prev_t = n[Q_T]
-            have_prev = prev_t != INT_NONE
-            if have_prev and t < prev_t:
-                n[LATE] += 1
-                continue
-            if ingest != INT_NONE:
-                lag_ms = (ingest - t) / 1e6
-                if not lag_ms > 0.0:
-                    lag_ms = 0.0
-                lat = f[LAT_FEED]
-                f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
-                n[LAT_FEED_T] = t
             bid, ask = values[i, 0], values[i, 2]
             bs, as_ = values[i, 1] * mult, values[i, 3] * mult
             if have_prev:
@@ -372,21 +376,8 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
             d = _decay(now - n[TR_T], tr_tau)
             if math.isnan(d):
                 return -1 - i
-            rate = tr_bid * d / tr_tau
-            if rate <= 0.0:
-                p_bid = 0.0
-            elif f[BS] <= 0.0:
-                p_bid = 1.0
-            else:
-                p_bid = 1.0 - math.exp(-rate * horizon / f[BS])
-            rate = tr_ask * d / tr_tau
-            if rate <= 0.0:
-                p_ask = 0.0
-            elif f[AS] <= 0.0:
-                p_ask = 1.0
-            else:
-                p_ask = 1.0 - math.exp(-rate * horizon / f[AS])
-            p_model = 0.5 * (p_bid + p_ask)
+            p_model = 0.5 * (_queue_fill(tr_bid * d / tr_tau, f[BS], horizon)
+                             + _queue_fill(tr_ask * d / tr_tau, f[AS], horizon))
         else:
             p_model = 0.0
         if f[OWN_N] <= 0:
