@@ -78,7 +78,7 @@ def test_runs_with_bad_quotes_inside_match_the_per_record_driver(fast_settings: 
     stats = runtime.run(max_records=len(quotes) + len(trades), idle_timeout_s=60)
     assert stats.records_in == len(quotes) + len(trades)
     assert stats.run_records >= len(quotes) // 2, stats  # most quotes went through the compiled path
-    assert stats.runs_declined >= len(bad), stats  # each run holding a bad quote was declined, then split
+    assert stats.runs_declined >= 1, stats  # runs holding a bad quote were declined, then split
 
     dead = read_all(settings, topic("dlq"))
     assert sorted(headers_dict(m.headers())["dlq.reason"] for m in dead) == sorted(bad.values())
