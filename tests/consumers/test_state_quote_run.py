@@ -36,6 +36,8 @@ LIVELY = StateConfig(
 
 
 def _decoded(record: SourceRecord, raw: bytes) -> Any:
+    """What the runtime's decoders hand ``process``: a Quote, a JSON dict, or for the L2 topic the
+    Avro record's dict (the same fields, so JSON stands in for it here)."""
     return decode_quote(raw) if record.topic == topic("quotes") else decode_json(raw)
 
 
@@ -155,7 +157,7 @@ quote_step = st.tuples(
     st.floats(min_value=1.0, max_value=5_000.0),  # ask size
     st.sampled_from(["A", "B", "C"]),
     st.sampled_from([None, 0.0, 3.0, 250.0]),  # ingest lag (None: no ingest time)
-    st.sampled_from(["quote", "quote", "quote", "quote", "trade", "ack", "fill"]),
+    st.sampled_from(["quote", "quote", "quote", "quote", "trade", "ack", "fill", "book"]),
 )
 
 
@@ -175,6 +177,11 @@ def test_random_feeds_are_bit_identical(steps: list[tuple[Any, ...]], split: int
         elif kind == "trade":
             value = trade_envelope(symbol, t, bid if n % 2 else ask, 100.0, trade_id=n, seq=n)
             name = "trades"
+        elif kind == "book":  # an L2 snapshot: depth_top5_usd then comes from it while it is fresh
+            value = {"symbol": symbol, "event_ts": format_ts_ns(t), "venue": "test", "sequence": n,
+                     "bids": [{"price": bid, "size": bs}, {"price": round(bid - 0.01, 2), "size": 700.0}],
+                     "asks": [{"price": ask, "size": as_}]}
+            name = "book_l2"
         else:
             event = "new" if kind == "ack" else "fill"
             value = trade_update_envelope(symbol, t, event, order_id=f"o{n}", order_type="limit",
@@ -242,3 +249,22 @@ def test_trade_columns_match_parse_trade_or_decline() -> None:
         broken = json.loads(raws[3])
         broken["payload"].update(change)
         assert decode_trade_columns([raws[0], json.dumps(broken).encode()]) is None
+
+
+def test_l2_depth_between_runs_is_used_by_the_runs() -> None:
+    """A book snapshot between two runs: the second run's records report its depth, as per record."""
+    items: list[SourceRecord] = []
+    for n in range(60):
+        t = T0 + n * 50 * MS
+        if n == 20:
+            book = {"symbol": "D", "event_ts": format_ts_ns(t), "venue": "test", "sequence": 1,
+                    "bids": [{"price": 9.99, "size": 5_000.0}], "asks": [{"price": 10.01, "size": 4_000.0}]}
+            items.append(SourceRecord(topic("book_l2"), 0, n, n, "D", book))
+        else:
+            items.append(SourceRecord(topic("quotes"), 0, n, n, "D", quote_envelope(
+                "D", t, 9.99, 100.0 + n, 10.01, 120.0)))
+    expected, got, snap, run_snap, taken = run_both(items, LIVELY, split=64)
+    assert (got, run_snap) == (expected, snap)
+    assert taken == len(items) - 1
+    sources = [json.loads(v)["depth_source"] for _, v, _ in expected]
+    assert "l2_book" in sources and sources[0] == "top_of_book"
