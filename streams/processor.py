@@ -120,5 +120,9 @@ class RunProcessor(Processor, Protocol):
     @property
     def run_topics(self) -> frozenset[str]: ...
 
+    def warm_up(self) -> None:
+        """Called by the runtime before consuming: prepare what the first run would otherwise wait
+        for (compiling its loop, for instance)."""
+
     def process_run(self, partition: int, records: Sequence[RawRecord],
                     state: KeyValueState) -> list[tuple[int, Emit]] | None: ...

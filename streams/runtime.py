@@ -225,6 +225,9 @@ class ExactlyOnceRuntime:
         metrics.serve(self.settings.metrics_port)
         self.prepare_topics()
         started = time.monotonic()
+        warm_up = getattr(self.processor, "warm_up", None) if self._run_topics else None
+        if warm_up is not None:
+            warm_up()  # before the GC freeze, so what it loads is frozen too
         _tune_gc(self.settings.gc_gen0_threshold)
         self.producer.init_transactions(_TXN_TIMEOUT_S)  # fences and aborts a previous incarnation
         log.info("%s: transactions initialised in %.2fs", self.app, time.monotonic() - started)

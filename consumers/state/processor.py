@@ -127,7 +127,6 @@ class StateProcessor:
         self._heartbeat_ns = cfg.emit.heartbeat_s * NS_PER_S
         self.run_topics = frozenset({self._quotes, self._trades})
         self._run_config = R.config_vector(cfg)
-        R.warm_up()
         self._quote_constants = (cfg.latency_alpha, cfg.quote_size_multiplier, cfg.ofi_tau_s, cfg.vol_tau_s,
                                  cfg.baseline_tau_s, self._l2_max_age_ns)
 
@@ -156,6 +155,11 @@ class StateProcessor:
                     self._advance(s, max(ts_ns, s["b_t"]))
             return self._finish(state, symbol, s, ts_ns, record)
         raise InvalidRecord("unknown_topic", tp)
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the run fold before the first run, so the first batch
+        does not stall for it; the runtime calls this at start, the offline driver never needs it."""
+        R.warm_up()
 
     def process_run(self, partition: int, records: Sequence[RawRecord],
                     state: KeyValueState) -> list[tuple[int, Emit]] | None:
