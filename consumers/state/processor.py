@@ -5,7 +5,9 @@ Why it is shaped like this:
 
 * per-symbol state is one *flat* JSON dict under the key ``symbol``; each record works on a shallow
   copy, so an aborted transaction (the runtime drops pending writes) can never leave a half-mutated
-  committed state behind;
+  committed state behind. Runs of quotes and trades (``process_run``) fold the same state as rows in
+  compiled code (consumers/state/quote_run.py) and leave it as ``SymbolRows`` until something needs
+  the dict (the changelog, or this per-record path);
 * every update is O(1) with plain floats (exponentially decayed sums, see consumers.common.decay),
   because the consumer must run at a good fraction of a passthrough's throughput;
 * every decision uses event time only (the newest event time seen for the symbol), so a replay
