@@ -266,8 +266,13 @@ _COLUMN_PARSE_MIN = 128  # below this many timestamps the numpy column costs mor
 
 
 def _parse_all(texts: list[str]) -> list[int] | np.ndarray | None:
+    """Epoch ns of every text: the numpy column for long runs of the common shape, otherwise (short
+    runs, or shapes the column does not take, such as ``+00:00`` offsets) one ``parse_ts_ns`` each;
+    None only if some text is not a timestamp ``parse_ts_ns`` accepts within int64."""
     if len(texts) >= _COLUMN_PARSE_MIN:
-        return parse_ts_ns_column(texts)
+        column = parse_ts_ns_column(texts)
+        if column is not None:
+            return column
     try:
         parsed = [parse_ts_ns(text) for text in texts]
     except TimestampError:

@@ -268,3 +268,16 @@ def test_l2_depth_between_runs_is_used_by_the_runs() -> None:
     assert taken == len(items) - 1
     sources = [json.loads(v)["depth_source"] for _, v, _ in expected]
     assert "l2_book" in sources and sources[0] == "top_of_book"
+
+
+def test_long_runs_with_offset_timestamps_are_still_taken() -> None:
+    """``+00:00`` instead of ``Z``: the numpy column does not take that shape, the per-string parse does,
+    so a long run is still decoded at once rather than declined down to record by record."""
+    raws = []
+    for i in range(200):
+        env = quote_envelope("O", T0 + i * MS, 10.0, 1.0, 10.5, 2.0)
+        env["payload"]["t"] = env["payload"]["t"].replace("Z", "+00:00")
+        raws.append(json.dumps(env).encode())
+    cols = decode_quote_columns(raws)
+    assert cols is not None
+    assert [int(t) for t in cols.times[:, 0]] == [decode_quote(raw).event_ts_ns for raw in raws]
