@@ -203,6 +203,18 @@ def _registry_jar(root: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------- kafka
+def kraft_cluster_id() -> str:
+    """A 22-character url-safe base64 cluster id, as KRaft wants, that does not start with '-'.
+
+    Why the loop: one id in 64 starts with '-', and the storage tool's argument parser then reads
+    it as an option ("argument --cluster-id/-t: expected one argument"); CI hit exactly that. Kafka's
+    own Uuid.randomUuid() draws again for the same reason."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _server_properties(cfg: StackConfig, data_dir: Path) -> str:
     h = cfg.host
     return "\n".join([
@@ -260,8 +272,7 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
     (kafka_dir / "log4j2.yaml").write_text(_LOG4J2)
     classpath = f"{libs}/*"
     if not (data_dir / "meta.properties").exists():
-        # KRaft wants a 22-character url-safe base64 cluster id.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kraft_cluster_id()
         out = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                               "-c", str(props)], capture_output=True, text=True, timeout=120)
         if out.returncode != 0:

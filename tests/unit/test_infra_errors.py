@@ -52,3 +52,12 @@ def test_down_never_touches_a_process_outside_the_stack(tmp_path: Path) -> None:
     cfg.pid_file("kafka").write_text("1")  # pid 1 is alive but not ours
     assert stack.running_pid(cfg, "kafka") is None
     assert stack.down(cfg) == []
+
+
+def test_kraft_cluster_ids_never_start_with_a_dash() -> None:
+    """One random id in 64 did, and the storage tool read it as an option: CI failed to start Kafka."""
+    from streams.infra.stack import kraft_cluster_id
+
+    ids = [kraft_cluster_id() for _ in range(5_000)]  # ~78 of them would start with '-' unguarded
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)
