@@ -249,7 +249,7 @@ class ExactlyOnceRuntime:
                     if self.stats.first_record_at is None:
                         self.stats.first_record_at = now
                 if self._merger is not None:
-                    messages = self._merge(messages, now)
+                    messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
                     self._process_batch(messages)
                 # Commit on the interval, or sooner once caught up (a short batch): a quiet stream then
@@ -279,7 +279,7 @@ class ExactlyOnceRuntime:
         return self.stats
 
     # ------------------------------------------------------------------ processing
-    def _merge(self, messages: list[Message], now: float) -> list[Message]:
+    def _merge(self, messages: list[Message], now: float, caught_up: bool) -> list[Message]:
         """Buffer a consumed batch and return what the event-time merge releases now. Stretches of
         one topic-partition that nothing could overtake skip the buffers (the common case of one
         busy input), which spares the per-record (timestamp, offset) bookkeeping."""
@@ -313,7 +313,7 @@ class ExactlyOnceRuntime:
                 merger.extend(name, partition,  # type: ignore[arg-type]
                               [(m.timestamp()[1], m.offset(), m) for m in messages[start:end]])  # type: ignore[misc]
             start = end
-        released.extend(merger.drain(now))
+        released.extend(merger.drain(now, caught_up))
         return released
 
     def _process_batch(self, messages: list[Message]) -> None:

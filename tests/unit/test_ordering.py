@@ -38,3 +38,18 @@ def test_clear_and_revoke_forget_buffers() -> None:
     m.add("q", 0, 1, 1, "y")
     m.revoke("q", 0)
     assert m.buffered() == 0
+
+
+def test_the_idle_clock_runs_only_while_the_consumer_is_caught_up() -> None:
+    """Time spent working through a backlog (full batches) is not waiting: a group blocked on a topic
+    that is neither buffered nor at its end is not released by the idle limit until the consumer
+    has drained what it had fetched, and then only after max_idle_s more."""
+    merger: EventTimeMerger[str] = EventTimeMerger(["quotes", "trades"], max_idle_s=0.5)
+    merger.assign("quotes", 0)
+    merger.assign("trades", 0)
+    merger.add("quotes", 0, 100, 0, "q0")
+    assert list(merger.drain(0.0, caught_up=False)) == []
+    assert list(merger.drain(5.0, caught_up=False)) == []  # seconds of backlog: still waiting for trades
+    assert list(merger.drain(5.1, caught_up=True)) == []  # caught up: the idle clock starts now
+    assert list(merger.drain(5.5, caught_up=True)) == []
+    assert list(merger.drain(5.7, caught_up=True)) == ["q0"]  # 0.6 s caught up and idle: proceed
