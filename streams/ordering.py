@@ -7,7 +7,10 @@ partition number, always process the head record with the smallest timestamp (ti
 topic's position in ``input_formats``, then by offset), and only pick while every input topic of
 the group either has a buffered record or is known to be at its end, so a record cannot overtake
 one that was merely slower to fetch. A group that waits longer than ``max_idle_s`` for a topic
-proceeds anyway: liveness over ordering, as with Kafka Streams' ``max.task.idle.ms``.
+proceeds anyway: liveness over ordering, as with Kafka Streams' ``max.task.idle.ms``. That clock
+runs only while the consumer is caught up (its last batch was not full): time spent working
+through a backlog is not waiting, and counting it made backlog replays merge differently from
+run to run.
 
 The offline driver applies the same merge to files, which is what makes a replay from files equal
 a replay by offset rewind.
