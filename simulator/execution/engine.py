@@ -84,6 +84,21 @@ def _rec(n: int, t: float, kind: int, price: int, qty: int, b: BookState, rec_t:
     return n + 1
 
 
+@hot
+def _push(pa_t: NDArray[np.float64], pa_kind: NDArray[np.int64], pa_oid: NDArray[np.int64],
+          pa_px: NDArray[np.int64], pa_q: NDArray[np.int64], tail: int, t: float, kind: int, oid: int, px: int,
+          q: int) -> int:
+    """Queue one of our actions (it reaches the book at ``t``) in the pending ring; the new tail.
+    Callers check the ring has room (their conditions differ)."""
+    k = tail % MAX_PENDING
+    pa_t[k] = t
+    pa_kind[k] = kind
+    pa_oid[k] = oid
+    pa_px[k] = px
+    pa_q[k] = q
+    return tail + 1
+
+
 @nb.njit(cache=True)
 def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64], rng: np.random.Generator,
                tb: Tables, pol_f: NDArray[np.float64],
@@ -222,22 +237,12 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                 done_deciding = True
                 for w in range(MAX_WORKING):
                     if wk_rem[w] > 0 and pa_tail - pa_head < MAX_PENDING:
-                        k = pa_tail % MAX_PENDING
-                        pa_tail += 1
-                        pa_t[k] = t + entry_lat
-                        pa_kind[k] = A_CANCEL
-                        pa_oid[k] = wk_oid[w]
-                        pa_px[k] = 0
-                        pa_q[k] = 0
+                        pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_CANCEL,
+                                        wk_oid[w], 0, 0)
                 if finish == 1 and pa_tail - pa_head < MAX_PENDING:
                     # Sweep whatever the cancels leave (sized at arrival, so fills meanwhile count).
-                    k = pa_tail % MAX_PENDING
-                    pa_tail += 1
-                    pa_t[k] = t + entry_lat
-                    pa_kind[k] = A_IOC
-                    pa_px[k] = INF_TICK if side == 0 else -INF_TICK
-                    pa_q[k] = int(qty_total)
-                    pa_oid[k] = -1
+                    pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_IOC, -1,
+                                    INF_TICK if side == 0 else -INF_TICK, int(qty_total))
             else:
                 # Target filled fraction from the urgency schedule (piecewise pace).
                 frac_t = (t - t0) / horizon
@@ -257,35 +262,20 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                 need = int(target) - filled - working - in_flight
                 if sched_cross[tier] == 1:
                     if need > 0 and pa_tail - pa_head < MAX_PENDING:
-                        k = pa_tail % MAX_PENDING
-                        pa_tail += 1
-                        pa_t[k] = t + entry_lat
-                        pa_kind[k] = A_IOC
-                        pa_px[k] = oask + off if side == 0 else obid - off
-                        pa_q[k] = need
-                        pa_oid[k] = -1
+                        pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_IOC, -1,
+                                        oask + off if side == 0 else obid - off, need)
                 else:
                     want = min(obid - off, oask - 1) if side == 0 else max(oask + off, obid + 1)
                     if reprice > 0:
                         for w in range(MAX_WORKING):
                             if wk_rem[w] > 0 and abs(wk_px[w] - want) >= reprice and \
                                     pa_tail - pa_head < MAX_PENDING:
-                                k = pa_tail % MAX_PENDING
-                                pa_tail += 1
-                                pa_t[k] = t + entry_lat
-                                pa_kind[k] = A_CANCEL
-                                pa_oid[k] = wk_oid[w]
-                                pa_px[k] = 0
-                                pa_q[k] = 0
+                                pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_CANCEL,
+                                        wk_oid[w], 0, 0)
                                 need += wk_rem[w]
                     if need > 0 and pa_tail - pa_head < MAX_PENDING:
-                        k = pa_tail % MAX_PENDING
-                        pa_tail += 1
-                        pa_t[k] = t + entry_lat
-                        pa_kind[k] = A_POST
-                        pa_px[k] = want
-                        pa_q[k] = need
-                        pa_oid[k] = -1
+                        pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_POST, -1,
+                                        want, need)
                         in_flight += need
                 next_dec = t + dec_dt
                 if next_dec > t_end:
