@@ -13,17 +13,27 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 
+def reader(kafka_config: dict[str, Any], group_id: str, *, committed: bool = True) -> Consumer:
+    """A consumer for reading a topic by assignment: no commits, EOF events, read_committed unless told."""
+    return Consumer({**kafka_config, "group.id": group_id, "enable.auto.commit": False,
+                     "enable.partition.eof": True,
+                     "isolation.level": "read_committed" if committed else "read_uncommitted"})
+
+
+def partitions_of(consumer: Consumer, topic: str) -> list[int]:
+    """The topic's partition numbers, or a clear error if it does not exist."""
+    metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"topic {topic!r} does not exist"))
+    return sorted(metadata.partitions)
+
+
 def read_to_end(kafka_config: dict[str, Any], topic: str, *, committed: bool = True,
                 timeout_s: float = 60.0) -> list[Message]:
     """Every record of ``topic`` from the beginning to its end now (read_committed unless told)."""
-    consumer = Consumer({**kafka_config, "group.id": "microexec-reader", "enable.auto.commit": False,
-                         "enable.partition.eof": True,
-                         "isolation.level": "read_committed" if committed else "read_uncommitted"})
+    consumer = reader(kafka_config, "microexec-reader", committed=committed)
     try:
-        metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"topic {topic!r} does not exist"))
-        parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(metadata.partitions)]
+        parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(consumer, topic)]
         consumer.assign(parts)
         done: set[int] = set()
         out: list[Message] = []

@@ -14,10 +14,11 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, KafkaException, TopicPartition
 
 from streams.dlq import headers_dict
 from streams.processor import InvalidRecord
+from streams.reading import partitions_of, reader
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
 
@@ -46,15 +47,10 @@ def tail(settings: Settings, topic: str, *, from_beginning: bool, follow: bool, 
          committed_only: bool = True) -> Iterator[dict[str, Any]]:
     registry = Registry(settings.schema_registry_url) if settings.schema_registry_url else None
     avro = AvroDecoder(None, registry) if registry else None
-    consumer = Consumer({**settings.kafka_common(), "group.id": "microexec-tail", "enable.auto.commit": False,
-                         "enable.partition.eof": True,
-                         "isolation.level": "read_committed" if committed_only else "read_uncommitted"})
+    consumer = reader(settings.kafka_common(), "microexec-tail", committed=committed_only)
     try:
-        metadata = consumer.list_topics(topic, timeout=15).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"topic {topic!r} does not exist"))
         assignment = []
-        for partition in sorted(metadata.partitions):
+        for partition in partitions_of(consumer, topic):
             tp = TopicPartition(topic, partition)
             low, high = consumer.get_watermark_offsets(tp, timeout=15)
             if from_beginning:
