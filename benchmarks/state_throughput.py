@@ -12,7 +12,7 @@ material change or heartbeat.
 quote and trade topics (the passthrough merges them in event time too) and the figures are input
 records per second, reported as ``state_throughput_mixed``.
 
-``--recorded`` replays the recorded market data instead (../shared/data or MICROEXEC_DATA_DIR: the
+``--recorded`` replays the recorded market data instead (data/ in the repository or MICROEXEC_DATA_DIR: the
 AMZN LOBSTER day and ``--records`` Binance BTCUSDT records, quotes, trades and L2 books): both sides
 read the three topics; reported as ``state_throughput_recorded`` in records/s.
 """
@@ -63,7 +63,7 @@ def produce_synthetic(settings: Settings, n_symbols: int, n_records: int,
 
 
 def produce_recorded(settings: Settings, binance_limit: int) -> tuple[int, tuple[str, ...]]:
-    from microexec.demo import DATA
+    from microexec.sample_data import DATA_DIR as DATA
     from producers.binance import binance_records
     from producers.lobster import lobster_records
     from producers.replay import replay

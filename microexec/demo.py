@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
@@ -22,6 +21,8 @@ from rich.table import Table
 
 from consumers.torghut_client.book import AdviceBook, BaselineOrder
 from consumers.torghut_client.subscriber import AdviceSubscriber
+from microexec.sample_data import DATA_DIR as DATA
+from microexec.sample_data import ROOT
 from producers.binance import binance_records
 from producers.lobster import lobster_records
 from producers.replay import replay
@@ -29,9 +30,6 @@ from streams.admin import create_catalog_topics
 from streams.settings import Settings, SettingsError, load_settings
 from streams.timeutil import parse_ts_ns
 from streams.topics import topic
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MICROEXEC_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

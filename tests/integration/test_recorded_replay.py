@@ -21,7 +21,7 @@ from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
 from streams.topics import topic
-from tests.support.data import SHARED_DATA
+from tests.support.data import DATA_DIR
 from tests.support.kafka_io import create_topics, read_all
 
 pytestmark = pytest.mark.integration
@@ -34,8 +34,8 @@ def test_recorded_feed_through_the_runtime_equals_the_offline_driver(kafka_setti
     for key in KEYS:
         monkeypatch.setenv(f"MICROEXEC_TOPIC_{key.upper()}", f"rec-{key}-{unique}")
     create_topics(settings, [(topic(key), 6, False) for key in KEYS])  # state not compacted: every record counts
-    amzn = SHARED_DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
-    btc = sorted((SHARED_DATA / "binance").glob("*.gz"))
+    amzn = DATA_DIR / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
+    btc = sorted((DATA_DIR / "binance").glob("*.gz"))
     sent = replay(settings, lobster_records(amzn, limit=60_000), show_progress=False)
     sent += replay(settings, binance_records(btc, limit=60_000), show_progress=False)
 

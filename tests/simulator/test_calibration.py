@@ -34,9 +34,9 @@ from simulator.market.types import (
     MARKET_SELL,
     N_DIMS,
 )
-from tests.support.data import SHARED_DATA
+from tests.support.data import DATA_DIR
 
-DATA = SHARED_DATA
+DATA = DATA_DIR
 AMZN = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 BTC = DATA / "binance" / "spot_btcusdt_20240808.gz"
 

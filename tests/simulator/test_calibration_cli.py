@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from microexec.cli import main
-from tests.support.data import SHARED_DATA
+from tests.support.data import DATA_DIR
 
-AMZN = (SHARED_DATA / "lobster"
+AMZN = (DATA_DIR / "lobster"
         / "AMZN_2012-06-21_34200000_57600000_message_1.csv")
 
 

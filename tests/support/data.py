@@ -1,10 +1,8 @@
-"""Where the recorded market data lives: ../shared/data beside the repository (as in CI), or
+"""Where the recorded market data lives: ``data/`` in the repository (microexec.sample_data), or
 MICROEXEC_DATA_DIR. Tests that need it fail when it is missing; they never skip."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from microexec.sample_data import DATA_DIR
 
-_BESIDE_REPO = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-SHARED_DATA = Path(os.environ.get("MICROEXEC_DATA_DIR") or _BESIDE_REPO)
+__all__ = ["DATA_DIR"]

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from microexec.cli import main
-from tests.support.data import SHARED_DATA
+from tests.support.data import DATA_DIR
 
-AMZN = SHARED_DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
+AMZN = DATA_DIR / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 
 
 def test_offline_replay_is_deterministic_and_bounded_by_the_baseline(tmp_path: Path) -> None:
