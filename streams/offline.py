@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.ordering import merge_in_event_time
+from streams.partitioning import partition_for
 from streams.processor import Emit, InvalidRecord, Processor, SourceRecord
 from streams.state import TransactionalState
 
@@ -44,3 +45,17 @@ def run_offline(processor: Processor, records: Iterable[SourceRecord]) -> Offlin
         state.commit()
         result.outputs.extend(emitted)
     return result
+
+
+def as_inputs(emits: Iterable[Emit], partitions: int = 1) -> list[SourceRecord]:
+    """One stage's outputs as the next stage's inputs, placed as a Kafka producer would place them
+    (``partition_key`` or ``key`` through murmur2 over ``partitions``), offsets counted per
+    topic-partition: a chain of processors offline sees what the same chain sees on a broker."""
+    offsets: dict[tuple[str, int], int] = {}
+    records = []
+    for emit in emits:
+        partition = partition_for(emit.partition_key or emit.key, partitions)
+        offset = offsets.get((emit.topic, partition), 0)
+        offsets[(emit.topic, partition)] = offset + 1
+        records.append(SourceRecord(emit.topic, partition, offset, emit.timestamp_ms or 0, emit.key, emit.value))
+    return records

@@ -60,6 +60,9 @@ class Emit(NamedTuple):
     value: Mapping[str, Any] | bytes | None
     timestamp_ms: int | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # Place the record on the partition this key would get (Kafka's murmur2) instead of ``key``'s:
+    # a record keyed by order id that must sit beside its symbol's records (streams.partitioning).
+    partition_key: str | None = None
 
 
 class InvalidRecord(Exception):

@@ -33,6 +33,7 @@ from streams import metrics
 from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
 from streams.ordering import EventTimeMerger
+from streams.partitioning import partition_for
 from streams.processor import Emit, InvalidRecord, Processor, RawRecord, SourceRecord
 from streams.serde import AvroDecoder, AvroEncoder, Registry, RegistryUnavailable, ValueDecoder, decode_key
 from streams.settings import Settings
@@ -44,7 +45,8 @@ T = TypeVar("T")
 _TXN_TIMEOUT_S = 30.0
 _LATENCY_SAMPLE_MASK = 15  # observe the latency of one record in 16
 _MIN_RUN = 8  # shorter stretches are not worth a run's fixed cost (~30 us): record by record
-_Encoded = tuple[str, bytes, bytes | None, int, tuple[tuple[str, bytes], ...]]  # topic, key, value, ts, headers
+# topic, key, value, ts, headers, partition (-1: the producer's partitioner decides)
+_Encoded = tuple[str, bytes, bytes | None, int, tuple[tuple[str, bytes], ...], int]
 
 
 class FatalRuntimeError(RuntimeError):
@@ -143,6 +145,7 @@ class ExactlyOnceRuntime:
         self._committed_positions: dict[tuple[str, int], int] = {}
         self._in_txn = False
         self._uncommitted = 0
+        self._partition_counts: dict[str, int] = {}
 
         common = settings.kafka_common()
         txn_id = f"{app_id}-{settings.instance_id}"
@@ -496,10 +499,12 @@ class ExactlyOnceRuntime:
     def _produce_encoded(self, encoded: list[_Encoded], counts_out: dict[str, int]) -> int:
         """Produce outputs in order (all of a batch at once: one tight loop, no call per record)."""
         produce = self.producer.produce
-        for out_topic, out_key, payload, ts, headers in encoded:
+        for out_topic, out_key, payload, ts, headers, partition in encoded:
             while True:
                 try:
-                    if headers:
+                    if partition >= 0:
+                        produce(out_topic, payload, out_key, timestamp=ts, headers=list(headers), partition=partition)
+                    elif headers:
                         produce(out_topic, payload, out_key, timestamp=ts, headers=list(headers))
                     else:
                         produce(out_topic, payload, out_key, timestamp=ts)
@@ -510,22 +515,34 @@ class ExactlyOnceRuntime:
         return len(encoded)
 
     def _encode(self, emit: Emit, default_ts: int) -> _Encoded:
-        out_topic, key, value, ts, headers = emit
+        out_topic, key, value, ts, headers, partition_key = emit
         if ts is None:
             ts = default_ts
+        partition = -1 if partition_key is None else partition_for(partition_key, self._partition_count(out_topic))
         try:
             encoder = self._encoders[out_topic]
         except KeyError:
             raise RuntimeError(f"processor emitted to {out_topic!r}, not in its output_schemas") from None
         if value is None or isinstance(value, bytes):
-            return out_topic, key.encode("utf-8"), value, ts, headers
+            return out_topic, key.encode("utf-8"), value, ts, headers, partition
         if encoder is None:
             raise RuntimeError(f"{out_topic} is a raw topic but the processor emitted a record")
         try:
             payload = encoder.encode(value)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidRecord("output_schema_violation", f"{out_topic}: {exc}") from exc
-        return out_topic, key.encode("utf-8"), payload, ts, headers
+        return out_topic, key.encode("utf-8"), payload, ts, headers, partition
+
+    def _partition_count(self, out_topic: str) -> int:
+        """Partitions of an output topic, read once (a topic's partition count only grows, and
+        growing it re-routes keys for every producer alike)."""
+        count = self._partition_counts.get(out_topic)
+        if count is None:
+            metadata = self.producer.list_topics(out_topic, timeout=15).topics.get(out_topic)
+            if metadata is None or metadata.error is not None or not metadata.partitions:
+                raise TopologyError(f"output topic {out_topic!r} does not exist (run `microexec topics create`)")
+            count = self._partition_counts[out_topic] = len(metadata.partitions)
+        return count
 
     def _produce(self, out_topic: str, value: bytes | None, key: bytes | None, timestamp_ms: int | None,
                  headers: list[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:

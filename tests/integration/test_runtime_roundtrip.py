@@ -88,3 +88,34 @@ def test_inputs_that_are_not_co_partitioned_are_refused(fast_settings: Settings,
     runtime = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out, book_topic=books), fast_settings, f"cp-{unique}")
     with pytest.raises(TopologyError, match="not co-partitioned"):
         runtime.run(max_records=1, idle_timeout_s=5)
+
+
+def test_partition_key_places_a_record_where_its_partition_key_would_go(fast_settings: Settings,
+                                                                          unique: str) -> None:
+    """A record keyed by one id but placed by another key lands on the partition librdkafka's own
+    murmur2 partitioner gives that key (so it sits beside that key's records downstream)."""
+    from collections.abc import Iterable, Mapping
+
+    from streams.processor import FORMAT_RAW, Emit, KeyValueState
+
+    src, out = f"src-{unique}", f"placed-{unique}"
+    create_topics(fast_settings, [(src, 6, False), (out, 6, False)])
+    symbols = [f"SYM{i}" for i in range(30)]
+    produce_all(fast_settings, src, [(s, s.encode()) for s in symbols])
+    librdkafka_partition = {m.key().decode(): m.partition() for m in read_all(fast_settings, src)}
+
+    class Placer:
+        name = "placer"
+        input_formats: Mapping[str, str] = {src: FORMAT_RAW}
+        output_schemas: Mapping[str, str | None] = {out: None}
+
+        def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
+            symbol = record.value.decode()
+            return (Emit(out, f"order-of-{symbol}", record.value, partition_key=symbol),)
+
+    stats = ExactlyOnceRuntime(Placer(), fast_settings, f"placer-{unique}").run(max_records=len(symbols),
+                                                                                 idle_timeout_s=60)
+    assert stats.records_in == len(symbols)
+    placed = {m.value().decode(): m.partition() for m in read_all(fast_settings, out)}
+    assert placed == librdkafka_partition
+    assert len(set(placed.values())) > 1  # the keys really spread over partitions
