@@ -6,6 +6,7 @@ its Kafka timestamp and inside its envelope, so consumers decide on event time w
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -15,12 +16,17 @@ from rich.progress import Progress
 from producers.records import BOOK, FeedRecord
 from streams.serde import AvroEncoder, Registry
 from streams.settings import Settings
+from streams.timeutil import format_ts_ns
 from streams.topics import BY_KEY
 
 
 def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 0.0, total: int | None = None,
-           show_progress: bool = True) -> int:
-    """Produce every record to its catalog topic; ``speed`` 1.0 is real time, 0 is as fast as possible."""
+           show_progress: bool = True, stamp_ingest: bool = False) -> int:
+    """Produce every record to its catalog topic; ``speed`` 1.0 is real time, 0 is as fast as possible.
+
+    ``stamp_ingest`` sets a JSON envelope's ``ingestTs`` to the wall time it is sent (a live feed's
+    stamp; the simulated market uses it), leaving the recorded value otherwise.
+    """
     producer = Producer({**settings.kafka_common(), "enable.idempotence": True, "linger.ms": 5,
                          "compression.type": "lz4", "partitioner": "murmur2_random"})
     registry = Registry(settings.schema_registry_url) if settings.schema_registry_url else None
@@ -42,6 +48,9 @@ def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 
                 if book_encoder is None:
                     book_encoder = AvroEncoder("l2_book_v1", book_spec.name, registry)
                 value = book_encoder.encode(record.value)
+            elif stamp_ingest:
+                value = json.dumps({**record.value, "ingestTs": format_ts_ns(time.time_ns())},
+                                   separators=(",", ":")).encode()
             else:
                 value = record.json_bytes()
             while True:
