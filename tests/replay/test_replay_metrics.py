@@ -1,0 +1,131 @@
+"""Report numbers against hand computation: Torghut's arithmetic, percentiles, and the pass/fail edges."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from microexec.replay.metrics import (
+    ArmSummary,
+    criteria,
+    lower_by,
+    percentile,
+    reduction,
+    regime_table,
+    summarize,
+)
+from microexec.replay.outcomes import ArmOutcome, PairOutcome, rejected_arm
+
+
+def arm(avg: float, filled: int, qty: int = 100, arrival: float = 100.0, end: float = 100.0, d: int = 1) -> ArmOutcome:
+    return ArmOutcome(qty, filled, avg if filled else math.nan, arrival, end, d)
+
+
+def pair(regime: str, base: ArmOutcome, adv: ArmOutcome, k: int = 0, applied: bool = True) -> PairOutcome:
+    return PairOutcome(f"o{k}", "X", "buy" if base.direction == 1 else "sell", base.quantity, k, 60.0, regime,
+                       regime, applied, None if applied else "missing_state", 0.2, None, base, adv)
+
+
+def test_torghut_arithmetic_by_hand() -> None:
+    buy = arm(100.10, 100)  # paid 10 cents over a 100.00 arrival
+    assert buy.slippage_bps == pytest.approx(10.0)
+    assert buy.shortfall_notional == pytest.approx(10.0)  # 0.10 * 100 shares
+    sell = ArmOutcome(50, 40, 99.95, 100.0, 99.0, -1)  # sold 5 cents under arrival: a cost of 5 bps
+    assert sell.slippage_bps == pytest.approx(5.0)
+    assert sell.shortfall_notional == pytest.approx(2.0)  # -1 * (99.95 - 100) * 40
+    # 10 unfilled shares of a sell while the price fell 1.00: opportunity cost -1 * (99 - 100) * 10 = 10
+    assert sell.opportunity_notional == pytest.approx(10.0)
+    # fees 1 bp on 99.95 * 40 = 0.3998
+    assert sell.net_pnl(fee_bps=1.0) == pytest.approx(-(2.0 + 10.0 + 0.3998))
+    assert math.isnan(arm(0, 0).slippage_bps) and arm(0, 0).shortfall_notional == 0.0
+
+
+def test_unit_scales_notionals_not_bps() -> None:
+    btc = ArmOutcome(1000, 1000, 60_001.0, 60_000.0, 60_000.0, 1, unit=1e-5)
+    assert btc.slippage_bps == pytest.approx(1 / 60_000 * 1e4)
+    assert btc.shortfall_notional == pytest.approx(1.0 * 1000 * 1e-5)
+
+
+def test_rejected_arm_fills_nothing_and_pays_the_move() -> None:
+    base = arm(100.05, 100, end=101.0)
+    rej = rejected_arm(base)
+    assert rej.rejected and rej.filled_qty == 0 and math.isnan(rej.slippage_bps)
+    assert rej.net_pnl() == pytest.approx(-(1.0 * 100))  # the whole order missed a 1.00 rise
+
+
+def test_percentile_is_numpy_linear() -> None:
+    # rank 0.95 * 4 = 3.8 between 4 and 10: 4 + 0.8 * 6
+    assert percentile([10, 1, 3, 2, 4, math.nan], 95) == pytest.approx(8.8)
+    assert percentile([7.0], 95) == 7.0
+    assert math.isnan(percentile([math.nan], 50))
+
+
+def test_summary_by_hand() -> None:
+    arms = [arm(100.01, 100), arm(100.03, 50), arm(0, 0, qty=50), arm(99.99, 100)]
+    s = summarize(arms)
+    assert s.orders == 4 and s.filled_orders == 3
+    assert s.fill_rate == pytest.approx(250 / 350)  # shares: 100 + 50 + 0 + 100 of 100 + 100 + 50 + 100
+    assert s.mean_slippage_bps == pytest.approx((1 + 3 - 1) / 3)
+    # sorted [-1, 1, 3]: rank 0.95 * 2 = 1.9 -> 1 + 0.9 * 2
+    assert s.p95_shortfall_bps == pytest.approx(2.8)
+    assert s.worst_shortfall_bps == pytest.approx(3.0)
+    assert s.risk_rejections == 0
+    assert s.net_pnl == pytest.approx(-(1.0 + 1.5 + 0.0 - 1.0))
+
+
+def _summary(mean: float, p95: float, fill: float, rej: int = 0) -> ArmSummary:
+    return ArmSummary(10, 10, fill, mean, mean, p95, p95, p95, 0.0, 0.0, 0.0, rej)
+
+
+@pytest.mark.parametrize(("base", "adv", "frac", "ok"), [
+    (10.0, 8.0, 0.20, True),  # exactly 20% lower passes
+    (10.0, 8.001, 0.20, False),
+    (-10.0, -12.0, 0.20, True),  # a negative (gaining) baseline: lower still means by 20% of its size
+    (-10.0, -11.9, 0.20, False),
+    (8.0, 6.0, 0.25, True),
+    (8.0, 6.01, 0.25, False),
+    (0.0, 0.0, 0.20, True),
+    (0.0, 0.1, 0.20, False),
+    (math.nan, 1.0, 0.20, False),
+])
+def test_lower_by_edges(base: float, adv: float, frac: float, ok: bool) -> None:
+    assert lower_by(base, adv, frac) is ok
+
+
+def test_criteria_edges() -> None:
+    regimes = regime_table([pair("calm", arm(100.05, 100, d=1), arm(100.02, 100), k) for k in range(6)])
+    good = criteria(_summary(10.0, 20.0, 0.50), _summary(8.0, 15.0, 0.48), regimes)
+    assert [c.name for c in good] == ["mean_slippage", "p95_shortfall", "fill_rate", "risk_rejections",
+                                      "stable_across_regimes"]
+    assert all(c.passed for c in good)
+    assert good[0].figure == pytest.approx(0.2) and good[1].figure == pytest.approx(0.25)
+    assert good[2].figure == pytest.approx(-2.0)
+    bad = criteria(_summary(10.0, 20.0, 0.50), _summary(8.1, 15.1, 0.4799, rej=1), regimes)
+    assert [c.passed for c in bad] == [False, False, False, False, True]
+    assert reduction(10.0, 8.1) == pytest.approx(0.19)
+    assert math.isnan(reduction(0.0, 1.0))
+
+
+def test_regime_table_sufficiency_and_losses() -> None:
+    pairs = [pair("calm", arm(100.05, 100), arm(100.02, 100), k) for k in range(6)]
+    # stressed: advisor cheaper on what it filled but left half unfilled into a 2.00 rise: loses on PnL
+    pairs += [pair("stressed", arm(100.05, 100, end=102.0), arm(100.01, 50, end=102.0), 10 + k) for k in range(6)]
+    pairs += [pair("normal", arm(100.05, 100), arm(100.09, 100), 20 + k) for k in range(5)]  # 5: too few
+    rows = {r.regime: r for r in regime_table(pairs)}
+    calm, stressed, normal = rows["calm"], rows["stressed"], rows["normal"]
+    assert calm.sufficient and calm.advisor_wins and calm.why == ""
+    assert calm.delta_mean_bps == pytest.approx(-3.0) and calm.baseline_mean_bps == pytest.approx(5.0)
+    assert stressed.advisor_wins is False and stressed.why == "net-after-cost PnL"
+    assert stressed.advised_net_pnl == pytest.approx(6 * -(0.5 + 100.0))
+    assert normal.paired == 5 and not normal.sufficient and normal.advisor_wins is None
+    crit = criteria(summarize([p.baseline for p in pairs]), summarize([p.advised for p in pairs]),
+                    regime_table(pairs))[-1]
+    assert not crit.passed and "stressed (net-after-cost PnL)" in crit.detail and "normal" in crit.detail
+
+
+def test_stable_criterion_fails_without_any_judged_regime() -> None:
+    pairs = [pair("calm", arm(100.05, 100), arm(100.02, 100), k) for k in range(3)]
+    last = criteria(summarize([p.baseline for p in pairs]), summarize([p.advised for p in pairs]),
+                    regime_table(pairs))[-1]
+    assert not last.passed
