@@ -135,6 +135,7 @@ def write_outputs(args: argparse.Namespace, market: Market, orders: list[Any], p
     # On the simulated market the grouping regime is the schedule's; the state's view is kept beside it.
     by_state = regime_table(pairs, key=lambda p: p.liquidity_regime, fee_bps=cfg.fee_bps) \
         if market.kind == "simulated" else []
+    by_policy = regime_table(pairs, key=lambda p: p.advised_policy, fee_bps=cfg.fee_bps)
     crit = criteria(base, adv, regimes)
     risk_path = Path(args.risk_config) if args.risk_config else out / "risk_config.json"
     if not args.risk_config:
@@ -154,6 +155,7 @@ def write_outputs(args: argparse.Namespace, market: Market, orders: list[Any], p
         "summary": {"baseline": base.to_dict(), "advisor": adv.to_dict()},
         "regimes": [r.to_dict() for r in regimes],
         "liquidityRegimes": [r.to_dict() for r in by_state],
+        "byAdvisedPolicy": [r.to_dict() for r in by_policy],
         "market": {"kind": market.kind, "symbols": market.symbols, "sources": market.sources, "notes": market.notes,
                    "calibration": [asdict(d) for d in market.calibration]},
         "run": {"seed": cfg.seed, "fee_bps": cfg.fee_bps, "warmup_s": cfg.warmup_s, "orders": len(orders),
@@ -172,7 +174,8 @@ def write_outputs(args: argparse.Namespace, market: Market, orders: list[Any], p
     title = f"Advisor vs baseline: {market.kind} {', '.join(market.symbols)}"
     html = render(title=title, market={"kind": market.kind, "symbol": ", ".join(market.symbols),
                                        "sources": market.sources, "notes": market.notes},
-                  pairs=pairs, base=base, adv=adv, regimes=regimes, by_state=by_state, criteria=crit,
+                  pairs=pairs, base=base, adv=adv, regimes=regimes, by_state=by_state, by_policy=by_policy,
+                  criteria=crit,
                   calibration=market.calibration,
                   evidence=evidence, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   fee_bps=cfg.fee_bps)

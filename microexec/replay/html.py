@@ -76,13 +76,13 @@ def _summary(base: ArmSummary, adv: ArmSummary) -> str:
     return _table(["", "baseline", "advisor"], rows)
 
 
-def _regimes(regimes: Sequence[RegimeRow], charts: bool = True) -> str:
+def _regimes(regimes: Sequence[RegimeRow], charts: bool = True, label: str = "regime") -> str:
     rows = [[escape(r.regime), str(r.orders), str(r.paired), _n(r.baseline_mean_bps, 3), _n(r.advised_mean_bps, 3),
              _n(r.delta_mean_bps, 3), _n(r.baseline_p95_bps, 3), _n(r.advised_p95_bps, 3),
              _n(r.baseline_fill_rate, 4), _n(r.advised_fill_rate, 4), _n(r.baseline_net_pnl),
              _n(r.advised_net_pnl), f"{r.applied_share:.0%}",
              _badge(r.advisor_wins) + (f" {escape(r.why)}" if r.why else "")] for r in regimes]
-    table = _table(["regime", "orders", "both filled", "baseline mean bps", "advisor mean bps", "Δ mean bps",
+    table = _table([label, "orders", "both filled", "baseline mean bps", "advisor mean bps", "Δ mean bps",
                     "baseline p95", "advisor p95", "baseline fill", "advisor fill", "baseline net PnL",
                     "advisor net PnL", "advice applied", "advisor wins"], rows)
     if not charts:
@@ -139,6 +139,7 @@ def _calibration(dims: Sequence[DimensionReport], notes: Sequence[str]) -> str:
 
 def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome], base: ArmSummary,
            adv: ArmSummary, regimes: Sequence[RegimeRow], by_state: Sequence[RegimeRow],
+           by_policy: Sequence[RegimeRow],
            criteria: Sequence[Criterion],
            calibration: Sequence[DimensionReport], evidence: Mapping[str, Any], generated_at: str,
            fee_bps: float) -> str:
@@ -184,6 +185,10 @@ def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome
         f'{_calibration(calibration, market.get("notes", []))}</section>',
         '<section id="advice"><h2>How the advice was applied</h2>'
         + _table(["decision at arrival", "orders"], [[escape(k), str(v)] for k, v in sorted(reasons.items())])
+        + "<h3>By what the advisor arm ran (order type / urgency tier)</h3>"
+        + _regimes(by_policy, charts=False, label="advisor arm policy")
+        + "<p class='meta'>A low urgency tier paces the schedule at half speed inside the same horizon, so it "
+          "leaves part of the order unfilled by design; a passive order fills only when flow reaches it.</p>"
         + "</section>",
         f'<section id="handoff"><h2>Handoff</h2><table>{handoff}</table></section>',
     ]

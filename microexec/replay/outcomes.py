@@ -70,6 +70,7 @@ class PairOutcome:
     expected_shortfall_bps_p50: float | None  # the advice's simulator p50, when it carried one
     baseline: ArmOutcome
     advised: ArmOutcome
+    advised_policy: str = ""  # what the advisor arm ran: "order type / urgency tier"
 
     @property
     def risk_rejected(self) -> bool:

@@ -22,6 +22,7 @@ from microexec.replay.timeline import Timeline, arrivals
 from producers.paper.orders import PaperOrder, generate_orders
 from producers.paper.policy_map import PaperConfig, advised_policy, baseline_order, baseline_policy
 from producers.paper.split_book import DEFAULT_WARMUP_S, execute_pair, order_seed
+from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult
 from streams.timeutil import TimestampError, parse_ts_ns
 
@@ -46,6 +47,12 @@ def arm(order: PaperOrder, r: ExecutionResult, unit: float = 1.0) -> ArmOutcome:
                       1 if order.side == "buy" else -1, unit=unit)
 
 
+def policy_label(p: ExecutionPolicy) -> str:
+    """``passive / low``: the advised arm's order type and urgency tier (the participation cap is nearly
+    always the 0.05 floor, so it would only split the groups into unreadably small ones)."""
+    return f"{p.order_type} / {p.urgency_schedule[0][1]}"
+
+
 def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrder], cfg: ReplayConfig,
                    step: Callable[[], None] = lambda: None) -> list[PairOutcome]:
     """One PairOutcome per order, in the orders' order."""
@@ -58,8 +65,8 @@ def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrd
     out = []
     for order, arrival in zip(orders, decided, strict=True):
         model, market_regime = market.model_at(order.symbol, order.submitted_ns)
-        b, a = execute_pair(model, order, base_policy, advised_policy(arrival.applied, cfg.paper),
-                            order_seed(cfg.seed, order), warmup_s=cfg.warmup_s)
+        policy = advised_policy(arrival.applied, cfg.paper)
+        b, a = execute_pair(model, order, base_policy, policy, order_seed(cfg.seed, order), warmup_s=cfg.warmup_s)
         base_arm = arm(order, b, market.size_unit)
         adv_arm = rejected_arm(base_arm) if arrival.applied.risk_rejected else arm(order, a, market.size_unit)
         adv = arrival.advice or {}
@@ -71,7 +78,8 @@ def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrd
             applied=arrival.applied.applied, fallback_reason=arrival.applied.fallback_reason,
             adverse_selection_risk=arrival.applied.adverse_selection_risk,
             expected_shortfall_bps_p50=float(p50) if isinstance(p50, int | float) and math.isfinite(p50) else None,
-            baseline=base_arm, advised=adv_arm))
+            baseline=base_arm, advised=adv_arm,
+            advised_policy="risk-rejected" if arrival.applied.risk_rejected else policy_label(policy)))
         step()
     return out
 
