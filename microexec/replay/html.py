@@ -35,6 +35,8 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}
 def _n(v: float | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
+    if digits >= 3 and 0 < abs(v) < 0.01:
+        return f"{v:.3e}"  # a one-tick BTC spread is ~1e-3 bps: fixed decimals would print zeros
     return f"{v:,.{digits}f}"
 
 
@@ -178,8 +180,8 @@ def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome
         f'<section id="regimes"><h2>Per regime</h2>{_regimes(regimes)}'
         + (f"<h3>By the state's liquidity regime at arrival</h3>{_regimes(by_state, charts=False)}" if by_state else "")
         + "<p class='meta'>A regime is judged with at least 6 orders filled in both arms (Torghut's minimum "
-          "per symbol and regime); the advisor wins it when its mean slippage is not above the baseline's "
-          "and its net-after-cost PnL not below.</p></section>",
+          "per symbol and regime); the advisor wins it when its mean slippage is not above the baseline's, "
+          "its fill rate within 2 points and its net-after-cost PnL not below.</p></section>",
         f'<section id="divergence"><h2>Divergence over time</h2>{_divergence(order, t0)}</section>',
         f'<section id="calibration"><h2>Calibration (KS per dimension)</h2>'
         f'{_calibration(calibration, market.get("notes", []))}</section>',

@@ -38,7 +38,9 @@ def runs() -> list[tuple[str, list[str]]]:
 
 
 def _n(v: Any, d: int = 2) -> str:
-    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:,.{d}f}"
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.3e}" if d >= 3 and 0 < abs(v) < 0.01 else f"{v:,.{d}f}"
 
 
 def _fig(c: dict[str, Any]) -> str:
@@ -56,7 +58,8 @@ def section(results: list[tuple[str, str, dict[str, Any]]]) -> str:
              "path per order; slippage and shortfall in Torghut's arithmetic (positive = cost). Baseline: 10% "
              "participation, market orders, normal urgency (Torghut's deterministic policy as configured in "
              "`producers/paper/policy_map.py`); advisor arm: the advice in force at arrival, applied by Torghut's "
-             "client rules. Regime verdicts need at least 6 orders filled in both arms.", ""]
+             "client rules. A regime is judged with at least 6 orders filled in both arms; the advisor loses it on "
+             "any of mean slippage, fill rate (2-point tolerance) or net-after-cost PnL.", ""]
     for name, command, doc in results:
         base, adv = doc["summary"]["baseline"], doc["summary"]["advisor"]
         lines += [f"### {name}: {doc['verdict'].upper()}", "", f"`{command}`", "",

@@ -116,12 +116,21 @@ def test_regime_table_sufficiency_and_losses() -> None:
     calm, stressed, normal = rows["calm"], rows["stressed"], rows["normal"]
     assert calm.sufficient and calm.advisor_wins and calm.why == ""
     assert calm.delta_mean_bps == pytest.approx(-3.0) and calm.baseline_mean_bps == pytest.approx(5.0)
-    assert stressed.advisor_wins is False and stressed.why == "net-after-cost PnL"
+    assert stressed.advisor_wins is False and stressed.why == "fill rate -50.0 pp, net-after-cost PnL"
     assert stressed.advised_net_pnl == pytest.approx(6 * -(0.5 + 100.0))
     assert normal.paired == 5 and not normal.sufficient and normal.advisor_wins is None
     crit = criteria(summarize([p.baseline for p in pairs]), summarize([p.advised for p in pairs]),
                     regime_table(pairs))[-1]
-    assert not crit.passed and "stressed (net-after-cost PnL)" in crit.detail and "normal" in crit.detail
+    assert not crit.passed and "stressed (fill rate -50.0 pp, net-after-cost PnL)" in crit.detail
+    assert "normal" in crit.detail
+
+
+def test_regime_lost_on_fill_rate_alone_and_at_the_edge() -> None:
+    # cheaper and better PnL, but 3 points less filled: a loss; exactly 2 points: not a loss
+    three = [pair("calm", arm(100.05, 100), arm(100.02, 97), k) for k in range(6)]
+    two = [pair("calm", arm(100.05, 100), arm(100.02, 98), k) for k in range(6)]
+    assert regime_table(three)[0].why == "fill rate -3.0 pp"
+    assert regime_table(two)[0].advisor_wins is True
 
 
 def test_stable_criterion_fails_without_any_judged_regime() -> None:
