@@ -243,7 +243,7 @@ class PaperExecutor:
                         ready.append((queue.popleft(), last_mid[symbol], now))
             still = []
             for order, mid, since in ready:
-                timed_out = now - since > cfg.decision_wait_s or feed_idle
+                timed_out = now - since > cfg.decision_wait_s
                 if book.seen_past(order.symbol, order.submitted_ns) or timed_out:
                     self.stats.results.append(self.decide(book, order, mid,
                                                           not book.seen_past(order.symbol, order.submitted_ns)))
