@@ -24,7 +24,7 @@ from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
 from streams.topics import topic
-from streams.torghut import parse_trade_update
+from streams.torghut import TradeUpdate, parse_trade_update
 from tests.support.kafka_io import create_topics, read_all
 
 pytestmark = pytest.mark.integration
@@ -94,13 +94,13 @@ def test_simulated_market_state_advisor_and_paper_executor(paper_topics: Setting
 
     msgs = read_all(settings, topic("trade_updates"), committed=False)
     assert len(msgs) == stats.trade_updates
-    by_order: dict[str, list[tuple[int, object]]] = defaultdict(list)
+    by_order: dict[str, list[tuple[int, TradeUpdate]]] = defaultdict(list)
     for m in msgs:
         env = json.loads(m.value())
         tu = parse_trade_update(env)  # Torghut's parsing accepts every event
         assert m.key().decode() == tu.symbol
         assert m.timestamp()[1] == tu.event_ts_ns // 1_000_000
-        parent, arm = tu.order_id.rsplit("-", 1)
+        arm = tu.order_id.rsplit("-", 1)[1]
         assert arm == tu.account_label and arm in ("baseline", "advisor")
         by_order[tu.order_id].append((m.offset(), tu))
     parents = {r["order_id"] for r in stats.results}
@@ -110,10 +110,10 @@ def test_simulated_market_state_advisor_and_paper_executor(paper_topics: Setting
     results = {r["order_id"]: r for r in stats.results}
     for key, events in by_order.items():
         parent, arm = key.rsplit("-", 1)
-        lifecycle = [tu for _, tu in sorted(events, key=lambda e: (e[1].event_ts_ns, e[0]))]  # type: ignore[attr-defined]
+        lifecycle = [tu for _, tu in sorted(events, key=lambda e: (e[1].event_ts_ns, e[0]))]
         assert lifecycle[0].event == "new" and lifecycle[-1].event in ("fill", "canceled")
         assert all(tu.event == "partial_fill" for tu in lifecycle[1:-1])
         assert all(tu.submitted_at_ns == results[parent]["submitted_ns"] for tu in lifecycle)
         fills = [tu for tu in lifecycle if tu.event in ("partial_fill", "fill")]
-        assert sum(tu.fill_qty or 0 for tu in fills) == results[parent][arm]["filled_qty"]
+        assert sum(tu.fill_qty or 0.0 for tu in fills) == results[parent][arm]["filled_qty"]
         assert lifecycle[-1].filled_qty == results[parent][arm]["filled_qty"]
