@@ -11,6 +11,7 @@ from confluent_kafka import KafkaException
 
 from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import LobsterFormatError, lobster_records
+from producers.paper import cli as paper_cli
 from producers.records import FeedRecord
 from producers.replay import replay
 from producers.simulated_market import cli as simulated_cli
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--limit", type=int, help="stop after this many records")
     rep.set_defaults(func=_replay)
     simulated_cli.register(actions)
+    paper_cli.register(subparsers)
 
 
 def _records(args: argparse.Namespace) -> Iterator[FeedRecord]:

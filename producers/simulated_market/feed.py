@@ -86,8 +86,12 @@ def _px(ticks: int, tick: float) -> float:
 
 def symbol_records(seed: int, symbol: str, start_ns: int, seconds: float, *,
                    segment_s: float = DEFAULT_SEGMENT_S, l2_interval_s: float = 0.0,
-                   model: MarketModel | None = None) -> Iterator[FeedRecord]:
-    """One symbol's feed over ``seconds`` of event time from ``start_ns``, segment by segment."""
+                   model: MarketModel | None = None, regime: str | None = None) -> Iterator[FeedRecord]:
+    """One symbol's feed over ``seconds`` of event time from ``start_ns``, segment by segment.
+
+    ``model`` replaces the symbol's seeded calm model; ``regime`` forces one regime on every
+    segment instead of the schedule (to study a regime; the live feed never sets it).
+    """
     if seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     if l2_interval_s < 0:
@@ -102,8 +106,8 @@ def symbol_records(seed: int, symbol: str, start_ns: int, seconds: float, *,
     trade_id = 0
     next_l2 = 0.0
     tmp = np.zeros((L2_LEVELS, 2), np.int64)
-    for index, (a, z, regime) in enumerate(segments(seed, symbol, seconds, segment_s)):
-        m = regime_model(calm, regime)
+    for index, (a, z, scheduled) in enumerate(segments(seed, symbol, seconds, segment_s)):
+        m = regime_model(calm, regime or scheduled)
         ev = simulate(m.hawkes, z - a, rng(seed, "flow", symbol, index), method="cluster")
         times = np.ascontiguousarray(ev.times + a)
         dims = np.ascontiguousarray(ev.dims, dtype=np.int64)
