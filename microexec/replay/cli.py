@@ -64,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=1800.0, help="simulated market length (s)")
     p.add_argument("--symbols", type=int, default=1, help="simulated market symbols")
     p.add_argument("--segment", type=float, default=60.0, help="simulated regime segment length (s)")
+    p.add_argument("--regime", choices=("calm", "stressed", "shock"),
+                   help="simulated market: force one regime instead of the seeded schedule")
     p.add_argument("--tick-size", type=float, default=0.01, help="tick of the recorded market")
     p.add_argument("--quantity", type=_range, help="generated order size LO:HI (model units)")
     p.add_argument("--horizon", type=_range, default=(30.0, 120.0), help="generated order horizon LO:HI (s)")
@@ -90,8 +92,10 @@ def _load_market(args: argparse.Namespace, progress: Progress) -> Market:
         if len(args.market) != 1:
             raise MarketInputError("a simulated market takes no files")
         market = load_simulated_market(seed, seconds=args.seconds, n_symbols=args.symbols, segment_s=args.segment,
-                                       tick=tick, say=say)
+                                       regime=args.regime, tick=tick, say=say)
     else:
+        if args.regime:
+            raise MarketInputError("--regime applies to a simulated market only")
         market = load_recorded_market([Path(m) for m in args.market], limit=args.limit, tick_size=args.tick_size,
                                       tick=tick, say=say)
     progress.update(task, description="market ready", total=len(market.feed), completed=len(market.feed))

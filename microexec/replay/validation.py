@@ -3,7 +3,8 @@
     python -m microexec.replay.validation [--out replay-validation] [--docs docs]
 
 Runs `microexec replay` on three simulated markets (seeds no test uses; each mixes calm, stressed
-and shock segments), on the whole recorded LOBSTER AMZN day and on both Binance BTCUSDT files, then
+and shock segments), on three more with one regime forced each (calm, stressed, shock), on the
+whole recorded LOBSTER AMZN day and on both Binance BTCUSDT files, then
 puts every run's criteria and per-regime figures into the document between two markers, so the
 section is regenerated, never edited by hand (simulator.validation_report keeps it when it rewrites
 the rest of the file). Each run's report.html and gate_evidence.json stay under ``--out``.
@@ -23,6 +24,7 @@ from microexec.sample_data import AMZN_MESSAGES, ROOT, binance_files
 
 BEGIN, END = "<!-- replay-validation:begin -->", "<!-- replay-validation:end -->"
 SIM_SEEDS = (2026, 4242, 9001)
+FORCED_SEED, FORCED_ORDERS = 7331, 200  # one market per regime, the regime forced on the whole run
 SIM_SECONDS, SIM_ORDERS = 1800, 300
 LOBSTER_ORDERS, BINANCE_ORDERS = 400, 200
 
@@ -30,6 +32,9 @@ LOBSTER_ORDERS, BINANCE_ORDERS = 400, 200
 def runs() -> list[tuple[str, list[str]]]:
     out = [(f"simulated:{s}", ["--market", f"simulated:{s}", "--seconds", str(SIM_SECONDS), "--generate",
                                str(SIM_ORDERS)]) for s in SIM_SEEDS]
+    out += [(f"simulated:{FORCED_SEED} {r}", ["--market", f"simulated:{FORCED_SEED}", "--regime", r, "--seconds",
+                                              str(SIM_SECONDS), "--generate", str(FORCED_ORDERS)])
+            for r in ("calm", "stressed", "shock")]
     out.append(("LOBSTER AMZN 2012-06-21", ["--market", str(AMZN_MESSAGES.relative_to(ROOT)), "--generate",
                                            str(LOBSTER_ORDERS)]))
     out.append(("Binance BTCUSDT", ["--market", *(str(p.relative_to(ROOT)) for p in binance_files()), "--generate",
@@ -145,7 +150,7 @@ def main() -> None:
     args = ap.parse_args()
     results = []
     for name, argv in runs():
-        out = args.out / name.split(" ")[0].replace(":", "-").lower()
+        out = args.out / name.replace(":", "-").replace(" ", "-").lower()
         full = ["replay", *argv, "--out", str(out)]
         if cli(full) != 0:
             raise SystemExit(f"microexec {' '.join(full)} failed")
@@ -153,7 +158,7 @@ def main() -> None:
                         json.loads((out / "gate_evidence.json").read_text())))
     path = args.docs / "validation.md"
     path.write_text(splice(path.read_text() if path.exists() else "", section(results)))
-    screenshot(args.out / "lobster" / "report.html", args.docs / "img" / "replay_report.png")
+    screenshot(args.out / "lobster-amzn-2012-06-21" / "report.html", args.docs / "img" / "replay_report.png")
     print(f"wrote {path} and {args.docs / 'img' / 'replay_report.png'}")
 
 

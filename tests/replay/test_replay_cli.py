@@ -106,6 +106,16 @@ def test_simulated_market_labels_orders_by_its_regimes(tmp_path: Path) -> None:
     assert all(math.isfinite(r["baseline"]["arrival"]) for r in rows)
 
 
+def test_simulated_market_with_a_forced_regime(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["replay", "--market", "simulated:5", "--regime", "shock", "--seconds", "300", "--generate", "8",
+                 "--out", str(out)]) == 0
+    doc = _evidence(out)
+    assert {r["regime"] for r in _rows(out)} == {"shock"} and [r["regime"] for r in doc["regimes"]] == ["shock"]
+    assert main(["replay", "--market", str(AMZN), "--regime", "shock", "--out", str(tmp_path / "rec")]) == 2
+    assert "simulated market only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("market", ["missing_message_1.csv", "notes.txt", "simulated:x"])
 def test_bad_market_is_a_clear_error(tmp_path: Path, market: str, capsys: pytest.CaptureFixture[str]) -> None:
     if market == "notes.txt":
