@@ -67,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--regime", choices=("calm", "stressed", "shock"),
                    help="simulated market: force one regime instead of the seeded schedule")
     p.add_argument("--tick-size", type=float, default=0.01, help="tick of the recorded market")
+    p.add_argument("--calibration-window", type=float, default=0.0,
+                   help="recorded market: one model per window of this many seconds (default 0: one for the slice)")
     p.add_argument("--quantity", type=_range, help="generated order size LO:HI (model units)")
     p.add_argument("--horizon", type=_range, default=(30.0, 120.0), help="generated order horizon LO:HI (s)")
     p.add_argument("--participation", type=float, default=0.10, help="baseline participation rate")
@@ -97,7 +99,7 @@ def _load_market(args: argparse.Namespace, progress: Progress) -> Market:
         if args.regime:
             raise MarketInputError("--regime applies to a simulated market only")
         market = load_recorded_market([Path(m) for m in args.market], limit=args.limit, tick_size=args.tick_size,
-                                      tick=tick, say=say)
+                                      window_s=args.calibration_window, tick=tick, say=say)
     progress.update(task, description="market ready", total=len(market.feed), completed=len(market.feed))
     return market
 
@@ -161,7 +163,8 @@ def write_outputs(args: argparse.Namespace, market: Market, orders: list[Any], p
         "liquidityRegimes": [r.to_dict() for r in by_state],
         "byAdvisedPolicy": [r.to_dict() for r in by_policy],
         "market": {"kind": market.kind, "symbols": market.symbols, "sources": market.sources, "notes": market.notes,
-                   "calibration": [asdict(d) for d in market.calibration]},
+                   "calibration": [asdict(d) for d in market.calibration],
+                   "calibrationWindows": market.windows},
         "run": {"seed": cfg.seed, "fee_bps": cfg.fee_bps, "warmup_s": cfg.warmup_s, "orders": len(orders),
                 "state_records": n_states, "advice_records": n_advice, "dead_letters": dead,
                 "advice_applied": sum(p.applied for p in pairs),
@@ -180,7 +183,7 @@ def write_outputs(args: argparse.Namespace, market: Market, orders: list[Any], p
                                        "sources": market.sources, "notes": market.notes},
                   pairs=pairs, base=base, adv=adv, regimes=regimes, by_state=by_state, by_policy=by_policy,
                   criteria=crit,
-                  calibration=market.calibration,
+                  calibration=market.calibration, windows=market.windows,
                   evidence=evidence, generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   fee_bps=cfg.fee_bps)
     (out / "report.html").write_text(html)

@@ -127,6 +127,17 @@ def _divergence(pairs: Sequence[PairOutcome], t0_ns: int) -> str:
     return f'<div class="grid">{"".join(charts)}</div>{note}'
 
 
+def _windows(windows: Sequence[Mapping[str, Any]]) -> str:
+    if not windows:
+        return ""
+    rows = [[escape(w["start"]), escape(w["end"]), str(w["events"]), _n(w["rate_per_s"]), _n(w["ks_median"], 4),
+             _n(w["ks_max"], 4), "whole-slice model (too thin to fit)" if w["fallback"] else "own model"]
+            for w in windows]
+    return ("<h3>Calibration windows (each order runs on its arrival window's model)</h3>"
+            + _table(["from", "to", "events", "events/s", "median KS", "max KS", "model"], rows, left=2,
+                     last_left=True))
+
+
 def _calibration(dims: Sequence[DimensionReport], notes: Sequence[str]) -> str:
     if not dims:
         return "<p>No calibration in this run: " + escape("; ".join(notes)) + "</p>"
@@ -144,6 +155,7 @@ def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome
            by_policy: Sequence[RegimeRow],
            criteria: Sequence[Criterion],
            calibration: Sequence[DimensionReport], evidence: Mapping[str, Any], generated_at: str,
+           windows: Sequence[Mapping[str, Any]] = (),
            fee_bps: float) -> str:
     """The whole page; ``generated_at`` (wall clock) is the only non-reproducible byte and is labelled so."""
     verdict = evidence.get("verdict", "fail")
@@ -184,7 +196,7 @@ def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome
           "its fill rate within 2 points and its net-after-cost PnL not below.</p></section>",
         f'<section id="divergence"><h2>Divergence over time</h2>{_divergence(order, t0)}</section>',
         f'<section id="calibration"><h2>Calibration (KS per dimension)</h2>'
-        f'{_calibration(calibration, market.get("notes", []))}</section>',
+        f'{_calibration(calibration, market.get("notes", []))}{_windows(windows)}</section>',
         '<section id="advice"><h2>How the advice was applied</h2>'
         + _table(["decision at arrival", "orders"], [[escape(k), str(v)] for k, v in sorted(reasons.items())])
         + "<h3>By what the advisor arm ran (order type / urgency tier)</h3>"

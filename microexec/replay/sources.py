@@ -11,13 +11,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from producers.binance import BinanceFormatError, binance_records
-from producers.lobster import LobsterFormatError, lobster_records
+from producers.lobster import NEW_YORK, LobsterFormatError, lobster_records
 from producers.records import BOOK, QUOTE, TRADE, FeedRecord
 from simulator.calibration import (
     Calibration,
@@ -58,6 +60,7 @@ class Market:
     sources: list[dict[str, str]] = field(default_factory=list)  # path (as given) and sha256
     notes: list[str] = field(default_factory=list)
     size_unit: float = 1.0  # venue quantity per model unit (1e-5 BTC for Binance)
+    windows: list[dict[str, Any]] = field(default_factory=list)  # per-window calibration summaries, if any
 
     @property
     def start_ns(self) -> int:
@@ -177,16 +180,26 @@ def _read_feed(kind: str, paths: list[Path], limit: int | None,
     return feed
 
 
-def _calibrate(kind: str, paths: list[Path], feed: list[FeedRecord], tick_size: float,
-               say: Callable[[str], None]) -> Calibration:
+def _lobster_midnight_ns(path: Path) -> int:
+    """Event time of midnight (New York) of the LOBSTER file's day, as producers.lobster stamps records."""
+    m = re.search(r"_(\d{4}-\d{2}-\d{2})_", path.name)
+    if m is None:
+        raise MarketInputError(f"{path.name}: no date in the LOBSTER file name")
+    return int(datetime.fromisoformat(m.group(1)).replace(tzinfo=NEW_YORK).timestamp()) * 1_000_000_000
+
+
+def calibrate_window(kind: str, paths: list[Path], feed: list[FeedRecord], tick_size: float,
+                     say: Callable[[str], None], lo_ns: int | None = None, hi_ns: int | None = None) -> Calibration:
+    """Fit the simulator on the records with event time in [lo_ns, hi_ns] (default: all of ``feed``)."""
+    lo = feed[0].ts_ns if lo_ns is None else lo_ns
+    hi = feed[-1].ts_ns if hi_ns is None else hi_ns
     try:
         if kind == "lobster":
-            with paths[0].open() as fh:
-                first = float(fh.readline().split(",")[0])
-            span = (feed[-1].ts_ns - feed[0].ts_ns) / 1e9
-            flow = load_lobster(paths[0], tick_size=tick_size, end_s=first + span + 1e-9)
+            midnight = _lobster_midnight_ns(paths[0])
+            flow = load_lobster(paths[0], tick_size=tick_size, start_s=(lo - midnight) / 1e9,
+                                end_s=(hi - midnight) / 1e9 + 1e-9)
         else:
-            envs = [r.value for r in feed if r.kind in (QUOTE, TRADE)]
+            envs = [r.value for r in feed if r.kind in (QUOTE, TRADE) and lo <= r.ts_ns <= hi]
             flow = flow_from_envelopes(envs, tick_size=tick_size,
                                        size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind)
         return calibrate(flow, progress=say)
@@ -195,17 +208,30 @@ def _calibrate(kind: str, paths: list[Path], feed: list[FeedRecord], tick_size: 
 
 
 def load_recorded_market(paths: list[Path], *, limit: int | None = None, tick_size: float = 0.01,
-                         tick: Callable[[int], None] = lambda _n: None,
+                         window_s: float = 0.0, tick: Callable[[int], None] = lambda _n: None,
                          say: Callable[[str], None] = lambda _m: None) -> Market:
-    """Read the recording, keep its feed, calibrate the simulator on the same records."""
+    """Read the recording, keep its feed, calibrate the simulator on the same records: one model
+    over the whole slice, and with ``window_s`` > 0 also one per window (microexec.replay.windows)."""
+    from microexec.replay.windows import windowed_models
+
     kind = detect_kind(paths)
     feed = _read_feed(kind, paths, limit, tick)
-    cal = _calibrate(kind, paths, feed, tick_size, say)
+    cal = calibrate_window(kind, paths, feed, tick_size, say)
     books = sum(r.kind == BOOK for r in feed)
     notes = [f"{len(feed):,} feed records ({books:,} L2 books)" if books else f"{len(feed):,} feed records",
              f"calibrated on {cal.model.metadata.get('n_events', 0):,} events over "
              f"{cal.model.metadata.get('horizon_s', 0.0):.0f} s"]
-    model = cal.model
-    return Market(kind, [feed[0].symbol], feed, lambda _s, _t: (model, None), cal.dims,
+    model_at: ModelAt
+    windows: list[dict[str, Any]] = []
+    if window_s > 0:
+        model_at, windows = windowed_models(
+            lambda lo, hi: calibrate_window(kind, paths, feed, tick_size, say, lo, hi), cal.model,
+            feed[0].ts_ns, feed[-1].ts_ns, window_s)
+        notes.append(f"orders executed on the model of their {window_s:.0f} s calibration window "
+                     f"({len(windows)} windows, {sum(w['fallback'] for w in windows)} on the whole-slice model)")
+    else:
+        model = cal.model
+        model_at = lambda _s, _t: (model, None)  # noqa: E731
+    return Market(kind, [feed[0].symbol], feed, model_at, cal.dims,
                   [{"path": str(p), "sha256": sha256_file(p)} for p in paths], notes,
-                  BINANCE_SIZE_UNIT if kind == "binance" else 1.0)
+                  BINANCE_SIZE_UNIT if kind == "binance" else 1.0, windows)

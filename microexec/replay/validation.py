@@ -4,7 +4,8 @@
 
 Runs `microexec replay` on three simulated markets (seeds no test uses; each mixes calm, stressed
 and shock segments), on three more with one regime forced each (calm, stressed, shock), on the
-whole recorded LOBSTER AMZN day and on both Binance BTCUSDT files, then
+whole recorded LOBSTER AMZN day (one model for the day, and one model per 30-minute window) and on
+both Binance BTCUSDT files, then
 puts every run's criteria and per-regime figures into the document between two markers, so the
 section is regenerated, never edited by hand (simulator.validation_report keeps it when it rewrites
 the rest of the file). Each run's report.html and gate_evidence.json stay under ``--out``.
@@ -37,6 +38,9 @@ def runs() -> list[tuple[str, list[str]]]:
             for r in ("calm", "stressed", "shock")]
     out.append(("LOBSTER AMZN 2012-06-21", ["--market", str(AMZN_MESSAGES.relative_to(ROOT)), "--generate",
                                            str(LOBSTER_ORDERS)]))
+    out.append(("LOBSTER AMZN 2012-06-21 30-min windows", ["--market", str(AMZN_MESSAGES.relative_to(ROOT)),
+                                                          "--calibration-window", "1800", "--generate",
+                                                          str(LOBSTER_ORDERS)]))
     out.append(("Binance BTCUSDT", ["--market", *(str(p.relative_to(ROOT)) for p in binance_files()), "--generate",
                                     str(BINANCE_ORDERS)]))
     return out
