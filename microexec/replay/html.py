@@ -112,7 +112,7 @@ def _divergence(pairs: Sequence[PairOutcome], t0_ns: int) -> str:
     run = list(np.cumsum(delta) / np.arange(1, len(delta) + 1)) if delta else []
     charts = [svg.lines("Advisor − baseline slippage per order (dots) and running mean", "seconds since start",
                         "bps (negative: advisor cheaper)",
-                        {"per order": (xs, delta), "running mean": (xs, run)}, points=False)]
+                        {"per order": (xs, delta), "running mean": (xs, run)}, points=["per order"])]
     with_p50 = [p for p in pairs if p.expected_shortfall_bps_p50 is not None and p.advised.filled_qty]
     if with_p50:
         div = [p.advised.slippage_bps - float(p.expected_shortfall_bps_p50 or 0.0) for p in with_p50]

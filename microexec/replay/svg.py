@@ -117,8 +117,8 @@ def histogram(title: str, xlabel: str, series: Mapping[str, Sequence[float]], bi
 
 
 def lines(title: str, xlabel: str, ylabel: str, series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-          points: bool = False) -> str:
-    """Polylines (or dots with ``points``) of (x, y) per series."""
+          points: bool | Sequence[str] = False) -> str:
+    """Polylines of (x, y) per series; dots instead for every series (``points=True``) or the named ones."""
     xs = [x for xv, yv in series.values() for x, y in zip(xv, yv, strict=True) if math.isfinite(y)]
     ys = [y for _, yv in series.values() for y in yv if math.isfinite(y)]
     if not xs:
@@ -128,10 +128,10 @@ def lines(title: str, xlabel: str, ylabel: str, series: Mapping[str, tuple[Seque
     if fr.y0 < 0 < fr.y1:
         fr.parts.append(f'<line x1="{ML}" x2="{W - MR}" y1="{_f(fr.py(0))}" y2="{_f(fr.py(0))}" stroke="#888" '
                         'stroke-dasharray="4 3"/>')
-    for s, (xv, yv) in enumerate(series.values()):
+    for s, (name, (xv, yv)) in enumerate(series.items()):
         color = COLORS[s % len(COLORS)]
         pts = [(fr.px(x), fr.py(y)) for x, y in zip(xv, yv, strict=True) if math.isfinite(y)]
-        if points:
+        if points is True or (not isinstance(points, bool) and name in points):
             fr.parts.extend(f'<circle cx="{_f(x)}" cy="{_f(y)}" r="2" fill="{color}" fill-opacity="0.6"/>'
                             for x, y in pts)
         elif pts:

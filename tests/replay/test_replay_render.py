@@ -5,6 +5,7 @@ Never skipped: without chromium the test fails and says how to install it (scrip
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -40,6 +41,12 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
     for section in SECTIONS:
         assert f'id="{section}"' in dom, section
     assert "Promotion verdict" in dom and "Per regime" in dom and "<svg" in dom
+    # the page shows the evidence's own numbers
+    doc = json.loads((report.parent / "gate_evidence.json").read_text())
+    base, adv = doc["summary"]["baseline"], doc["summary"]["advisor"]
+    for value in (base["mean_slippage_bps"], adv["mean_slippage_bps"], base["p95_shortfall_bps"]):
+        assert f">{value:,.3f}<" in dom
+    assert f">{doc['verdict'].upper()}<" in dom
     png = browser.screenshot(report, tmp_path / "shot.png", width=1000, height=1400)
     img = mpimg.imread(png)
     assert img.shape[0] == 1400 and img.shape[1] == 1000
