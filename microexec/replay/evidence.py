@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import subprocess
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,22 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _project_name(top: Path) -> str | None:
+    try:
+        with (top / "pyproject.toml").open("rb") as fh:
+            name = tomllib.load(fh).get("project", {}).get("name")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def git_info(cwd: Path) -> dict[str, str | None]:
-    """repository (origin URL, else the top-level folder name), head (HEAD), base (merge-base with
-    main, else None): what the handoff bundle asks for, when git can answer."""
+    """repository (origin URL; else the project's name from pyproject.toml, since a worktree's folder
+    name says nothing; else the folder name), head (HEAD), base (merge-base with main, else None):
+    what the handoff bundle asks for, when git can answer."""
     top = _git(["rev-parse", "--show-toplevel"], cwd)
-    repo = _git(["config", "--get", "remote.origin.url"], cwd) or (Path(top).name if top else None)
+    repo = _git(["config", "--get", "remote.origin.url"], cwd) or \
+        (_project_name(Path(top)) or Path(top).name if top else None)
     head = _git(["rev-parse", "HEAD"], cwd)
     base = None
     for ref in ("main", "origin/main", "master"):

@@ -145,8 +145,10 @@ def _calibration(dims: Sequence[DimensionReport], notes: Sequence[str]) -> str:
              f"{d.ks_pvalue:.2e}" if d.fitted else "–", _n(d.empirical_rate, 4),
              _n(d.model_rate, 4) if d.fitted else "–"] for d in dims]
     fitted = [d for d in dims if d.fitted]
-    chart = svg.bars("Time-rescaling KS statistic per dimension", "KS statistic", [d.name.replace("_", " ")
-                     for d in fitted], {"KS": [d.ks_statistic for d in fitted]})
+    short = {"market": "mkt", "limit": "lim", "cancel": "cxl", "inside": "in"}
+    labels = [" ".join(short.get(w, w) for w in d.name.split("_")) for d in fitted]
+    chart = svg.bars("Time-rescaling KS statistic per dimension", "KS statistic", labels,
+                     {"KS": [d.ks_statistic for d in fitted]})
     return _table(["dimension", "events", "KS", "p-value", "rate data (1/s)", "rate model (1/s)"], rows) + chart
 
 

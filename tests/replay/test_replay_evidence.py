@@ -36,3 +36,4 @@ def test_git_info_reads_this_checkout(tmp_path: object) -> None:
 
     info = ev.git_info(ROOT)
     assert info["head"] is not None and len(info["head"]) == 40
+    assert info["repository"]  # origin URL, or the project's name when there is no remote
