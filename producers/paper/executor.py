@@ -252,6 +252,8 @@ class PaperExecutor:
                 else:
                     still.append((order, mid, since))
             ready = still
+            waiting = [o.submitted_ns for o, _, _ in ready] + [q[0].submitted_ns for q in pending.values() if q]
+            book.prune_before(min(waiting) if waiting else watermark)
             self._emit(producer, (1 << 62) if feed_idle else watermark)
 
 

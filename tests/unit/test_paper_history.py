@@ -49,3 +49,15 @@ def test_commands_refuse_bad_arguments_with_exit_2(capsys: pytest.CaptureFixture
     assert "--start" in capsys.readouterr().err
     assert main(["paper", "run", "--orders", "-1"]) == 2
     assert main(["demo", "--minutes", "0.1", "--speed", "1"]) == 2  # too short for the horizons
+
+
+def test_pruning_keeps_the_record_in_force() -> None:
+    book = HistoryBook()
+    for k in range(5):
+        book.update_state("AMZN", _state(T0 + k * S))
+        book.update_advice("AMZN", _advice(T0 + k * S, 0.01 * (k + 1)))
+    book.prune_before(T0 + 2 * S + 1)
+    baseline = BaselineOrder(0.10, "market")
+    assert book.advice_as_of("AMZN", T0 + 2 * S + 5, baseline).participation_rate == 0.03
+    assert book.advice_as_of("AMZN", T0 + 4 * S, baseline).participation_rate == 0.05
+    assert book.as_of("AMZN", T0 + S).latest("AMZN") == (None, None)  # pruned history is gone
