@@ -26,9 +26,11 @@ def _state() -> Processor:
 
 
 def _advisor() -> Processor:
+    import time
+
     from consumers.advisor.processor import AdvisorProcessor
 
-    return AdvisorProcessor()
+    return AdvisorProcessor(wall_clock_ns=time.time_ns)  # latency_ms: ingest -> advice, measured
 
 
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
