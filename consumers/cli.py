@@ -31,9 +31,16 @@ def _advisor() -> Processor:
     return AdvisorProcessor()
 
 
+def _tca() -> Processor:
+    from consumers.tca.processor import TcaProcessor
+
+    return TcaProcessor()
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "tca": ("microexec-tca", _tca),
 }
 
 
