@@ -57,6 +57,11 @@ def _first(current: Any, value: Any) -> Any:
     return current if current is not None else value
 
 
+def _text(value: Any) -> str | None:
+    """An optional string field of the envelope (a number sent as an id still reads as text)."""
+    return None if value is None or value == "" else str(value)
+
+
 def apply_update(order: Order | None, u: TradeUpdate, max_fills: int) -> Order:
     """The order after trade update ``u`` (a new dict; ``order`` is not modified)."""
     o = dict(order) if order is not None else new_order(u.symbol)
@@ -64,8 +69,8 @@ def apply_update(order: Order | None, u: TradeUpdate, max_fills: int) -> Order:
     o["sub"] = _first(o["sub"], u.submitted_at_ns)
     o["qty"] = _first(o["qty"], u.qty)
     o["lim"] = _first(o["lim"], u.limit_price)
-    o["lbl"] = _first(o["lbl"], u.account_label)
-    o["cid"] = _first(o["cid"], u.client_order_id)
+    o["lbl"] = _first(o["lbl"], _text(u.account_label))
+    o["cid"] = _first(o["cid"], _text(u.client_order_id))
     o["last"] = u.event_ts_ns if o["last"] is None else max(o["last"], u.event_ts_ns)
     if u.event in FILL_EVENTS and u.fill_price is not None and u.fill_qty is not None and u.fill_qty > 0:
         fill = [u.event_ts_ns, -1.0 if u.filled_qty is None else u.filled_qty, u.fill_price, u.fill_qty]
@@ -75,7 +80,7 @@ def apply_update(order: Order | None, u: TradeUpdate, max_fills: int) -> Order:
             o["fills"] = sorted([*o["fills"], fill])
     if u.event in COMPLETION_EVENTS:
         done = {"t": u.event_ts_ns, "ev": u.event, "fq": u.filled_qty, "fp": u.filled_avg_price, "qty": u.qty,
-                "lbl": u.account_label, "lim": u.limit_price}
+                "lbl": _text(u.account_label), "lim": u.limit_price}
         current = o["done"]
         if current is None or (done["t"], done["ev"]) < (current["t"], current["ev"]):
             o["done"] = done  # two completions (should not happen): the earliest, whatever the arrival order

@@ -17,6 +17,7 @@ from consumers.tca.config import TcaConfig
 from consumers.tca.processor import INDEX_KEY, TcaProcessor
 from streams.offline import OfflineResult, run_offline
 from streams.processor import SourceRecord
+from streams.serde import AvroDecoder, AvroEncoder
 from streams.topics import topic
 from tests.support.tca_feed import MS, NS, OrderSpec, order_updates, quote, shortfall, state_record
 
@@ -118,6 +119,8 @@ def test_hand_computed_buy_and_sell_with_partial_fills() -> None:
         emit = result.outputs[0]
         assert emit.topic == topic("tca_divergence") and emit.key == "AAPL"
         check(dict(emit.value))  # type: ignore[arg-type]
+        encoder = AvroEncoder("tca_divergence_v1", emit.topic, None)  # every field the schema has, and no other
+        assert AvroDecoder("tca_divergence_v1", None).decode(encoder.encode(emit.value)) == emit.value  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("spec,p50,p95", [(BUY, 2.5, 9.0), (SELL, 1.0, 6.0)], ids=["buy", "sell"])

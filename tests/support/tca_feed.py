@@ -38,8 +38,9 @@ def order_updates(spec: OrderSpec) -> list[dict[str, Any]]:
     """``new``, then each fill (``partial_fill``; the last one ``fill`` when the order completes by
     filling), then the completion event when it is not a fill. Cumulative quantities and average
     prices are computed as the broker reports them."""
-    common: dict[str, Any] = {"order_id": spec.order_id, "side": spec.side, "order_type": spec.order_type, "qty": spec.qty,
-              "submitted_at_ns": spec.submitted_ns, "limit_price": spec.limit_price, "account_label": spec.label}
+    common: dict[str, Any] = {
+        "order_id": spec.order_id, "side": spec.side, "order_type": spec.order_type, "qty": spec.qty,
+        "submitted_at_ns": spec.submitted_ns, "limit_price": spec.limit_price, "account_label": spec.label}
     out = [trade_update_envelope(spec.symbol, spec.submitted_ns + 5 * MS, "new", **common)]
     cum_qty = cum_notional = 0.0
     for i, (ts, price, qty) in enumerate(spec.fills):
