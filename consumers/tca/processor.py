@@ -178,15 +178,15 @@ class TcaProcessor:
 
     def _track(self, p: _Pass, order_id: str, o: O.Order) -> None:
         """Store the order, set its deadline, and emit it if it is ready."""
-        if O.ready(o, self.config.qty_tolerance) or _unfilled_completion(o):
-            self._finish(p, order_id, o, "complete")
-            return
         index = p.idx()
         while order_id not in index and len(index) >= self.config.max_orders:
             # Full: expire the earliest deadline now (an emitted order's marker, or a completed order
             # emitted with what it has, or an open order evicted), until there is room.
             _, oldest = min((d, k) for k, d in index.items())
             self._on_deadline(p, oldest, "capacity")
+        if O.ready(o, self.config.qty_tolerance) or _unfilled_completion(o):
+            self._finish(p, order_id, o, "complete")
+            return
         p.state.put("o:" + order_id, o)
         done = o["done"]
         p.set_deadline(order_id, done["t"] + self.config.wait_ns if done is not None

@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 
 from consumers.tca.config import TcaConfig
 from consumers.tca.processor import TcaProcessor
+from streams.admin import rewind_group
 from streams.offline import run_offline
 from streams.partitioning import partition_for
 from streams.processor import SourceRecord
@@ -168,16 +169,20 @@ def test_tca_divergence_on_the_broker_matches_hand_arithmetic_and_replays_byte_i
     assert len(offline_values) == len(offline.outputs)
     assert {v["order_id"]: v for v in offline_values} == out
 
-    # A second run, fresh group and fresh state, over the same inputs: the same bytes, partition by partition.
+    # A second run, fresh group and fresh state, over the same inputs; then the first group rewound to
+    # the beginning of every input with its state reset: the same bytes each time, partition by partition.
     _run(settings, f"tca-again-{unique}", total)
-    second = read_all(settings, topic("tca_divergence"))
-    assert len(second) == 2 * len(first)
-    for partition in range(PARTITIONS):
-        values = [m.value() for m in second if m.partition() == partition]
-        half = len(values) // 2
-        assert values[:half] == values[half:]
-        assert [m.timestamp()[1] for m in second if m.partition() == partition][:half] == [
-            m.timestamp()[1] for m in second if m.partition() == partition][half:]
+    for i, key in enumerate(("quotes", "trade_updates", "shortfall", "state")):
+        rewind_group(settings, f"tca-{unique}", topic(key), "earliest", wait_s=30, reset_state=i == 3)
+    _run(settings, f"tca-{unique}", total)
+    runs = read_all(settings, topic("tca_divergence"))
+    assert len(runs) == 3 * len(first)
+    used = {partition_for(s, PARTITIONS) for s in SYMBOLS}
+    assert len(used) > 1  # the symbols spread over partitions: per-partition order is what is compared
+    for partition in used:
+        records = [(m.value(), m.timestamp()[1], m.key()) for m in runs if m.partition() == partition]
+        n = len(records) // 3
+        assert n > 0 and records[:n] == records[n:2 * n] == records[2 * n:]
 
 
 def _ms(iso: str) -> int:
