@@ -274,3 +274,34 @@ def test_config_errors_name_the_variable() -> None:
     with pytest.raises(ValueError, match="TCA_DRIFT_WINDOWS"):
         TcaConfig.from_env({"TCA_DRIFT_WINDOWS": "0"})
     assert TcaConfig.from_env({"TCA_WINDOW_ORDERS": "6", "TCA_WAIT_S": ""}).window_orders == 6
+
+
+def _as_numbers(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The same update with Alpaca's decimal strings sent as JSON numbers."""
+    env = {**envelope, "payload": dict(envelope["payload"])}
+    payload = env["payload"]
+    payload["order"] = dict(payload["order"])
+    for mapping, names in ((payload, ("price", "qty", "position_qty")),
+                           (payload["order"], ("qty", "filled_qty", "filled_avg_price", "limit_price"))):
+        for name in names:
+            if isinstance(mapping.get(name), str):
+                mapping[name] = float(mapping[name])
+    return env
+
+
+def test_decimal_strings_and_json_numbers_give_the_same_record() -> None:
+    g = groups(SELL, 1.0, 6.0)
+    as_strings = run(g["quote"] + g["distribution"] + g["fills"] + g["completion"]).outputs
+    numeric = [(k, _as_numbers(v)) for k, v in g["fills"] + g["completion"]]
+    assert all(isinstance(v["payload"]["order"]["qty"], float) for _, v in numeric)
+    assert run(g["quote"] + g["distribution"] + numeric).outputs == as_strings
+
+
+def test_regime_falls_back_to_the_distribution_without_state_records() -> None:
+    g = groups(BUY, 2.5, 9.0)
+    quotes_only = [item for item in QUOTES if item[0] == "quotes"]
+    dist = shortfall(BUY.order_id, "AAPL", "buy", 100.0, SUB, 2.5, 9.0, regime="normal")
+    value = dict(run(quotes_only + [("shortfall", dist)] + g["fills"] + g["completion"]).outputs[0].value)  # type: ignore[arg-type]
+    assert value["liquidity_regime"] == "normal"
+    value = dict(run(quotes_only + g["distribution"] + g["fills"] + g["completion"]).outputs[0].value)  # type: ignore[arg-type]
+    assert value["liquidity_regime"] is None
