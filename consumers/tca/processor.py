@@ -25,6 +25,7 @@ they came in, or when the wait expires. docs/tca.md has the rules and their reas
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -45,6 +46,7 @@ from streams.timeutil import TimestampError, parse_ts_ns
 from streams.topics import topic
 from streams.torghut import Quote, parse_quote, parse_trade_update
 
+log = logging.getLogger("microexec.tca")
 CLOCK_KEY = "__clock__"
 INDEX_KEY = "__index__"
 
@@ -169,7 +171,16 @@ class TcaProcessor:
             p.state.delete(key)  # an emitted order's marker has served its time
             p.set_deadline(order_id, None)
         elif o["done"] is not None:
-            self._finish(p, order_id, o, "wait_expired" if cause == "deadline" else cause)
+            try:
+                self._finish(p, order_id, o, "wait_expired" if cause == "deadline" else cause)
+            except Exception:
+                # Not this record's fault: raising would dead-letter it, roll the clock back, and fail
+                # again on every later record of the partition. The order is closed and counted.
+                log.exception("tca: order %s could not be finished at its deadline", order_id)
+                M.ORDERS.labels("failed").inc()
+                self._unsettle(p, order_id, o)
+                p.state.put(key, {"x": p.clock})
+                p.set_deadline(order_id, (p.clock or 0) + self.config.done_retention_ns)
         else:
             p.state.delete(key)
             p.set_deadline(order_id, None)

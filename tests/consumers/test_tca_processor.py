@@ -305,3 +305,19 @@ def test_regime_falls_back_to_the_distribution_without_state_records() -> None:
     assert value["liquidity_regime"] == "normal"
     value = dict(run(quotes_only + g["distribution"] + g["fills"] + g["completion"]).outputs[0].value)  # type: ignore[arg-type]
     assert value["liquidity_regime"] is None
+
+
+def test_an_order_that_fails_at_its_deadline_is_counted_and_does_not_poison_the_partition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    g = groups(BUY, 2.5, 9.0)
+    done_ns = BUY.fills[-1][0]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("consumers.tca.orders.divergence_values", broken)
+    failed = counter("failed")
+    later = [("quotes", quote("AAPL", done_ns + (30 + i) * NS, 100.0, 100.02)) for i in range(3)]
+    result = run_offline(TcaProcessor(TcaConfig()), records(g["quote"] + g["fills"] + g["completion"] + later))
+    assert result.dlq == [] and result.outputs == [] and counter("failed") == failed + 1
+    assert result.states[0].snapshot()["o:ord-buy-1"] == {"x": done_ns + 30 * NS}
