@@ -9,8 +9,8 @@ their symbol's partition), so one partition's keyed state holds everything an or
 * ``q:<symbol>`` / ``r:<symbol>``: mid and liquidity-regime histories (consumers.tca.history);
 * ``u:<symbol>``: orders of the symbol whose arrival quote is not settled yet, ``{order_id: submitted_at}``;
 * ``w:<symbol>``: the symbol's drift window (consumers.tca.windows);
-* ``__clock__``: the partition's event-time clock (newest event time of any input) and the earliest
-  deadline; ``__index__``: every tracked order's deadline.
+* ``__clock__`` and ``__index__:<n>``: the partition's event-time clock (newest event time of any
+  input) and every tracked order's deadline (consumers.tca.deadlines).
 
 Deadlines, all in event time on the partition clock (never the wall clock): a completed order waits
 until ``completion + wait`` and is then emitted with what it has; an order that never completes is
@@ -33,6 +33,7 @@ from consumers.tca import history, windows
 from consumers.tca import metrics as M
 from consumers.tca import orders as O
 from consumers.tca.config import TcaConfig
+from consumers.tca.deadlines import Deadlines
 from streams.processor import (
     FORMAT_AVRO,
     FORMAT_TORGHUT_JSON,
@@ -47,37 +48,24 @@ from streams.topics import topic
 from streams.torghut import Quote, parse_quote, parse_trade_update
 
 log = logging.getLogger("microexec.tca")
-CLOCK_KEY = "__clock__"
-INDEX_KEY = "__index__"
 
 
 class _Pass:
-    """What one record does to the partition: the state, the clock and deadline index (loaded
-    lazily, written back once), and the records it emits."""
+    """What one record does to the partition: the state, the clock and deadlines (written back once,
+    at the end), and the records it emits."""
 
-    __slots__ = ("clock", "emits", "index", "index_dirty", "state")
+    __slots__ = ("deadlines", "emits", "state")
 
-    def __init__(self, state: KeyValueState, clock: int | None) -> None:
+    def __init__(self, state: KeyValueState) -> None:
         self.state = state
-        self.clock = clock
+        self.deadlines = Deadlines(state)
         self.emits: list[Emit] = []
-        self.index: dict[str, int] | None = None
-        self.index_dirty = False
 
-    def idx(self) -> dict[str, int]:
-        if self.index is None:
-            self.index = dict(self.state.get(INDEX_KEY) or {})
-        return self.index
-
-    def set_deadline(self, order_id: str, deadline: int | None) -> None:
-        index = self.idx()
-        if deadline is None:
-            if order_id in index:
-                del index[order_id]
-                self.index_dirty = True
-        elif index.get(order_id) != deadline:
-            index[order_id] = deadline
-            self.index_dirty = True
+    @property
+    def clock(self) -> int:
+        clock = self.deadlines.clock
+        assert clock is not None  # set by _advance before anything else happens
+        return clock
 
 
 class TcaProcessor:
@@ -132,44 +120,27 @@ class TcaProcessor:
                 state.put(key, after)
         else:
             raise InvalidRecord("unknown_topic", tp)
-        self._write_index(p)
+        p.deadlines.flush()
         return p.emits
 
     # -- the clock and deadlines --------------------------------------------------------------
     def _advance(self, state: KeyValueState, ts: int) -> _Pass:
         """Move the partition clock to ``ts`` if later, and act on every deadline it reached."""
-        clock = state.get(CLOCK_KEY)
-        now = None if clock is None else clock["t"]
-        if now is not None and ts <= now:
-            return _Pass(state, now)
-        p = _Pass(state, ts)
-        due_at = None if clock is None else clock["next"]
-        state.put(CLOCK_KEY, {"t": ts, "next": due_at})
-        if due_at is not None and ts >= due_at:
-            index = p.idx()
-            p.index_dirty = True  # "next" is recomputed even if nothing was due after all
-            for deadline, order_id in sorted((d, o) for o, d in index.items() if d <= ts):
-                if p.idx().get(order_id) == deadline:  # an earlier expiry may have moved it
+        p = _Pass(state)
+        if p.deadlines.advance(ts):
+            for deadline, order_id in p.deadlines.due(ts):
+                if p.deadlines.get(order_id) == deadline:  # an earlier expiry may have moved it
                     self._on_deadline(p, order_id, "deadline")
         return p
-
-    def _write_index(self, p: _Pass) -> None:
-        """Write the deadline index back, and the earliest deadline next to the clock."""
-        if p.index is None or not p.index_dirty:
-            return
-        p.state.put(INDEX_KEY, p.index)
-        clock = p.state.get(CLOCK_KEY)
-        assert clock is not None  # _advance wrote it
-        p.state.put(CLOCK_KEY, {"t": clock["t"], "next": min(p.index.values()) if p.index else None})
 
     def _on_deadline(self, p: _Pass, order_id: str, cause: str) -> None:
         key = "o:" + order_id
         o = p.state.get(key)
         if o is None:
-            p.set_deadline(order_id, None)
+            p.deadlines.set(order_id, None)
         elif "x" in o:
             p.state.delete(key)  # an emitted order's marker has served its time
-            p.set_deadline(order_id, None)
+            p.deadlines.set(order_id, None)
         elif o["done"] is not None:
             try:
                 self._finish(p, order_id, o, "wait_expired" if cause == "deadline" else cause)
@@ -180,27 +151,28 @@ class TcaProcessor:
                 M.ORDERS.labels("failed").inc()
                 self._unsettle(p, order_id, o)
                 p.state.put(key, {"x": p.clock})
-                p.set_deadline(order_id, (p.clock or 0) + self.config.done_retention_ns)
+                p.deadlines.set(order_id, p.clock + self.config.done_retention_ns)
         else:
             p.state.delete(key)
-            p.set_deadline(order_id, None)
+            p.deadlines.set(order_id, None)
             self._unsettle(p, order_id, o)
             M.ORDERS.labels("evicted_never_completed" if cause == "deadline" else "evicted_" + cause).inc()
 
     def _track(self, p: _Pass, order_id: str, o: O.Order) -> None:
         """Store the order, set its deadline, and emit it if it is ready."""
-        index = p.idx()
-        while order_id not in index and len(index) >= self.config.max_orders:
+        deadlines = p.deadlines
+        while deadlines.get(order_id) is None and len(deadlines) >= self.config.max_orders:
             # Full: expire the earliest deadline now (an emitted order's marker, or a completed order
             # emitted with what it has, or an open order evicted), until there is room.
-            _, oldest = min((d, k) for k, d in index.items())
-            self._on_deadline(p, oldest, "capacity")
+            earliest = deadlines.earliest()
+            assert earliest is not None
+            self._on_deadline(p, earliest[1], "capacity")
         if O.ready(o, self.config.qty_tolerance) or _unfilled_completion(o):
             self._finish(p, order_id, o, "complete")
             return
         p.state.put("o:" + order_id, o)
         done = o["done"]
-        p.set_deadline(order_id, done["t"] + self.config.wait_ns if done is not None
+        p.deadlines.set(order_id, done["t"] + self.config.wait_ns if done is not None
                        else o["last"] + self.config.order_ttl_ns)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -280,9 +252,9 @@ class TcaProcessor:
         done = o["done"]
         assert done is not None
         self._unsettle(p, order_id, o)
-        marker_at = p.clock if p.clock is not None else done["t"]
+        marker_at = p.clock
         p.state.put("o:" + order_id, {"x": marker_at})
-        p.set_deadline(order_id, marker_at + cfg.done_retention_ns)
+        p.deadlines.set(order_id, marker_at + cfg.done_retention_ns)
         if not o["set"] and o["sub"] is not None:  # the wait expired first: the best quote we have
             o = {**o, "arr": _pair(history.lookup(p.state.get("q:" + o["sym"]), o["sub"]))}
         realized = O.realized_fills(o, cfg.qty_tolerance)
