@@ -111,9 +111,14 @@ def fills_complete(o: Order, tolerance: float) -> bool:
 
 
 def ready(o: Order, tolerance: float) -> bool:
-    """Everything the record needs is here: completion, all fills, a distribution (or a "not run"
-    status), and a settled arrival quote (or no submitted_at, so no quote could ever be the arrival)."""
-    return (o["done"] is not None and o["dist"] is not None and (o["set"] or o["sub"] is None)
+    """Everything the record needs is here: completion, all fills, a usable distribution, and a
+    settled arrival quote (or no submitted_at, so no quote could ever be the arrival one).
+
+    A "not run" distribution counts as missing, exactly as no distribution: the order waits for the
+    deadline like one without, so that a usable record arriving after it still wins, whichever came
+    first."""
+    dist = o["dist"]
+    return (o["done"] is not None and dist is not None and dist["ok"] and (o["set"] or o["sub"] is None)
             and fills_complete(o, tolerance))
 
 

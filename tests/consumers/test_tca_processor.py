@@ -181,17 +181,23 @@ def test_missing_distribution_is_emitted_flagged_when_the_wait_expires() -> None
     assert M.LATE.labels("distribution")._value.get() == late + 1  # the late distribution: counted, ignored
 
 
-def test_a_not_run_distribution_counts_as_missing_without_waiting() -> None:
+def test_a_not_run_distribution_counts_as_missing() -> None:
+    """As if none had come: the order waits for its deadline (a usable record may still arrive, and
+    then wins whichever came first), then is emitted flagged. Reference-order records are ignored."""
     g = groups(BUY, 2.5, 9.0)
     not_run = shortfall(BUY.order_id, "AAPL", "buy", 100.0, SUB, 0.0, 0.0, status="over_budget")
     reference = shortfall(BUY.order_id, "AAPL", "buy", 100.0, SUB, 50.0, 60.0, reference=True)
-    result = run(g["quote"] + [("shortfall", reference), ("shortfall", not_run)] + g["fills"] + g["completion"])
+    tick = ("quotes", quote("AAPL", BUY.fills[-1][0] + 30 * NS, 100.0, 100.02))
+    inputs = g["quote"] + [("shortfall", reference), ("shortfall", not_run)] + g["fills"] + g["completion"]
+    assert run(inputs).outputs == []
+    result = run([*inputs, tick])
     assert len(result.outputs) == 1
     value = dict(result.outputs[0].value)  # type: ignore[arg-type]
     assert value["expected_missing"] is True and value["divergence_bps"] is None
-    # An explicit "ok" status is an ordinary distribution.
-    ok = shortfall(BUY.order_id, "AAPL", "buy", 100.0, SUB, 2.5, 9.0, status="ok")
-    check_buy(dict(run(g["quote"] + [("shortfall", ok)] + g["fills"] + g["completion"]).outputs[0].value))  # type: ignore[arg-type]
+    for late_ok in (g["distribution"][0], ("shortfall", {**g["distribution"][0][1], "status": "ok"})):
+        check_buy(dict(run([*inputs, late_ok]).outputs[0].value))  # type: ignore[arg-type]
+        check_buy(dict(run(g["quote"] + [late_ok, ("shortfall", not_run)] + g["fills"] + g["completion"]
+                           ).outputs[0].value))  # type: ignore[arg-type]
 
 
 def test_a_duplicate_completion_never_gives_a_second_record() -> None:
