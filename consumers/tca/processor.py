@@ -18,9 +18,9 @@ evicted ``order_ttl`` after its last event; an emitted marker is dropped ``done_
 emission. Every expiry and eviction is counted (``tca_orders_total{outcome}``). Deadlines are
 checked before the record that moved the clock is applied: the record happened after them.
 
-A record is emitted exactly once, as soon as the completion, every fill the completion reports, the
-distribution (or a "not run" status) and a settled arrival quote are all present, whatever order
-they came in, or when the wait expires. docs/tca.md has the rules and their reasons.
+A record is emitted exactly once, as soon as the completion, every fill the completion reports, a
+usable distribution and a settled arrival quote are all present, whatever order they came in, or
+when the wait expires. docs/tca.md has the rules and their reasons.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from streams.processor import (
 )
 from streams.timeutil import TimestampError, parse_ts_ns
 from streams.topics import topic
-from streams.torghut import Quote, parse_quote, parse_trade_update
+from streams.torghut import Quote, TradeUpdate, parse_quote, parse_trade_update
 
 log = logging.getLogger("microexec.tca")
 
@@ -149,13 +149,13 @@ class TcaProcessor:
                 # again on every later record of the partition. The order is closed and counted.
                 log.exception("tca: order %s could not be finished at its deadline", order_id)
                 M.ORDERS.labels("failed").inc()
-                self._unsettle(p, order_id, o)
+                self._forget_waiting(p, order_id, o)
                 p.state.put(key, {"x": p.clock})
                 p.deadlines.set(order_id, p.clock + self.config.done_retention_ns)
         else:
             p.state.delete(key)
             p.deadlines.set(order_id, None)
-            self._unsettle(p, order_id, o)
+            self._forget_waiting(p, order_id, o)
             M.ORDERS.labels("evicted_never_completed" if cause == "deadline" else "evicted_" + cause).inc()
 
     def _track(self, p: _Pass, order_id: str, o: O.Order) -> None:
@@ -176,7 +176,7 @@ class TcaProcessor:
                        else o["last"] + self.config.order_ttl_ns)
 
     # -- inputs -------------------------------------------------------------------------------
-    def _on_update(self, p: _Pass, u: Any) -> None:
+    def _on_update(self, p: _Pass, u: TradeUpdate) -> None:
         key = "o:" + u.order_id
         o = p.state.get(key)
         if o is not None and "x" in o:
@@ -229,14 +229,15 @@ class TcaProcessor:
         quotes = p.state.get("q:" + o["sym"])
         newest = history.newest_time(quotes)
         if newest is not None and newest > sub:
-            self._unsettle(p, order_id, o)
+            self._forget_waiting(p, order_id, o)
             return {**o, "arr": _pair(history.lookup(quotes, sub)), "set": True}
         waiting = p.state.get("u:" + o["sym"]) or {}
         if waiting.get(order_id) != sub:
             p.state.put("u:" + o["sym"], {**waiting, order_id: sub})
         return o
 
-    def _unsettle(self, p: _Pass, order_id: str, o: O.Order) -> None:
+    def _forget_waiting(self, p: _Pass, order_id: str, o: O.Order) -> None:
+        """Take the order out of its symbol's orders waiting for an arrival quote."""
         waiting = p.state.get("u:" + o["sym"])
         if waiting and order_id in waiting:
             rest = {k: v for k, v in waiting.items() if k != order_id}
@@ -251,7 +252,7 @@ class TcaProcessor:
         cfg = self.config
         done = o["done"]
         assert done is not None
-        self._unsettle(p, order_id, o)
+        self._forget_waiting(p, order_id, o)
         marker_at = p.clock
         p.state.put("o:" + order_id, {"x": marker_at})
         p.deadlines.set(order_id, marker_at + cfg.done_retention_ns)
