@@ -33,9 +33,16 @@ def _advisor() -> Processor:
     return AdvisorProcessor(wall_clock_ns=time.time_ns)  # latency_ms: ingest -> advice, measured
 
 
+def _tca() -> Processor:
+    from consumers.tca.processor import TcaProcessor
+
+    return TcaProcessor()
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "tca": ("microexec-tca", _tca),
 }
 
 
