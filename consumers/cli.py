@@ -31,9 +31,16 @@ def _advisor() -> Processor:
     return AdvisorProcessor()
 
 
+def _alerts() -> Processor:
+    from consumers.alerts.processor import AlertsProcessor
+
+    return AlertsProcessor()
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "alerts": ("microexec-alerts", _alerts),
 }
 
 
