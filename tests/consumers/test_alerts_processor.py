@@ -307,3 +307,32 @@ def test_configuration_from_env_and_processor_reads_it(monkeypatch: pytest.Monke
     proc = AlertsProcessor()
     assert proc.config.stream_timeout_s == 7.5 and proc.punctuate_interval_s == 0.5
     assert AlertsConfig.from_env({}) == AlertsConfig()
+
+
+# -- the real chain, offline --------------------------------------------------------------------
+def test_state_and_advisor_output_raise_nothing_until_advice_stops() -> None:
+    """A minute of Torghut-format market data through the real state and advisor processors: the
+    alerts consumer stays silent on their output (no false staleness between quiet states), and
+    once the advice is cut off it fires advice_stream_stale for every symbol, once."""
+    from consumers.advisor.advisor import AdvisorConfig
+    from consumers.advisor.processor import AdvisorProcessor
+    from consumers.common.torghut_feed import synthetic_market
+    from consumers.state.processor import StateProcessor
+    from streams.offline import as_inputs
+
+    symbols = ["AAA", "BBB", "CCC"]
+    states = run_offline(StateProcessor(), list(synthetic_market(symbols, 6000, seed=5))).outputs
+    advice_out = run_offline(AdvisorProcessor(AdvisorConfig()), as_inputs(states)).outputs
+    assert len(advice_out) == len(states) > 100
+    cfg = AlertsConfig(advice_timeout_s=1.0)
+    healthy = run_offline(AlertsProcessor(cfg), as_inputs(states + advice_out))
+    assert healthy.outputs == [] and not healthy.dlq
+
+    cut_ms = states[len(states) // 2].timestamp_ms
+    assert cut_ms is not None
+    kept = [a for a in advice_out if a.timestamp_ms is not None and a.timestamp_ms <= cut_ms]
+    out = alerts(run_offline(AlertsProcessor(cfg), as_inputs(states + kept)))
+    assert sorted((a["alert_key"], a["status"]) for a in out) == [
+        (f"advice_stream_stale:{s}", "firing") for s in symbols]
+    for a in out:
+        assert a["value"] > 1.0 and parse_ts_ns(a["event_ts"]) > cut_ms * 1_000_000 + 1_000_000_000

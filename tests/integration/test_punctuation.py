@@ -115,3 +115,23 @@ def test_bad_punctuate_interval_is_refused(fast_settings: Settings, unique: str)
 
     with pytest.raises(ValueError, match="punctuate_interval_s"):
         ExactlyOnceRuntime(Bad("a", "b"), fast_settings, f"bad-{unique}")
+
+
+def test_a_failing_punctuate_is_rolled_back_and_does_not_stop_other_partitions(fast_settings: Settings,
+                                                                               unique: str) -> None:
+    in_topic, out_topic, app = f"fail-in-{unique}", f"fail-out-{unique}", f"fail-{unique}"
+    create_topics(fast_settings, [(in_topic, 2, False), (out_topic, 1, False)])
+
+    class FailsOnOne(TickProcessor):
+        def punctuate(self, now_wall_ns: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
+            out = list(super().punctuate(now_wall_ns, partition, state))  # writes state, then fails
+            if partition == 1:
+                raise RuntimeError("bug")
+            return out
+
+    runtime = ExactlyOnceRuntime(FailsOnOne(in_topic, out_topic), fast_settings, app)
+    _run_for(runtime, 1.0)
+    ticks = _ticks(fast_settings, out_topic)
+    assert list(ticks) == [0] and ticks[0] == list(range(1, len(ticks[0]) + 1))
+    changelog = read_all(fast_settings, changelog_topic(app))
+    assert changelog and {m.partition() for m in changelog} == {0}, "the failed call's state write is rolled back"
