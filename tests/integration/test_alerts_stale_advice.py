@@ -38,8 +38,8 @@ def topics(unique: str, fast_settings: Settings, monkeypatch: pytest.MonkeyPatch
     for key in (*KEYS, "dlq"):
         monkeypatch.setenv(f"MICROEXEC_TOPIC_{key.upper()}", f"{key}-{unique}")
     monkeypatch.setenv("EXECUTION_ADVISOR_ENABLED", "true")
-    monkeypatch.setenv("MICROEXEC_ALERT_ADVICE_TIMEOUT_S", "2")
-    monkeypatch.setenv("MICROEXEC_ALERT_STREAM_TIMEOUT_S", "3")
+    monkeypatch.setenv("MICROEXEC_ALERT_ADVICE_TIMEOUT_S", "3")
+    monkeypatch.setenv("MICROEXEC_ALERT_STREAM_TIMEOUT_S", "4")
     monkeypatch.setenv("MICROEXEC_ALERT_PUNCTUATE_INTERVAL_S", "0.25")
     create_topics(fast_settings, [(topic(k), PARTITIONS, k in ("state", "advice")) for k in KEYS])
     create_topics(fast_settings, [(topic("dlq"), 1, False)])
@@ -138,7 +138,7 @@ def test_stale_advice_fires_when_the_advisor_stops_and_resolves_when_it_is_back(
         while alerts_rt.runtime.stats.punctuations < 4:  # it runs and has caught up with the backlog
             assert time.monotonic() < deadline, "the alerts consumer did not start"
             time.sleep(0.1)
-        reader.poll(4.0)  # longer than both timeouts, with everything running
+        reader.poll(5.0)  # longer than both timeouts, with everything running
         assert reader.seen == [], "no alert may fire while state and advice flow"
 
         advisor.stop()
@@ -158,8 +158,8 @@ def test_stale_advice_fires_when_the_advisor_stops_and_resolves_when_it_is_back(
         reader.consumer.close()
     by_key = {a["alert_key"]: a for a in reader.seen if a["status"] == "firing"}
     for key in symbol_keys:
-        assert by_key[key]["value"] > 2 and by_key[key]["severity"] == "critical" and by_key[key]["symbol"]
+        assert by_key[key]["value"] > 3 and by_key[key]["severity"] == "critical" and by_key[key]["symbol"]
     for key in stream_keys:
-        assert by_key[key]["value"] > 3 and by_key[key]["symbol"] is None
+        assert by_key[key]["value"] > 4 and by_key[key]["symbol"] is None
     assert alerts_rt is not None and alerts_rt.runtime.stats.dlq == 0
     assert time.monotonic() - started < 90
