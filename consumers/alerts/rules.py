@@ -148,7 +148,7 @@ def stream_tick(st: State | None, now_wall_ns: int, cfg: AlertsConfig) -> tuple[
     if not s.get("firing", False) and not seen and idle_s > timeout:
         s["firing"] = True
         changed = True
-        transition = Transition(FIRING, idle_s, timeout, f"no advice for {idle_s:.1f} s (wall clock); timeout "
+        transition = Transition(FIRING, idle_s, timeout, f"no advice for {idle_s:.2f} s (wall clock); timeout "
                                 f"{timeout:g} s: Torghut is on its baseline policy")
     elif s.get("firing", False) and seen:
         s["firing"] = False
