@@ -46,6 +46,7 @@ from streams.topics import topic
 DIVERGENCE, ADVERSE, STALE = "tca_divergence_breach", "adverse_selection_spike", "advice_stream_stale"
 SEVERITY = {DIVERGENCE: "warning", ADVERSE: "critical", STALE: "critical"}
 STREAM_KEY, ACTIVE_KEY = "__stream__", "__active__"
+_MAX_ABS_DIVERGENCE_BPS = 1e6  # 10,000 % of the price: anything beyond is a broken record
 _GAUGE_GRACE_ROUNDS = 3  # a partition not punctuated for this many intervals is no longer ours
 
 
@@ -91,7 +92,9 @@ class AlertsProcessor:
         if divergence is None:  # no simulated distribution for this order: nothing to diverge from
             M.SKIPPED.labels("divergence_without_expected").inc()
             return []
-        d = _number(divergence, "divergence_bps")
+        # Bounded so that a window's sum stays finite: state goes to the changelog as strict JSON,
+        # and an infinite sum would fail every commit (a crash loop), not just this record.
+        d = _number(divergence, "divergence_bps", -_MAX_ABS_DIVERGENCE_BPS, _MAX_ABS_DIVERGENCE_BPS)
         s, transition, mean = divergence_step(state.get("div:" + symbol), abs(d), self.config)
         state.put("div:" + symbol, s)
         if mean is not None:

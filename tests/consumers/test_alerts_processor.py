@@ -49,7 +49,8 @@ def records(items: list[tuple[str, dict[str, Any]]], partition: int = 0) -> list
     for key, value in items:
         name = topic(key)
         offset = offsets[name] = offsets.get(name, -1) + 1
-        t_ms = parse_ts_ns(value["event_ts"]) // 1_000_000 if value["event_ts"][:2] == "20" else 0
+        ts = value["event_ts"]
+        t_ms = parse_ts_ns(ts) // 1_000_000 if isinstance(ts, str) and ts.startswith("20") else 0
         out.append(SourceRecord(name, partition, offset, t_ms, value["symbol"], value))
     return out
 
@@ -138,9 +139,20 @@ def test_threshold_comes_from_configuration() -> None:
 
 def test_bad_divergence_goes_to_dlq() -> None:
     bad = [divergence(float("nan"), T0), {**divergence(1.0, T0), "symbol": ""},
-           {**divergence(1.0, T0), "event_ts": "yesterday"}]
+           {**divergence(1.0, T0), "event_ts": "yesterday"}, divergence(1e300, T0), divergence(-1e300, T0)]
     result = run_offline(AlertsProcessor(AlertsConfig()), records([("tca_divergence", v) for v in bad]))
-    assert [reason for _, reason in result.dlq] == ["non_finite_number", "missing_field", "bad_timestamp"]
+    assert [reason for _, reason in result.dlq] == [
+        "non_finite_number", "missing_field", "bad_timestamp", "out_of_range", "out_of_range"]
+    assert result.states[0].snapshot() == {}, "a refused record leaves no state behind"
+
+
+def test_bad_advice_and_state_go_to_dlq() -> None:
+    bad = [("advice", advice(T0, risk=1.5)), ("advice", advice(T0, participation=float("inf"))),
+           ("advice", {**advice(T0), "adverse_selection_risk": None}), ("state", {**state(T0), "symbol": None}),
+           ("state", {**state(T0), "event_ts": None})]
+    result = run_offline(AlertsProcessor(AlertsConfig()), records(bad))
+    assert sorted(reason for _, reason in result.dlq) == sorted(
+        ["out_of_range", "non_finite_number", "missing_field", "missing_field", "missing_field"])
 
 
 # -- adverse selection --------------------------------------------------------------------------
