@@ -135,3 +135,21 @@ def test_a_failing_punctuate_is_rolled_back_and_does_not_stop_other_partitions(f
     assert list(ticks) == [0] and ticks[0] == list(range(1, len(ticks[0]) + 1))
     changelog = read_all(fast_settings, changelog_topic(app))
     assert changelog and {m.partition() for m in changelog} == {0}, "the failed call's state write is rolled back"
+
+
+def test_a_quiet_punctuate_opens_no_transaction(fast_settings: Settings, unique: str) -> None:
+    """A tick that neither writes state nor emits costs no transaction: an idle alerts consumer
+    does not commit empty transactions every second."""
+    in_topic, out_topic = f"quiet-in-{unique}", f"quiet-out-{unique}"
+    create_topics(fast_settings, [(in_topic, 2, False), (out_topic, 1, False)])
+    calls: list[int] = []
+
+    class Quiet(TickProcessor):
+        def punctuate(self, now_wall_ns: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
+            calls.append(partition)
+            return ()
+
+    runtime = ExactlyOnceRuntime(Quiet(in_topic, out_topic), fast_settings, f"quiet-{unique}")
+    _run_for(runtime, 1.0)
+    assert len(calls) >= 10 and set(calls) == {0, 1}
+    assert runtime.stats.commits == 0 and runtime.stats.records_out == 0
