@@ -39,10 +39,17 @@ def _tca() -> Processor:
     return TcaProcessor()
 
 
+def _alerts() -> Processor:
+    from consumers.alerts.processor import AlertsProcessor
+
+    return AlertsProcessor()
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
     "tca": ("microexec-tca", _tca),
+    "alerts": ("microexec-alerts", _alerts),
 }
 
 
