@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.cli import CONSUMERS
 from microexec.sample_data import ROOT
 from streams.topics import CATALOG
 
@@ -73,6 +74,9 @@ def test_demo_runs_and_writes_its_report(kafka_settings: object, unique: str, tm
     arms = summary["trade_updates"]
     assert set(arms) == {"baseline", "advisor"} and arms["baseline"]["orders"] == arms["advisor"]["orders"] == 5
     assert 0 < arms["baseline"]["fill_rate"] <= 1
+    if "tca" in CONSUMERS:  # TCA read the paper arms' fills and labelled them by accountLabel
+        assert {"baseline", "advisor"} <= set(summary["tca"]), summary["tca"]
+        assert all(summary["tca"][arm]["records"] >= 1 for arm in ("baseline", "advisor"))
     results = [json.loads(line) for line in (out / "paper_results.jsonl").read_text().splitlines()]
     assert len(results) == 5 and all(r["baseline"]["filled_qty"] <= r["quantity"] for r in results)
     schedule = json.loads((out / "regime_schedule.json").read_text())
