@@ -127,11 +127,10 @@ def _demo(args: argparse.Namespace) -> int:
     if missing:
         console.print(f"[yellow]consumers not in this build (started when merged): {', '.join(missing)}")
     sup = Supervisor(out / "logs", dict(os.environ))
-    view: LiveView | None = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     deadline = time.monotonic() + (args.timeout or args.minutes * 60 + 300)
     try:
-        view = _run(args, settings, sup, out, present, missing, seconds, n_orders, deadline, console, run_id)
+        _run(args, settings, sup, out, present, missing, seconds, n_orders, deadline, console, run_id)
         return 0
     except DemoFailure as exc:
         console.print(f"[red]microexec demo failed: {exc}")
@@ -143,12 +142,12 @@ def _demo(args: argparse.Namespace) -> int:
         console.print("[yellow]microexec demo interrupted; stopping every process")
         return 130
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave children running.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sup.terminate_all()
         signal.signal(signal.SIGTERM, previous)
-        try:
-            if view is not None:
-                view.close()
-        finally:
-            sup.terminate_all()
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _check(sup: Supervisor, deadline: float, what: str) -> None:
@@ -161,7 +160,7 @@ def _check(sup: Supervisor, deadline: float, what: str) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Path, present: list[str],
          missing: list[str], seconds: float, n_orders: int, deadline: float, console: Console,
-         run_id: str) -> LiveView:
+         run_id: str) -> None:
     groups = {name: f"demo-{run_id}-{name}" for name in present}
     for name in present:
         sup.start(name, CONSUMER, ["run", name, "--app-id", groups[name], "--log-level", "WARNING"],
@@ -206,9 +205,8 @@ def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Pat
                 if all(v == 0 for v in lags.values()) or time.monotonic() > settle_end:
                     break
                 time.sleep(1.0)
-    except BaseException:
+    finally:
         view.close()
-        raise
     behind = [n for n in REQUIRED if n in lags and lags[n] != 0]
     if behind:
         raise DemoFailure(f"{', '.join(behind)} did not catch up within {args.settle:g} s (lag {lags})")
@@ -225,7 +223,6 @@ def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Pat
     if set(held) != set(symbols):
         raise DemoFailure(f"the Torghut client holds state/advice for {held}, expected {symbols}")
     _report(settings, out, args, lags, missing, start_ns, seconds, console)
-    return view
 
 
 def _report(settings: Settings, out: Path, args: argparse.Namespace, lags: dict[str, int | None],
