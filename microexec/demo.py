@@ -245,7 +245,8 @@ def _report(settings: Settings, out: Path, args: argparse.Namespace, lags: dict[
             "topics": {spec.key: spec.name for spec in CATALOG}}
     paths = write_report(out, divergence, updates, results, meta)
     table = Table(title="Paper split book (executor's simulation; TCA below when the tca consumer runs)")
-    for col in ("arm", "orders", "fill rate", "mean shortfall bps", "p95 shortfall bps", "TCA records"):
+    for col in ("arm", "orders", "fill rate", "mean shortfall bps", "p95 shortfall bps", "mean full IS bps",
+                "TCA records"):
         table.add_column(col)
     from microexec.demo_report import divergence_summary, executor_summary
 
@@ -255,7 +256,9 @@ def _report(settings: Settings, out: Path, args: argparse.Namespace, lags: dict[
         sf = row["shortfall_bps"]
         mean = "-" if sf["mean"] is None else f"{sf['mean']:.2f}"
         p95 = "-" if sf["p95"] is None else f"{sf['p95']:.2f}"
+        full = row["full_shortfall_bps"]["mean"]
         table.add_row(arm, str(row["orders"]), f"{row['fill_rate']:.3f}", mean, p95,
+                      "-" if full is None else f"{full:.2f}",
                       str(tca.get(arm, {}).get("records", 0)))
     console.print(table)
     console.print(f"{len(updates)} trade-updates, {len(divergence)} divergence records; report: "
