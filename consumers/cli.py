@@ -26,14 +26,30 @@ def _state() -> Processor:
 
 
 def _advisor() -> Processor:
+    import time
+
     from consumers.advisor.processor import AdvisorProcessor
 
-    return AdvisorProcessor()
+    return AdvisorProcessor(wall_clock_ns=time.time_ns)  # latency_ms: ingest -> advice, measured
+
+
+def _tca() -> Processor:
+    from consumers.tca.processor import TcaProcessor
+
+    return TcaProcessor()
+
+
+def _alerts() -> Processor:
+    from consumers.alerts.processor import AlertsProcessor
+
+    return AlertsProcessor()
 
 
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "tca": ("microexec-tca", _tca),
+    "alerts": ("microexec-alerts", _alerts),
 }
 
 

@@ -127,11 +127,10 @@ def _demo(args: argparse.Namespace) -> int:
     if missing:
         console.print(f"[yellow]consumers not in this build (started when merged): {', '.join(missing)}")
     sup = Supervisor(out / "logs", dict(os.environ))
-    view: LiveView | None = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     deadline = time.monotonic() + (args.timeout or args.minutes * 60 + 300)
     try:
-        view = _run(args, settings, sup, out, present, missing, seconds, n_orders, deadline, console, run_id)
+        _run(args, settings, sup, out, present, missing, seconds, n_orders, deadline, console, run_id)
         return 0
     except DemoFailure as exc:
         console.print(f"[red]microexec demo failed: {exc}")
@@ -143,12 +142,12 @@ def _demo(args: argparse.Namespace) -> int:
         console.print("[yellow]microexec demo interrupted; stopping every process")
         return 130
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave children running.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sup.terminate_all()
         signal.signal(signal.SIGTERM, previous)
-        try:
-            if view is not None:
-                view.close()
-        finally:
-            sup.terminate_all()
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _check(sup: Supervisor, deadline: float, what: str) -> None:
@@ -161,7 +160,7 @@ def _check(sup: Supervisor, deadline: float, what: str) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Path, present: list[str],
          missing: list[str], seconds: float, n_orders: int, deadline: float, console: Console,
-         run_id: str) -> LiveView:
+         run_id: str) -> None:
     groups = {name: f"demo-{run_id}-{name}" for name in present}
     for name in present:
         sup.start(name, CONSUMER, ["run", name, "--app-id", groups[name], "--log-level", "WARNING"],
@@ -206,9 +205,8 @@ def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Pat
                 if all(v == 0 for v in lags.values()) or time.monotonic() > settle_end:
                     break
                 time.sleep(1.0)
-    except BaseException:
+    finally:
         view.close()
-        raise
     behind = [n for n in REQUIRED if n in lags and lags[n] != 0]
     if behind:
         raise DemoFailure(f"{', '.join(behind)} did not catch up within {args.settle:g} s (lag {lags})")
@@ -225,7 +223,6 @@ def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Pat
     if set(held) != set(symbols):
         raise DemoFailure(f"the Torghut client holds state/advice for {held}, expected {symbols}")
     _report(settings, out, args, lags, missing, start_ns, seconds, console)
-    return view
 
 
 def _report(settings: Settings, out: Path, args: argparse.Namespace, lags: dict[str, int | None],
@@ -248,7 +245,8 @@ def _report(settings: Settings, out: Path, args: argparse.Namespace, lags: dict[
             "topics": {spec.key: spec.name for spec in CATALOG}}
     paths = write_report(out, divergence, updates, results, meta)
     table = Table(title="Paper split book (executor's simulation; TCA below when the tca consumer runs)")
-    for col in ("arm", "orders", "fill rate", "mean shortfall bps", "p95 shortfall bps", "TCA records"):
+    for col in ("arm", "orders", "fill rate", "mean shortfall bps", "p95 shortfall bps", "mean full IS bps",
+                "TCA records"):
         table.add_column(col)
     from microexec.demo_report import divergence_summary, executor_summary
 
@@ -258,7 +256,9 @@ def _report(settings: Settings, out: Path, args: argparse.Namespace, lags: dict[
         sf = row["shortfall_bps"]
         mean = "-" if sf["mean"] is None else f"{sf['mean']:.2f}"
         p95 = "-" if sf["p95"] is None else f"{sf['p95']:.2f}"
+        full = row["full_shortfall_bps"]["mean"]
         table.add_row(arm, str(row["orders"]), f"{row['fill_rate']:.3f}", mean, p95,
+                      "-" if full is None else f"{full:.2f}",
                       str(tca.get(arm, {}).get("records", 0)))
     console.print(table)
     console.print(f"{len(updates)} trade-updates, {len(divergence)} divergence records; report: "

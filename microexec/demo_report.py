@@ -4,7 +4,9 @@ Why thin and separate: the HTML promotion report belongs to ``microexec replay``
 When that module offers ``microexec.replay_report.write_paper_report(out_dir, inputs)`` this file
 hands it the inputs; until then it writes ``paper_summary.json``: per arm (``baseline`` /
 ``advisor``), what TCA measured (divergence records: mean slippage, p95 realized shortfall, mean
-|divergence|), what the order events say (fill rate), and what the executor's simulation said.
+|divergence|), what the order events say (fill rate), and what the executor's simulation said
+(fill rate, shortfall of the fills, and the full shortfall that marks unfilled shares at the end
+mid, overall and per regime).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def executor_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             out[arm][g] = {"orders": len(rows),
                            "fill_rate": sum(r[arm]["filled_qty"] for r in rows) / qty if qty else None,
                            "shortfall_bps": _stats([r[arm]["shortfall_bps"] for r in rows
-                                                    if r[arm]["shortfall_bps"] is not None])}
+                                                    if r[arm]["shortfall_bps"] is not None]),
+                           "full_shortfall_bps": _stats([r[arm]["full_shortfall_bps"] for r in rows])}
     out["advice_applied"] = sum(1 for r in results if r["advice"]["applied"])
     return out
 

@@ -28,6 +28,8 @@ REBALANCES = Counter("microexec_rebalances_total", "Partition assignment changes
 RUN_RECORDS = Counter("microexec_run_records_total",
                       "Input records offered as runs (compiled path): taken, or record_by_record after a decline",
                       ["app", "outcome"])
+PUNCTUATIONS = Counter("microexec_punctuations_total",
+                       "Wall-clock punctuate calls (one per owned partition per round), by outcome", ["app", "outcome"])
 RESTORED = Counter("microexec_state_restored_records_total", "Changelog records replayed into state", ["app"])
 
 

@@ -106,6 +106,27 @@ class Processor(Protocol):
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]: ...
 
 
+class PunctuatingProcessor(Processor, Protocol):
+    """A processor that is also called on a wall-clock timer (Kafka Streams' wall-clock punctuation).
+
+    Why an explicit, separate entry point: ``process`` decides on event time only, so it cannot
+    notice that *nothing* arrives (a stopped upstream sends no records to time out on). The runtime
+    calls ``punctuate`` every ``punctuate_interval_s`` seconds of wall time for each partition it
+    owns, also when no record arrives at all, inside the same transaction as everything else: state
+    writes are changelogged and outputs produced exactly once (committed with the state that says
+    they were sent, or aborted with it). ``now_wall_ns`` is the one non-replayable input of the
+    pipeline: a replay by offset rewind reproduces every ``process`` output but not these, so a
+    processor should keep what punctuation compares against (e.g. the wall time it last saw a
+    record) in state and decide only by differences of ``now_wall_ns`` values. Emits without a
+    timestamp are stamped ``now_wall_ns``. The offline driver drives it with a given clock
+    (``streams.offline.punctuate_offline``). Processors without the method pay nothing.
+    """
+
+    @property
+    def punctuate_interval_s(self) -> float: ...
+
+    def punctuate(self, now_wall_ns: int, partition: int, state: KeyValueState) -> Iterable[Emit]: ...
+
 
 class RunProcessor(Processor, Protocol):
     """A processor that can also take a *run*: consecutive records of one partition number whose

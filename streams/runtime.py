@@ -12,6 +12,12 @@ state written since; fatal ones (fencing) end the process, whose supervisor rest
 Partitions of the input topics are co-partitioned by key (range assignment), so the keyed state of
 input partition ``p`` lives in changelog partition ``p``; it is restored from the changelog before
 any record of ``p`` is processed.
+
+Wall-clock punctuation (``streams.processor.PunctuatingProcessor``): a processor with a
+``punctuate`` method is called every ``punctuate_interval_s`` of wall time for each partition whose
+state this instance holds, between batches and also when no record arrives; its state writes and
+outputs join the open transaction (one is begun if needed). The loop checks one float per batch,
+so a processor without the method costs nothing more.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -67,6 +74,7 @@ class RunStats:
     dlq_reasons: dict[str, int] = field(default_factory=dict)
     run_records: int = 0  # records taken by a processor's run path (RunProcessor)
     runs_declined: int = 0  # run attempts declined or failed (then split, or redone record by record)
+    punctuations: int = 0  # wall-clock punctuation rounds (PunctuatingProcessor)
     first_record_at: float | None = None  # time.monotonic() of the first record, for throughput figures
     last_commit_at: float | None = None
 
@@ -140,6 +148,15 @@ class ExactlyOnceRuntime:
         self._merger: EventTimeMerger[Message] | None = (
             EventTimeMerger(list(processor.input_formats)) if len(processor.input_formats) > 1 else None)
         self._run_topics: frozenset[str] = frozenset(getattr(processor, "run_topics", ()))
+        self._punctuate: Callable[[int, int, TransactionalState], Iterable[Emit]] | None = getattr(
+            processor, "punctuate", None)
+        self._punctuate_interval_s = math.inf
+        if self._punctuate is not None:
+            interval = getattr(processor, "punctuate_interval_s", None)
+            if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 < interval < math.inf:
+                raise ValueError(f"{processor.name}: punctuate_interval_s must be a positive number of seconds, "
+                                 f"got {interval!r}")
+            self._punctuate_interval_s = float(interval)
         self._states: dict[int, TransactionalState] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}
         self._committed_positions: dict[tuple[str, int], int] = {}
@@ -241,6 +258,7 @@ class ExactlyOnceRuntime:
         poll_timeout = min(interval / 5.0, 0.005)
         min_interval = self.settings.commit_min_interval_ms / 1000.0
         last_commit = last_data = last_position_check = time.monotonic()
+        next_punctuation = last_commit + self._punctuate_interval_s  # inf without a punctuate method
         try:
             while not self._stop.is_set():
                 # consume() waits until the batch is full or the timeout passes: a short timeout keeps
@@ -255,6 +273,9 @@ class ExactlyOnceRuntime:
                     messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
                     self._process_batch(messages)
+                if now >= next_punctuation:
+                    self._punctuate_partitions()
+                    next_punctuation = time.monotonic() + self._punctuate_interval_s
                 # Commit on the interval, or sooner once caught up (a short batch): a quiet stream then
                 # pays one poll plus one commit per hop, a busy one keeps full batches and few commits.
                 since = now - last_commit
@@ -347,6 +368,44 @@ class ExactlyOnceRuntime:
             latency = metrics.PROCESSING_LATENCY.labels(self.app)
             for sample in samples:
                 latency.observe(sample)
+
+    def _punctuate_partitions(self) -> None:
+        """One wall-clock punctuation round: ``processor.punctuate`` for every partition whose state
+        we hold, in partition order. Outputs and state writes go into the open transaction (begun
+        here only if the round wrote or emitted something), so they commit with the changelog of
+        the state that says they were sent. A failing call is rolled back and logged; the next
+        round tries again (there is no record to dead-letter)."""
+        punctuate = self._punctuate
+        assert punctuate is not None
+        now_wall_ns = time.time_ns()
+        default_ts = now_wall_ns // 1_000_000
+        counts_out: dict[str, int] = {}
+        ok = 0
+        for partition in sorted(self._states):
+            state = self._states[partition]
+            state.begin_record()
+            try:
+                encoded = [self._encode(emit, default_ts) for emit in punctuate(now_wall_ns, partition, state)]
+            except RegistryUnavailable:
+                raise
+            except Exception:
+                state.rollback_record()
+                log.exception("punctuate of %s failed on partition %d", self.processor.name, partition)
+                metrics.PUNCTUATIONS.labels(self.app, "error").inc()
+                continue
+            ok += 1
+            if not encoded and next(state.dirty(), None) is None:
+                continue
+            if not self._in_txn:
+                self.producer.begin_transaction()
+                self._in_txn = True
+            self.stats.records_out += self._produce_encoded(encoded, counts_out)
+            self._uncommitted += 1  # commit soon, even with no input offsets to send
+        self.stats.punctuations += 1
+        if ok:
+            metrics.PUNCTUATIONS.labels(self.app, "ok").inc(ok)
+        for name, count in counts_out.items():
+            metrics.RECORDS_OUT.labels(self.app, name).inc(count)
 
     def _runs(self, messages: list[Message]) -> Iterator[tuple[bool, list[Message]]]:
         """Cut a batch into (is_run, records): runs are stretches of at least ``_MIN_RUN`` error-free

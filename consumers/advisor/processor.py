@@ -6,7 +6,16 @@ Keyed state (per input partition):
 * ``<symbol>``: the FrictionRegimeController state, the last state record and its coordinates;
 * ``shortfall:<symbol>``: the reference-order shortfall table of the symbol, by liquidity regime;
 * ``__clock__``: the partition's event-time clock (newest state ``event_ts`` seen), against which
-  a state's age (``latency_ms``) and staleness are measured. Never the wall clock.
+  a state's staleness is measured. Never the wall clock.
+
+``latency_ms`` is the one field that is not a function of the inputs alone. Under the Kafka runtime
+(``microexec run advisor``) the processor is given a wall clock, and ``latency_ms`` is the real
+delay from the ingest of the market event behind the advice (the state record's
+``source_ingest_ts``, Torghut's envelope ``ingestTs``) to the advice being produced, so Torghut's
+250 ms ``advisor_timeout`` fallback can trigger. Without a clock (the offline driver, tests) or
+without an ingest time on the state record, it is the state's event-time age against the
+partition clock, as the decision itself uses. A replay by rewind therefore re-measures latency_ms
+(old history gives large values, which Torghut rightly drops); every other field is byte-identical.
 
 Partitioning assumption: state and advice are keyed by symbol. Shortfall records are keyed by order
 id, so a reference order's record (``reference:<symbol>:<regime>``) is found only if it lands on
@@ -19,7 +28,7 @@ partitioner gives the symbol). Until a reference entry is found the advice says
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from consumers.advisor import ADVISOR_VERSION
@@ -44,8 +53,10 @@ class AdvisorProcessor:
 
     name = "execution-advisor"
 
-    def __init__(self, config: AdvisorConfig | None = None, version: str = ADVISOR_VERSION) -> None:
+    def __init__(self, config: AdvisorConfig | None = None, version: str = ADVISOR_VERSION,
+                 wall_clock_ns: Callable[[], int] | None = None) -> None:
         self.config = (config if config is not None else AdvisorConfig.from_env()).validate()
+        self._wall_clock_ns = wall_clock_ns
         self.config_hash = self.config.hash
         self.version = version
         self._state_topic, self._shortfall_topic, self._out = topic("state"), topic("shortfall"), topic("advice")
@@ -79,7 +90,7 @@ class AdvisorProcessor:
         decision = self._decide(symbol, value, sym, now, state)
         sym["last"] = _json_safe(value)
         state.put(symbol, sym)
-        return self._publish(symbol, decision, ts if ts is not None else now, record)
+        return self._publish(symbol, decision, ts if ts is not None else now, record, value)
 
     def _decide(self, symbol: str, value: Mapping[str, Any], sym: dict[str, Any], now: int,
                 state: KeyValueState) -> Decision:
@@ -130,10 +141,23 @@ class AdvisorProcessor:
         sym = dict(sym_state)
         decision = self._decide(symbol, last, sym, now, state)
         state.put(symbol, sym)
-        return self._publish(symbol, decision, last_ts if last_ts is not None else now, record)
+        return self._publish(symbol, decision, last_ts if last_ts is not None else now, record, last)
 
     # -- output -------------------------------------------------------------------------------
-    def _publish(self, symbol: str, d: Decision, event_ts_ns: int, record: SourceRecord) -> Iterable[Emit]:
+    def _latency_ms(self, d: Decision, source: Mapping[str, Any]) -> float:
+        """Ingest of the market event -> now on the wall clock when there is one (see the module
+        docstring); the decision's event-time age otherwise. Clock skew between the ingesting host
+        and this one can make the difference negative: it is clamped at 0, never reported as time
+        travel."""
+        if self._wall_clock_ns is None:
+            return d.latency_ms
+        ingest = _try_ts(source.get("source_ingest_ts"))
+        if ingest is None:
+            return d.latency_ms
+        return max(0.0, (self._wall_clock_ns() - ingest) / 1e6)
+
+    def _publish(self, symbol: str, d: Decision, event_ts_ns: int, record: SourceRecord,
+                 source: Mapping[str, Any]) -> Iterable[Emit]:
         if d.override_reason is not None:
             M.POLICY_OVERRIDE.labels(d.override_reason.split(":", 1)[0]).inc()
         if d.adverse_selection_risk > self.config.adverse.flag_threshold:
@@ -154,7 +178,7 @@ class AdvisorProcessor:
             "expected_shortfall_bps_p50": None if sf is None else sf.p50,
             "expected_shortfall_bps_p95": None if sf is None else sf.p95,
             "simulator_version": None if sf is None else sf.simulator_version,
-            "latency_ms": d.latency_ms,
+            "latency_ms": self._latency_ms(d, source),
             "shortfall_source": d.shortfall_source,
             "liquidity_regime": d.liquidity_regime,
             "friction_regime": d.friction_regime,

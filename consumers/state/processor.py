@@ -142,7 +142,7 @@ class StateProcessor:
             trade = parse_trade(record.value)
             s = self._load(state, trade.symbol)
             self._on_trade(s, trade)
-            return self._finish(state, trade.symbol, s, trade.event_ts_ns, record)
+            return self._finish(state, trade.symbol, s, trade.event_ts_ns, record, trade.ingest_ts_ns)
         if tp == self._updates:
             update = parse_trade_update(record.value)
             s = self._load(state, update.symbol)
@@ -236,7 +236,7 @@ class StateProcessor:
             value = self._state_record(symbol, now, spread, depth, ofi, latency, hazard, REGIME_NAMES[reg], crumb,
                                        R.DEPTH_SOURCES[dsrc], R.LATENCY_SOURCES[lsrc], bid, ask,
                                        None if vol != vol else vol, R.REASONS[why], records[i].topic, partition,
-                                       records[i].offset)
+                                       records[i].offset, _ingest_of_column(times, i))
             emits.append((i, Emit(out, symbol, value, now // 1_000_000)))
         return emits
 
@@ -359,7 +359,7 @@ class StateProcessor:
             # feature evaluation entirely (the hot path at high quote rates).
             state.put(symbol, s)
             return ()
-        return self._evaluate(state, symbol, s, now, depth, depth_src, regime_changed, record)
+        return self._evaluate(state, symbol, s, now, depth, depth_src, regime_changed, record, q.ingest_ts_ns)
 
     def _on_trade(self, s: dict[str, Any], tr: Trade) -> None:
         t = tr.event_ts_ns
@@ -541,7 +541,7 @@ class StateProcessor:
         return f"{self._ts_cache_prefix}{rem // 1000:06d}Z"
 
     def _finish(self, state: KeyValueState, symbol: str, s: dict[str, Any], t: int,
-                record: SourceRecord) -> Iterable[Emit]:
+                record: SourceRecord, ingest_ns: int | None = None) -> Iterable[Emit]:
         if not _finite_state(s):
             # Absurd magnitudes (finite inputs whose products overflow) would poison the baselines
             # and break the changelog's strict JSON: refuse the record, keep the previous state.
@@ -560,10 +560,11 @@ class StateProcessor:
             # feature evaluation entirely (the hot path at high quote rates).
             state.put(symbol, s)
             return ()
-        return self._evaluate(state, symbol, s, now, depth, depth_src, regime_changed, record)
+        return self._evaluate(state, symbol, s, now, depth, depth_src, regime_changed, record, ingest_ns)
 
     def _evaluate(self, state: KeyValueState, symbol: str, s: dict[str, Any], now: int, depth: float,
-                  depth_src: str, regime_changed: bool, record: SourceRecord) -> Iterable[Emit]:
+                  depth_src: str, regime_changed: bool, record: SourceRecord,
+                  ingest_ns: int | None) -> Iterable[Emit]:
         """Compute the published features, decide whether they are worth a record, put the state."""
         spread = s["cur_spread"]
         ofi = F.normalised_ofi(s["ofi_s"], s["ofi_a"])
@@ -589,13 +590,13 @@ class StateProcessor:
         state.put(symbol, s)
         value = self._state_record(symbol, now, spread, depth, ofi, latency, hazard, REGIME_NAMES[s["reg"]], crumb,
                                    depth_src, latency_src, s["bid"], s["ask"], s["cur_vol"], reason, record.topic,
-                                   record.partition, record.offset)
+                                   record.partition, record.offset, ingest_ns)
         return (Emit(self._out, symbol, value, now // 1_000_000),)
 
     def _state_record(self, symbol: str, now: int, spread: float, depth: float, ofi: float, latency: float,
                       hazard: float, regime: str, crumb: float, depth_src: str, latency_src: str, bid: float,
                       ask: float, vol: float | None, reason: str, source_topic: str, source_partition: int,
-                      source_offset: int) -> dict[str, Any]:
+                      source_offset: int, source_ingest_ns: int | None) -> dict[str, Any]:
         """One ``microstructure_state_v1`` value (both paths build it here, so they cannot drift)."""
         return {
             "schema_version": SCHEMA_VERSION,
@@ -620,6 +621,7 @@ class StateProcessor:
             "source_topic": source_topic,
             "source_partition": source_partition,
             "source_offset": source_offset,
+            "source_ingest_ts": None if source_ingest_ns is None else self._format_ts(source_ingest_ns),
             "producer_version": self.version,
         }
 
@@ -636,3 +638,9 @@ class StateProcessor:
                 or abs(hazard - s["e_fh"]) >= em.fill_hazard_abs
                 or abs(latency - e_lat) >= max(em.latency_ms_abs, em.latency_rel * e_lat)
                 or depth_src != s["e_dsrc"] or latency_src != s["e_lsrc"])
+
+
+def _ingest_of_column(times: np.ndarray, i: int) -> int | None:
+    """Ingest time of run record ``i`` from the run's (event, ingest) time column (INT_NONE: none)."""
+    ingest = int(times[i, 1])
+    return None if ingest == R.INT_NONE else ingest

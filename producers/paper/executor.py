@@ -41,7 +41,13 @@ from consumers.torghut_client.subscriber import AdviceSubscriber
 from producers.paper.history import HistoryBook
 from producers.paper.orders import NS_PER_S, PaperOrder, generate_orders
 from producers.paper.policy_map import PaperConfig, advised_policy, baseline_order, baseline_policy
-from producers.paper.split_book import DEFAULT_WARMUP_S, execute_pair, order_seed, trade_updates
+from producers.paper.split_book import (
+    DEFAULT_WARMUP_S,
+    execute_pair,
+    full_shortfall_bps,
+    order_seed,
+    trade_updates,
+)
 from producers.simulated_market.regimes import DEFAULT_SEGMENT_S, regime_model, schedule
 from producers.simulated_market.symbols import symbol_model
 from simulator.execution.run import ExecutionResult
@@ -87,8 +93,9 @@ class ExecutorStats:
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _arm(result: ExecutionResult, shift: float) -> dict[str, Any]:
-    return {"filled_qty": result.filled_qty, "fill_ratio": result.fill_ratio,
+def _arm(order: PaperOrder, result: ExecutionResult, shift: float) -> dict[str, Any]:
+    return {"full_shortfall_bps": full_shortfall_bps(order, result),
+            "filled_qty": result.filled_qty, "fill_ratio": result.fill_ratio,
             "avg_fill_price": None if result.filled_qty == 0 else round(result.avg_fill_price + shift, 6),
             "shortfall_bps": None if math.isnan(result.shortfall_bps) else result.shortfall_bps,
             "child_orders": result.child_orders}
@@ -139,7 +146,7 @@ class PaperExecutor:
                            "participation_rate": applied.participation_rate, "order_type": applied.order_type,
                            "urgency_tier": applied.urgency_tier, "quote_offset_bps": applied.quote_offset_bps,
                            "risk_rejected": applied.risk_rejected},
-                "baseline": _arm(base, shift), "advisor": _arm(adv, shift)}
+                "baseline": _arm(order, base, shift), "advisor": _arm(order, adv, shift)}
 
     @staticmethod
     def _ts(env: dict[str, Any]) -> int:
@@ -252,6 +259,8 @@ class PaperExecutor:
                 else:
                     still.append((order, mid, since))
             ready = still
+            waiting = [o.submitted_ns for o, _, _ in ready] + [q[0].submitted_ns for q in pending.values() if q]
+            book.prune_before(min(waiting) if waiting else watermark)
             self._emit(producer, (1 << 62) if feed_idle else watermark)
 
 

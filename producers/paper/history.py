@@ -31,6 +31,13 @@ class _Series:
         i = bisect.bisect_right(self.times, ts)
         return self.items[i - 1] if i else None
 
+    def prune_before(self, ts: int) -> None:
+        """Drop records superseded before ``ts`` (keep the one in force at ``ts``)."""
+        i = bisect.bisect_right(self.times, ts) - 1
+        if i > 0:
+            del self.times[:i]
+            del self.items[:i]
+
     def last_ts(self) -> int | None:
         return self.times[-1] if self.times else None
 
@@ -67,6 +74,12 @@ class HistoryBook(AdviceBook):
         with self._hist_lock:
             st, adv = self._hist.get(("state", symbol)), self._hist.get(("advice", symbol))
             return all(s is not None and (s.last_ts() or -1) > ts for s in (st, adv))
+
+    def prune_before(self, ts: int) -> None:
+        """Forget what no decision at or after ``ts`` can need, so a long run's memory stays flat."""
+        with self._hist_lock:
+            for series in self._hist.values():
+                series.prune_before(ts)
 
     def as_of(self, symbol: str, ts: int) -> AdviceBook:
         """A book holding ``symbol``'s latest state and advice with event time <= ``ts``."""

@@ -1,7 +1,7 @@
 """The split book: one parent worked twice on the same simulated market, and its order events.
 
 Stable API (the replay report depends on it): :func:`order_seed`, :func:`execute_pair`,
-:func:`trade_updates`, :data:`ARMS`.
+:func:`trade_updates`, :func:`full_shortfall_bps`, :data:`ARMS`.
 
 Why the same seed for both arms: the comparison must be counterfactual. Both arms replay the
 same order flow (Hawkes stream) and the same book randomness, so any difference in their results
@@ -109,9 +109,23 @@ def trade_updates(order: PaperOrder, result: ExecutionResult, arm: str, *, price
     return out
 
 
+def full_shortfall_bps(order: PaperOrder, result: ExecutionResult) -> float:
+    """Implementation shortfall of the *whole* parent in bps of arrival notional: fills at their
+    prices plus the unfilled remainder marked at the path's end mid (its opportunity cost).
+
+    Why beside Torghut's ``slippage_bps`` (fills only): an arm that fills less can show cheaper
+    fills while leaving the expensive part undone; this number charges it for that.
+    """
+    q = order.quantity
+    filled_cost = 0.0 if result.filled_qty == 0 else result.avg_fill_price * result.filled_qty
+    cost = filled_cost + (q - result.filled_qty) * result.end_mid
+    d = 1 if order.side == "buy" else -1
+    return d * (cost - q * result.arrival_mid) / (q * result.arrival_mid) * 1e4
+
+
 def arm_summary(order: PaperOrder, result: ExecutionResult) -> dict[str, Any]:
     """The numbers the report needs per arm, in Torghut's bps convention."""
     return {"order_id": order.order_id, "symbol": order.symbol, "side": order.side, "quantity": order.quantity,
             "filled_qty": result.filled_qty, "fill_ratio": result.fill_ratio,
             "shortfall_bps": None if math.isnan(result.shortfall_bps) else result.shortfall_bps,
-            "child_orders": result.child_orders}
+            "full_shortfall_bps": full_shortfall_bps(order, result), "child_orders": result.child_orders}

@@ -42,6 +42,7 @@ from streams.timeutil import format_ts_ns
 
 FEED = "microexec-sim"
 VENUE = "SIM"
+SOURCE = "microexec-sim"
 L2_LEVELS = 5
 # Columns of the per-event output of the compiled loop.
 C_DIM, C_PRICE, C_QTY, C_BID, C_ASK, C_BID_SZ, C_ASK_SZ = range(7)
@@ -126,13 +127,13 @@ def symbol_records(seed: int, symbol: str, start_ns: int, seconds: float, *,
                 trade_id += 1
                 seq += 1
                 yield trade_record(symbol, ts, ts, _px(int(row[C_PRICE]), tick), float(row[C_QTY]), trade_id, seq,
-                                   FEED, VENUE)
+                                   FEED, VENUE, SOURCE)
             touch = (int(row[C_BID]), int(row[C_ASK]), int(row[C_BID_SZ]), int(row[C_ASK_SZ]))
             if touch != last:
                 last = touch
                 seq += 1
                 yield quote_record(symbol, ts, ts, _px(touch[0], tick), float(touch[2]), _px(touch[1], tick),
-                                   float(touch[3]), seq, FEED, VENUE)
+                                   float(touch[3]), seq, FEED, VENUE, SOURCE)
             while j < n_l2 and l2_idx[j] == n:
                 seq += 1
                 levels = [[{"price": _px(int(p), tick), "size": float(v)} for p, v in l2[j, side] if v > 0]

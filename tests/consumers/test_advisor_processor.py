@@ -180,3 +180,30 @@ def test_nan_state_is_stored_json_safe_and_re_advice_still_falls_back() -> None:
     canonical_json(result.states[0].snapshot())
     values: list[Any] = [e.value for e in result.outputs]
     assert [v["fallback_reason"] for v in values] == ["invalid_state:spread_bps", "invalid_state:spread_bps"]
+
+
+def test_latency_ms_measures_ingest_to_advice_on_the_wall_clock_when_given_one() -> None:
+    """latency_ms is the real delay from the market event's ingest (the state's source_ingest_ts)
+    to the advice; it can exceed Torghut's 250 ms timeout. Everything else stays a function of the
+    inputs, so the same records with and without a clock differ only in latency_ms."""
+    wall = [T0 + 400 * 1_000_000]  # 400 ms after the quote was ingested
+    items = [("state", state(source_ingest_ts=format_ts_ns(T0))),
+             ("state", state(t_ns=T0 + 100_000_000, source_ingest_ts=format_ts_ns(T0 + 120_000_000)))]
+    timed = run_offline(AdvisorProcessor(AdvisorConfig(), wall_clock_ns=lambda: wall[0]), records(items))
+    plain = run_offline(AdvisorProcessor(AdvisorConfig()), records(items))
+    got = [dict(e.value) for e in timed.outputs]  # type: ignore[arg-type]
+    ref = [dict(e.value) for e in plain.outputs]  # type: ignore[arg-type]
+    assert [g["latency_ms"] for g in got] == [pytest.approx(400.0), pytest.approx(280.0)]
+    assert [r["latency_ms"] for r in ref] == [0.0, 0.0]
+    for g, r in zip(got, ref, strict=True):
+        assert {k: v for k, v in g.items() if k != "latency_ms"} == {k: v for k, v in r.items() if k != "latency_ms"}
+    # A clock behind the ingesting host (skew) is clamped, never negative.
+    wall[0] = T0 - 5_000_000
+    [skewed] = run_offline(AdvisorProcessor(AdvisorConfig(), wall_clock_ns=lambda: wall[0]), records(items[:1])).outputs
+    assert isinstance(skewed.value, dict) and skewed.value["latency_ms"] == 0.0
+
+
+def test_state_records_carry_the_ingest_time_of_their_source_quote() -> None:
+    result = run_offline(StateProcessor(), list(synthetic_market(["NVDA"], 200, seed=3)))
+    values = [e.value for e in result.outputs]
+    assert values and all(isinstance(v, dict) and v["source_ingest_ts"] is not None for v in values)

@@ -97,7 +97,8 @@ def test_the_runtime_encoder_uses_it_and_frames_for_the_registry() -> None:
               "mechanical_liquidity_withdrawal_probability": None, "depth_source": "top_of_book",
               "latency_source": "feed_lag", "fill_hazard_horizon_s": 60.0, "bid_price": 10.0, "ask_price": 10.01,
               "mid_price": 10.005, "realized_volatility_bps": None, "emit_reason": "first", "source_topic": "q",
-              "source_partition": 3, "source_offset": 99, "producer_version": "1"}
+              "source_partition": 3, "source_offset": 99, "source_ingest_ts": "2026-01-02T15:00:00.000003Z",
+              "producer_version": "1"}
     encoder = AvroEncoder("microstructure_state_v1", "state", None)
     assert encoder._flat is not None
     path = next(p for p in SCHEMAS if p.stem == "microstructure_state_v1")

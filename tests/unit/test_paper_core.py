@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from consumers.torghut_client.book import AppliedAdvice
 from producers.paper.orders import generate_orders
 from producers.paper.policy_map import PaperConfig, advised_policy, baseline_policy, no_looser
-from producers.paper.split_book import execute_pair, order_seed, trade_updates
+from producers.paper.split_book import execute_pair, full_shortfall_bps, order_seed, trade_updates
 from producers.simulated_market.symbols import symbol_model
 from streams.torghut import parse_trade_update
 
@@ -119,3 +119,21 @@ def test_trade_updates_are_torghut_lifecycles_per_arm() -> None:
     assert float(last["filled_qty"]) == res.filled_qty
     assert math.isclose(float(last["filled_avg_price"]), res.avg_fill_price + 1.0, abs_tol=1e-6)
     assert envs[0]["payload"]["order"]["submitted_at"] == envs[-1]["payload"]["order"]["submitted_at"]
+
+
+def test_full_shortfall_charges_the_unfilled_remainder_at_the_end_mid() -> None:
+    order = generate_orders(9, ["AMZN"], 0, 300 * S, 1, quantity_range=(300, 300))[0]
+    model = symbol_model(9, "AMZN")
+    cfg = PaperConfig()
+    passive = advised_policy(AppliedAdvice("AMZN", True, None, 0.05, "limit", "low", 0.0, 0.1, False), cfg)
+    base, adv = execute_pair(model, order, baseline_policy(cfg), passive, order_seed(9, order), warmup_s=30.0)
+    d = order.parent().direction
+    for r in (base, adv):
+        unfilled = order.quantity - r.filled_qty
+        paid = (r.avg_fill_price * r.filled_qty if r.filled_qty else 0.0) + unfilled * r.end_mid
+        expected = d * (paid / order.quantity - r.arrival_mid) / r.arrival_mid * 1e4
+        assert math.isclose(full_shortfall_bps(order, r), expected, rel_tol=1e-9, abs_tol=1e-9)
+        if r.filled_qty == order.quantity:
+            assert math.isclose(full_shortfall_bps(order, r), r.shortfall_bps, rel_tol=1e-9, abs_tol=1e-9)
+    zero = replace(base, filled_qty=0, avg_fill_price=math.nan)
+    assert math.isclose(full_shortfall_bps(order, zero), d * (base.end_mid - base.arrival_mid) / base.arrival_mid * 1e4)
