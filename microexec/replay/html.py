@@ -73,6 +73,7 @@ def _summary(base: ArmSummary, adv: ArmSummary) -> str:
               ("worst shortfall (bps)", "worst_shortfall_bps", 3),
               ("mean shortfall notional", "mean_shortfall_notional", 2),
               ("p95 shortfall notional", "p95_shortfall_notional", 2),
+              ("mean full implementation shortfall (bps, unfilled at horizon mid)", "mean_full_shortfall_bps", 3),
               ("net-after-cost PnL (sum)", "net_pnl", 2), ("risk rejections", "risk_rejections", 0)]
     rows = [[escape(label), _n(getattr(base, f), d), _n(getattr(adv, f), d)] for label, f, d in fields]
     return _table(["", "baseline", "advisor"], rows)

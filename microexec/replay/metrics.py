@@ -53,6 +53,7 @@ class ArmSummary:
     p95_shortfall_notional: float
     net_pnl: float  # sum over orders, currency
     risk_rejections: int
+    mean_full_shortfall_bps: float = math.nan  # whole-order implementation shortfall, all orders
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +77,7 @@ def summarize(arms: Sequence[ArmOutcome], fee_bps: float = 0.0) -> ArmSummary:
         p95_shortfall_notional=percentile(notional, 95),
         net_pnl=float(sum(a.net_pnl(fee_bps) for a in arms)),
         risk_rejections=sum(a.rejected for a in arms),
+        mean_full_shortfall_bps=_mean([a.full_shortfall_bps for a in arms]),
     )
 
 

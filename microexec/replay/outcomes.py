@@ -45,6 +45,13 @@ class ArmOutcome:
         """Cost of what was not filled, marked at the horizon mid: dir * (end_mid - arrival) * unfilled."""
         return self.direction * (self.end_mid - self.arrival) * (self.quantity - self.filled_qty) * self.unit
 
+    @property
+    def full_shortfall_bps(self) -> float:
+        """Implementation shortfall of the whole parent in bps of arrival notional: the fills plus the
+        unfilled rest marked at the horizon mid (the paper executor's ``full_shortfall_bps``). Cheaper
+        fills that leave the order half done do not look cheap here."""
+        return -self.net_pnl() / (self.quantity * self.unit * self.arrival) * 1e4
+
     def net_pnl(self, fee_bps: float = 0.0) -> float:
         """Net-after-cost PnL of the execution against the arrival decision: minus (Torghut shortfall
         + opportunity cost of the unfilled rest + fees on the filled notional)."""
@@ -81,7 +88,7 @@ class PairOutcome:
         for arm in ("baseline", "advised"):
             o: ArmOutcome = getattr(self, arm)
             d[arm].update(slippage_bps=o.slippage_bps, shortfall_notional=o.shortfall_notional,
-                          fill_ratio=o.fill_ratio, net_pnl=o.net_pnl())
+                          fill_ratio=o.fill_ratio, net_pnl=o.net_pnl(), full_shortfall_bps=o.full_shortfall_bps)
         return d
 
 

@@ -41,6 +41,23 @@ def test_torghut_arithmetic_by_hand() -> None:
     assert math.isnan(arm(0, 0).slippage_bps) and arm(0, 0).shortfall_notional == 0.0
 
 
+def test_full_shortfall_matches_the_paper_executors() -> None:
+    from microexec.replay.run import arm as to_arm
+    from producers.paper.orders import PaperOrder
+    from producers.paper.policy_map import PaperConfig, baseline_policy
+    from producers.paper.split_book import execute_pair, full_shortfall_bps, order_seed
+    from simulator.market.model import illustrative_model
+
+    order = PaperOrder("o", "X", "sell", 3000, 30.0, "t", 0)  # large enough to leave some unfilled
+    policy = baseline_policy(PaperConfig())
+    result, _ = execute_pair(illustrative_model(), order, policy, policy, order_seed(1, order))
+    assert 0 < result.filled_qty < order.quantity
+    assert to_arm(order, result).full_shortfall_bps == pytest.approx(full_shortfall_bps(order, result))
+    # by hand: a buy of 100, 60 filled at 100.10, 40 left while the mid went to 100.50
+    a = ArmOutcome(100, 60, 100.10, 100.0, 100.50, 1)
+    assert a.full_shortfall_bps == pytest.approx((0.10 * 60 + 0.50 * 40) / (100 * 100.0) * 1e4)
+
+
 def test_unit_scales_notionals_not_bps() -> None:
     btc = ArmOutcome(1000, 1000, 60_001.0, 60_000.0, 60_000.0, 1, unit=1e-5)
     assert btc.slippage_bps == pytest.approx(1 / 60_000 * 1e4)
@@ -72,6 +89,8 @@ def test_summary_by_hand() -> None:
     assert s.worst_shortfall_bps == pytest.approx(3.0)
     assert s.risk_rejections == 0
     assert s.net_pnl == pytest.approx(-(1.0 + 1.5 + 0.0 - 1.0))
+    # whole-order shortfall per order: 1.0, 1.5, 0 (nothing filled, mid unchanged), -1.0 bps of 100 x 100.00
+    assert s.mean_full_shortfall_bps == pytest.approx((1.0 + 1.5 + 0.0 - 1.0) / 4)
 
 
 def _summary(mean: float, p95: float, fill: float, rej: int = 0) -> ArmSummary:
