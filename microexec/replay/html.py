@@ -202,10 +202,12 @@ def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome
         f'{_calibration(calibration, market.get("notes", []))}{_windows(windows)}</section>',
         '<section id="advice"><h2>How the advice was applied</h2>'
         + _table(["decision at arrival", "orders"], [[escape(k), str(v)] for k, v in sorted(reasons.items())])
-        + "<h3>By what the advisor arm ran (order type / urgency tier)</h3>"
+        + "<h3>By what the advisor arm ran (order type / urgency tier x horizon stretch)</h3>"
         + _regimes(by_policy, charts=False, label="advisor arm policy")
-        + "<p class='meta'>A low urgency tier paces the schedule at half speed inside the same horizon, so it "
-          "leaves part of the order unfilled by design; a passive order fills only when flow reaches it.</p>"
+        + "<p class='meta'>A tightened order gets the time Torghut gives it (1-3x the horizon, by how much the "
+          "advice slows it: baseline cap / advised cap x baseline pace / advised pace); a low tier is expressed "
+          "as that time. The advisor arm is judged, fill rate included, at the end of its own horizon; a "
+          "passive order fills only when flow reaches it.</p>"
         + "</section>",
         f'<section id="handoff"><h2>Handoff</h2><table>{handoff}</table></section>',
     ]

@@ -77,7 +77,8 @@ class PairOutcome:
     expected_shortfall_bps_p50: float | None  # the advice's simulator p50, when it carried one
     baseline: ArmOutcome
     advised: ArmOutcome
-    advised_policy: str = ""  # what the advisor arm ran: "order type / urgency tier"
+    advised_policy: str = ""  # what the advisor arm ran: "order type / urgency tier xstretch"
+    advised_stretch: float = 1.0  # the advised arm's horizon / the baseline's (Torghut: 1-3x)
 
     @property
     def risk_rejected(self) -> bool:

@@ -3,7 +3,9 @@
 Why the split-book core (producers.paper): the paper executor and this replay must execute the same
 way, so a policy difference is the only difference between arms (same market seed per order, see
 producers/paper/split_book.py). The advised arm of a risk-rejected order is not executed: Torghut's
-risk engine refuses it (TORGHUT.md), which the report counts against the advisor.
+risk engine refuses it (TORGHUT.md), which the report counts against the advisor. The advised arm
+runs over its stretched horizon (``policy_map.advised_execution``; microexec/replay/arms.py) and is
+judged, fill rate included, at the end of that horizon.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from consumers.torghut_client.book import ClientRules
+from microexec.replay.arms import execute_arms
 from microexec.replay.outcomes import ArmOutcome, PairOutcome, rejected_arm
 from microexec.replay.sources import Market
 from microexec.replay.timeline import Timeline, arrivals
 from producers.paper.orders import PaperOrder, generate_orders
-from producers.paper.policy_map import PaperConfig, advised_policy, baseline_order, baseline_policy
-from producers.paper.split_book import DEFAULT_WARMUP_S, execute_pair, order_seed
+from producers.paper.policy_map import PaperConfig, advised_execution, baseline_order, baseline_policy
+from producers.paper.split_book import DEFAULT_WARMUP_S, order_seed
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult
 from streams.timeutil import TimestampError, parse_ts_ns
@@ -47,10 +50,10 @@ def arm(order: PaperOrder, r: ExecutionResult, unit: float = 1.0) -> ArmOutcome:
                       1 if order.side == "buy" else -1, unit=unit)
 
 
-def policy_label(p: ExecutionPolicy) -> str:
-    """``passive / low``: the advised arm's order type and urgency tier (the participation cap is nearly
-    always the 0.05 floor, so it would only split the groups into unreadably small ones)."""
-    return f"{p.order_type} / {p.urgency_schedule[0][1]}"
+def policy_label(p: ExecutionPolicy, stretch: float = 1.0) -> str:
+    """``passive / normal x2``: the advised arm's order type, urgency tier and horizon stretch (the
+    participation cap is left out: it would split the groups into unreadably small ones)."""
+    return f"{p.order_type} / {p.urgency_schedule[0][1]} x{stretch:.2g}"
 
 
 def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrder], cfg: ReplayConfig,
@@ -65,8 +68,8 @@ def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrd
     out = []
     for order, arrival in zip(orders, decided, strict=True):
         model, market_regime = market.model_at(order.symbol, order.submitted_ns)
-        policy = advised_policy(arrival.applied, cfg.paper)
-        b, a = execute_pair(model, order, base_policy, policy, order_seed(cfg.seed, order), warmup_s=cfg.warmup_s)
+        policy, stretch = advised_execution(arrival.applied, cfg.paper)
+        b, a = execute_arms(model, order, base_policy, policy, stretch, order_seed(cfg.seed, order), cfg.warmup_s)
         base_arm = arm(order, b, market.size_unit)
         adv_arm = rejected_arm(base_arm) if arrival.applied.risk_rejected else arm(order, a, market.size_unit)
         adv = arrival.advice or {}
@@ -79,7 +82,8 @@ def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrd
             adverse_selection_risk=arrival.applied.adverse_selection_risk,
             expected_shortfall_bps_p50=float(p50) if isinstance(p50, int | float) and math.isfinite(p50) else None,
             baseline=base_arm, advised=adv_arm,
-            advised_policy="risk-rejected" if arrival.applied.risk_rejected else policy_label(policy)))
+            advised_policy="risk-rejected" if arrival.applied.risk_rejected else policy_label(policy, stretch),
+            advised_stretch=1.0 if arrival.applied.risk_rejected else stretch))
         step()
     return out
 

@@ -11,26 +11,42 @@ baseline, exactly as Torghut applies advice (TORGHUT.md: advice only tightens). 
   ``min(participation_floor, baseline)`` (0.05) so advice slows an order but never parks it;
 * order type: ``limit`` (from the client: it converts market -> limit on ``preferred_order_type
   =limit``) works the parent passively; a passive baseline stays passive whatever the advice;
-* quote offset: on a passive advised arm, the advice's ``quote_offset_bps`` (0 when absent), never
-  more aggressive than a passive baseline's own offset (``max``); on a marketable advised arm the
-  baseline's tolerance is kept (advice quotes passive orders; it cannot widen a market order's
-  tolerance);
+* quote offset: the advice's ``quote_offset_bps`` is, by its own definition
+  (consumers/advisor/policy.py), how far a limit may be priced *more aggressively than the same-side
+  touch*: 0 joins the touch, 1.0 improves it by up to 1 bp. The simulator's offset has the opposite
+  sign (positive = further from the spread), so a passive advised arm rests at ``-max(advice, 0)``
+  (0 when absent; the engine never lets it cross), never more aggressive than a passive baseline's
+  own offset (``max``); on a marketable advised arm the baseline's tolerance is kept (advice quotes
+  passive orders; it cannot widen a market order's tolerance). (Until this was fixed the advice's
+  1 bp allowance was executed as 1 bp *behind* the touch.)
 * urgency: the advised tier is the *slower* of the baseline tier and the advice's tier
   (``TIER_PACE``), so advice can stretch execution (Torghut: 1-3x) but never hurry it, and a
   ``high`` tier (which crosses the spread) only happens when the baseline is ``high``;
 * a fallback (``applied=False``) gives the baseline policy unchanged; ``risk_rejected`` changes
   no parameter (the executor records it; Torghut's risk engine, not the policy, acts on it);
 * finishing sweep, repricing and latencies are the baseline's.
+
+:func:`advised_execution` adds the *time* Torghut gives a tightened order (TORGHUT.md: "participation
+floor 0.05, execution time stretched 1-3x"): the horizon is stretched by the factor the tightening
+slows the order down, ``clip((baseline cap / advised cap) * (baseline pace / advised pace), 1, 3)``,
+so a slower order is not judged at a deadline it was never given. When the stretch covers the slower
+tier (``stretch >= baseline pace / advised pace``) the schedule runs at the baseline tier over the
+stretched horizon: the "low" tier is then expressed as time (half pace = twice the time), instead of
+a target that stops at half the order at the old deadline. In wall time the advised target curve is
+never steeper than the baseline's nor than the advice's own tier (``pace / stretch`` is at most both),
+the cap is never higher, and passive conversion alone stretches nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from consumers.torghut_client.book import AppliedAdvice, BaselineOrder
 from simulator.execution.policy import TIER_PACE, ExecutionPolicy
 
 ORDER_TYPES = {"market": "marketable", "limit": "passive"}
+MAX_STRETCH = 3.0  # Torghut stretches execution time 1-3x when it tightens (TORGHUT.md)
 
 
 @dataclass(frozen=True)
@@ -93,7 +109,8 @@ def advised_policy(applied: AppliedAdvice, cfg: PaperConfig) -> ExecutionPolicy:
     cap = min(applied.participation_rate, base.participation_cap)
     cap = max(cap, min(cfg.participation_floor, base.participation_cap))
     passive = base.order_type == "passive" or applied.order_type == "limit"
-    advice_offset = applied.quote_offset_bps if applied.quote_offset_bps is not None else 0.0
+    allowance = applied.quote_offset_bps if applied.quote_offset_bps is not None else 0.0
+    advice_offset = -max(allowance, 0.0) if math.isfinite(allowance) else 0.0  # simulator sign: - = improve
     if passive:
         offset = max(base.quote_offset_bps, advice_offset) if base.order_type == "passive" else advice_offset
     else:
@@ -112,20 +129,42 @@ def advised_policy(applied: AppliedAdvice, cfg: PaperConfig) -> ExecutionPolicy:
     )
 
 
-def no_looser(advised: ExecutionPolicy, baseline: ExecutionPolicy) -> bool:
-    """True when ``advised`` is at most as aggressive as ``baseline`` in every parameter.
+def advised_execution(applied: AppliedAdvice, cfg: PaperConfig) -> tuple[ExecutionPolicy, float]:
+    """(advised policy, horizon stretch): :func:`advised_policy` plus the time Torghut gives a
+    tightened order (module docstring). A fallback or an advice that does not slow the order gives
+    a stretch of 1; the baseline arm always runs its own horizon."""
+    policy = advised_policy(applied, cfg)
+    if not applied.applied:
+        return policy, 1.0
+    base = baseline_policy(cfg)
+    pace_b = float(base.schedule_arrays()[1].min())
+    pace_a = float(policy.schedule_arrays()[1].max())
+    cap_a = policy.participation_cap
+    slow = (base.participation_cap / cap_a if cap_a > 0 else MAX_STRETCH) * (pace_b / pace_a)
+    stretch = min(MAX_STRETCH, max(1.0, slow))
+    if pace_a < pace_b and stretch >= pace_b / pace_a - 1e-12:
+        policy = replace(policy, urgency_schedule=base.urgency_schedule)
+    return policy, stretch
+
+
+def no_looser(advised: ExecutionPolicy, baseline: ExecutionPolicy, stretch: float = 1.0) -> bool:
+    """True when ``advised`` (run over ``stretch`` times the baseline's horizon) is at most as
+    aggressive as ``baseline`` in every parameter.
 
     Aggressiveness: a higher participation cap; marketable over passive; a faster schedule at any
-    step, or one that crosses the spread; a passive quote nearer to (or inside) the spread; a wider
-    marketable tolerance; a finishing sweep.
+    step in wall time (pace / stretch), or one that crosses the spread; a passive quote nearer to
+    (or inside) the spread; a wider marketable tolerance; a finishing sweep; a stretch outside
+    Torghut's 1-3x.
     """
+    if not 1.0 <= stretch <= MAX_STRETCH:
+        return False
     _, pa, ca = advised.schedule_arrays()
     _, pb, cb = baseline.schedule_arrays()
     if advised.participation_cap > baseline.participation_cap:
         return False
     if baseline.order_type == "passive" and advised.order_type != "passive":
         return False
-    if float(pa.max()) > float(pb.min()) or int(ca.max()) > int(cb.min()):
+    if float(pa.max()) / stretch > float(pb.min()) or int(ca.max()) > int(cb.min()):
         return False
     same = advised.order_type == baseline.order_type
     nearer = advised.quote_offset_bps < baseline.quote_offset_bps

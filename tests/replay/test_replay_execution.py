@@ -44,12 +44,14 @@ def test_fallback_applied_and_rejected_orders() -> None:
 
     assert fallback.fallback_reason == "missing_state" and fallback.regime == "no_state" and not fallback.applied
     assert fallback.baseline == fallback.advised  # same seed, same policy: the same execution
-    assert fallback.advised_policy == "marketable / normal"
+    assert fallback.advised_policy == "marketable / normal x1" and fallback.advised_stretch == 1.0
 
-    assert applied.applied and applied.regime == "stressed" and applied.advised_policy == "passive / low"
+    # low urgency at a 5% cap against 10% normal: 4x slower, so Torghut's maximum stretch (3x), and the
+    # half pace is expressed as time (the normal tier over the stretched horizon).
+    assert applied.applied and applied.regime == "stressed" and applied.advised_policy == "passive / normal x3"
+    assert applied.advised_stretch == 3.0
     assert applied.baseline.arrival == applied.advised.arrival  # same market path at arrival
-    assert applied.advised.filled_qty < applied.baseline.filled_qty  # half pace, 5% cap, passive
 
-    assert rejected.risk_rejected and rejected.advised_policy == "risk-rejected"
+    assert rejected.risk_rejected and rejected.advised_policy == "risk-rejected" and rejected.advised_stretch == 1.0
     assert rejected.advised.filled_qty == 0 and rejected.baseline.filled_qty > 0
     assert rejected.advised.end_mid == rejected.baseline.end_mid

@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from consumers.torghut_client.book import AppliedAdvice
 from producers.paper.orders import generate_orders
-from producers.paper.policy_map import PaperConfig, advised_policy, baseline_policy, no_looser
+from producers.paper.policy_map import (
+    MAX_STRETCH,
+    PaperConfig,
+    advised_execution,
+    advised_policy,
+    baseline_policy,
+    no_looser,
+)
 from producers.paper.split_book import execute_pair, full_shortfall_bps, order_seed, trade_updates
 from producers.simulated_market.symbols import symbol_model
 from streams.torghut import parse_trade_update
@@ -59,6 +66,10 @@ def test_advised_policy_is_never_looser_than_baseline(applied: AppliedAdvice, cf
     assert adv.participation_cap >= min(cfg.participation_floor, base.participation_cap)
     if not applied.applied:
         assert adv == base
+    stretched, stretch = advised_execution(applied, cfg)
+    assert 1.0 <= stretch <= MAX_STRETCH and no_looser(stretched, base, stretch)
+    if not applied.applied:
+        assert (stretched, stretch) == (base, 1.0)
 
 
 def test_no_looser_catches_each_loosening() -> None:
@@ -69,13 +80,41 @@ def test_no_looser_catches_each_loosening() -> None:
     assert not no_looser(replace(base, quote_offset_bps=1.0), base)
     assert not no_looser(replace(base, urgency_schedule=((0.0, "high"),)), base)
     assert not no_looser(replace(base, finish_marketable=True), base)
+    assert not no_looser(base, base, stretch=MAX_STRETCH + 0.5)  # more time than Torghut gives
+    fast = replace(base, urgency_schedule=((0.0, "high"),), order_type="passive")
+    assert not no_looser(fast, replace(base, urgency_schedule=((0.0, "low"),)), stretch=3.0)  # 2/3 > 0.5
+
+
+def test_stretch_is_the_slow_down_of_the_tightening_and_low_becomes_time() -> None:
+    cfg = PaperConfig()
+    def run(rate: float, tier: str) -> tuple[str, float]:
+        p, s = advised_execution(AppliedAdvice("AMZN", True, None, rate, "limit", tier, 0.0, 0.2, False), cfg)
+        return p.urgency_schedule[0][1], s
+    assert run(0.10, "normal") == ("normal", 1.0)  # passive conversion alone stretches nothing
+    assert run(0.05, "normal") == ("normal", 2.0)  # half the cap: twice the time
+    assert run(0.08, "normal") == ("normal", 1.25)
+    assert run(0.10, "low") == ("normal", 2.0)  # half pace expressed as twice the time
+    assert run(0.02, "low") == ("normal", 3.0)  # floored at 5%, 2 x 2 capped at 3x
+    _, s = advised_execution(AppliedAdvice("AMZN", False, "stale_state", 0.02, "limit", "low", 0.0, 0.2, False), cfg)
+    assert s == 1.0
+    hurried = PaperConfig(urgency="high")  # low is a quarter of high's pace: 4x > 3x, so low stays
+    p, s = advised_execution(AppliedAdvice("AMZN", True, None, 0.10, "limit", "low", 0.0, 0.2, False), hurried)
+    assert (p.urgency_schedule[0][1], s) == ("low", 3.0)
 
 
 def test_advice_maps_to_a_tighter_policy() -> None:
     cfg = PaperConfig()
     adv = advised_policy(AppliedAdvice("AMZN", True, None, 0.03, "limit", "low", 1.5, 0.2, False), cfg)
     assert adv.order_type == "passive" and adv.participation_cap == 0.05  # Torghut's floor
-    assert adv.urgency_schedule == ((0.0, "low"),) and adv.quote_offset_bps == 1.5
+    # The advice's offset is an allowance to improve on the touch (consumers/advisor/policy.py); the
+    # simulator's sign is the opposite (positive = behind the touch).
+    assert adv.urgency_schedule == ((0.0, "low"),) and adv.quote_offset_bps == -1.5
+    join = advised_policy(AppliedAdvice("AMZN", True, None, 0.03, "limit", "low", 0.0, 0.2, False), cfg)
+    assert join.quote_offset_bps == 0.0
+    passive_base = PaperConfig(order_type="limit", quote_offset_bps=0.5)
+    never_nearer = advised_policy(AppliedAdvice("AMZN", True, None, 0.03, "limit", "low", 3.0, 0.2, False),
+                                  passive_base)
+    assert never_nearer.quote_offset_bps == 0.5
     hurry = advised_policy(AppliedAdvice("AMZN", True, None, 0.5, "market", "high", None, 0.2, False), cfg)
     assert hurry.urgency_schedule == ((0.0, "normal"),) and hurry.participation_cap == 0.10
 
