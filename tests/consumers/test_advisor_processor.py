@@ -102,10 +102,10 @@ def test_invalid_state_gives_a_flagged_baseline_and_unkeyable_goes_to_dlq() -> N
 
 def test_adverse_selection_tightens_and_is_counted() -> None:
     before = REGISTRY.get_sample_value("execution_adverse_selection_flag_total", {"symbol": "ADV"}) or 0.0
-    # |OFI| 1, crumbling 1, stressed: z = -3 + 2.5 + 2 + 0.5*2 = 2.5 -> risk 0.924 > 0.85
+    # |OFI| 1, crumbling 1, stressed: z = -3.5 + 2.5 + 2 + 0.5*2 = 2.0 -> risk 0.881 > 0.85
     [out] = advise_all([("state", state("ADV", order_flow_imbalance=-1.0, crumbling_quote_probability=1.0,
                                         liquidity_regime="stressed"))])
-    assert out["adverse_selection_risk"] == pytest.approx(1 / (1 + 2.718281828459045 ** -2.5))
+    assert out["adverse_selection_risk"] == pytest.approx(1 / (1 + 2.718281828459045 ** -2.0))
     assert out["preferred_order_type"] == "limit" and out["urgency_tier"] == "low" and out["quote_offset_bps"] == 0.0
     assert REGISTRY.get_sample_value("execution_adverse_selection_flag_total", {"symbol": "ADV"}) == before + 1
 
