@@ -51,9 +51,11 @@ def arm(order: PaperOrder, r: ExecutionResult, unit: float = 1.0) -> ArmOutcome:
 
 
 def policy_label(p: ExecutionPolicy, stretch: float = 1.0) -> str:
-    """``passive / normal x2``: the advised arm's order type, urgency tier and horizon stretch (the
-    participation cap is left out: it would split the groups into unreadably small ones)."""
-    return f"{p.order_type} / {p.urgency_schedule[0][1]} x{stretch:.2g}"
+    """``passive / normal x2``: the advised arm's order type, urgency tier and horizon stretch, a
+    stretch between whole numbers shown as its bracket (``x1-2``); the participation cap is left out:
+    with it, and with exact stretches, the groups would be unreadably small."""
+    lo, hi = math.floor(stretch + 1e-9), math.ceil(stretch - 1e-9)
+    return f"{p.order_type} / {p.urgency_schedule[0][1]} x{lo}" + ("" if lo >= hi else f"-{hi}")
 
 
 def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrder], cfg: ReplayConfig,

@@ -48,3 +48,12 @@ def test_stretch_below_one_is_refused() -> None:
     order, model, base = _order(), symbol_model(9, "AMZN"), baseline_policy(PaperConfig())
     with pytest.raises(ValueError):
         execute_arms(model, order, base, base, 0.5, order_seed(9, order), 30.0)
+
+
+def test_policy_label_groups_stretches_by_bracket() -> None:
+    from microexec.replay.run import policy_label
+
+    p = replace(baseline_policy(PaperConfig()), order_type="passive")
+    labels = [policy_label(p, s) for s in (1.0, 1.25, 2.0, 2.7, 3.0)]
+    assert labels == ["passive / normal x1", "passive / normal x1-2", "passive / normal x2",
+                      "passive / normal x2-3", "passive / normal x3"]
