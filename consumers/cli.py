@@ -31,9 +31,18 @@ def _advisor() -> Processor:
     return AdvisorProcessor()
 
 
+def _simulation() -> Processor:
+    from consumers.simulation.processor import SimulationProcessor
+
+    processor = SimulationProcessor()
+    processor.warm_up()  # compile the simulator before the first order waits for it
+    return processor
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "simulation": ("microexec-simulation", _simulation),
 }
 
 
