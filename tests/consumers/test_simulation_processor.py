@@ -58,7 +58,7 @@ def test_calibrations_then_priced_orders_placed_by_symbol() -> None:
     assert any(c.value["warm_started"] for c in cals), "cadence refits start from the previous fit"
     in_force: dict[str, str] = {}
     statuses = []
-    outputs_in_order = [e for e in result.outputs if e.topic in (topic("calibration"), topic("shortfall"))]
+    outputs_in_order: list[Any] = [e for e in result.outputs if e.topic in (topic("calibration"), topic("shortfall"))]
     for e in outputs_in_order:
         if e.topic == topic("calibration"):
             in_force[e.key] = e.value["parameter_hash"]
