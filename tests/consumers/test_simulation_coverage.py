@@ -21,7 +21,7 @@ import numpy as np
 from consumers.simulation.config import SimulationConfig
 from consumers.simulation.fitting import model_json, parameter_hash
 from consumers.simulation.pricing import policy_for, priced_model, run_monte_carlo
-from simulator.execution.policy import ParentOrder
+from simulator.execution.policy import ParentOrder, Side
 from simulator.execution.run import execute_parent
 from simulator.market.model import illustrative_model
 
@@ -39,7 +39,7 @@ def test_realized_shortfall_falls_inside_its_band_about_ninety_percent() -> None
     inside = counted = 0
     for k in range(N_ORDERS):
         model = priced_model(base, 200.0 if k % 2 else 60_000.0)
-        side = "buy" if k % 4 < 2 else "sell"
+        side: Side = "buy" if k % 4 < 2 else "sell"
         advice = None if k % 3 == 0 else {"t": T0, "urgency": ("low", "normal", "high")[k % 3], "mpr": 0.05,
                                           "type": "limit", "offset": 0.0}
         choice = policy_for("market" if k % 5 == 0 else "limit", advice, T0, cfg)
