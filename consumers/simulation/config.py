@@ -80,6 +80,7 @@ class SimulationConfig:
     reference_side: str = "buy"
     reference_fraction: float = 0.01  # reference qty = fraction of expected market volume over its horizon
     reference_horizon_s: float = 300.0
+    reference_paths: int = 0  # paths of a reference order's Monte Carlo; 0 = ``paths``
     default_regime: str = "normal"  # regime of a symbol before any advice has named one
     baseline_participation: float = 0.1  # the policy when no (fresh) advice is in force
     advice_max_age_s: float = 15.0  # older advice is not in force (Torghut's staleness limit)
@@ -109,6 +110,7 @@ class SimulationConfig:
             reference_side=side,
             reference_fraction=_float("REFERENCE_FRACTION", 0.01, low=0, strict=True),
             reference_horizon_s=_float("REFERENCE_HORIZON_S", 300.0, low=0, strict=True),
+            reference_paths=_int("REFERENCE_PATHS", 0, low=0),
             default_regime=os.environ.get(PREFIX + "DEFAULT_REGIME", "normal").strip() or "normal",
             baseline_participation=_float("BASELINE_PARTICIPATION", 0.1, low=0, strict=True),
             advice_max_age_s=_float("ADVICE_MAX_AGE_S", 15.0, low=0),
@@ -123,6 +125,9 @@ class SimulationConfig:
             raise ValueError(f"{PREFIX}BUCKET_S ({self.bucket_s}) must not exceed {PREFIX}WINDOW_S ({self.window_s})")
         if self.min_paths > self.paths:
             raise ValueError(f"{PREFIX}MIN_PATHS ({self.min_paths}) must not exceed {PREFIX}PATHS ({self.paths})")
+        if 0 < self.reference_paths < self.min_paths:
+            raise ValueError(f"{PREFIX}REFERENCE_PATHS ({self.reference_paths}) must be 0 (= PATHS) or >= "
+                             f"{PREFIX}MIN_PATHS ({self.min_paths})")
         if self.min_events > self.max_window_events:
             raise ValueError(f"{PREFIX}MIN_EVENTS must not exceed {PREFIX}MAX_WINDOW_EVENTS")
         if self.baseline_participation > 1.0:

@@ -78,13 +78,15 @@ def stationary_rate(model: MarketModel) -> float:
     return float(np.sum(model.hawkes.stationary_intensity()))
 
 
-def affordable_paths(rate: float, horizon_s: float, warmup_s: float, cfg: SimulationConfig) -> int:
-    """Paths to run under the budget: all ``cfg.paths`` if their estimated work fits, else as many as
-    fit, or 0 (refuse) when fewer than ``cfg.min_paths`` would. Pure arithmetic on the model and the
-    configuration, so every replay decides the same."""
+def affordable_paths(rate: float, horizon_s: float, warmup_s: float, cfg: SimulationConfig,
+                     paths: int | None = None) -> int:
+    """Paths to run under the budget: all ``paths`` (default ``cfg.paths``) if their estimated work
+    fits, else as many as fit, or 0 (refuse) when fewer than ``cfg.min_paths`` would. Pure arithmetic
+    on the model and the configuration, so every replay decides the same."""
+    wanted = cfg.paths if paths is None else paths
     per_path = rate * (horizon_s + warmup_s)
-    if per_path <= 0 or per_path * cfg.paths <= cfg.budget_events:
-        return cfg.paths
+    if per_path <= 0 or per_path * wanted <= cfg.budget_events:
+        return wanted
     n = int(cfg.budget_events // per_path)
     return n if n >= cfg.min_paths else 0
 

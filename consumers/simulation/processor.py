@@ -18,6 +18,7 @@ the advisor and the TCA consumer, which read per partition, look for them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -48,6 +49,11 @@ from streams.processor import FORMAT_AVRO, FORMAT_TORGHUT_JSON, Emit, InvalidRec
 from streams.topics import topic
 
 log = logging.getLogger("microexec.simulation")
+
+
+def refit_phase(symbol: str) -> float:
+    """A stable number in [0.5, 1.5) per symbol (sha256 of its name: the same in every process)."""
+    return 0.5 + int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:4], "big") / 2**32
 REF = "ref:"
 NS = 1_000_000_000
 
@@ -123,11 +129,16 @@ class SimulationProcessor:
 
     def _maybe_fit(self, symbol: str, meta: dict[str, Any], t_ns: int, state: KeyValueState) -> list[Emit]:
         cfg = self.config
-        due = meta["req"] or meta["fit"] is None or t_ns - int(meta["fit"]) >= int(cfg.refit_every_s * NS)
+        due = meta["req"] or meta["fit"] is None or t_ns >= int(meta.get("due") or 0)
         if not due or event_count(meta) < cfg.min_events:
             return []
         previous = state.get(cal_key(symbol))
         trigger = "recalibration_request" if meta["req"] else "first" if previous is None else "cadence"
+        cadence_ns = int(cfg.refit_every_s * NS)
+        # After the first attempt the next one comes after a symbol-specific share of the cadence (0.5x to
+        # 1.5x, from the symbol's name): symbols that start together then refit spread over the cadence
+        # instead of all at once, which would hold their partitions' orders behind a burst of fits.
+        meta["due"] = t_ns + (cadence_ns if meta["fit"] is not None else int(cadence_ns * refit_phase(symbol)))
         meta["fit"], meta["req"] = t_ns, False
         events = window_events(state, symbol, meta, cfg.max_fit_events)
         tick = cfg.tick_size(symbol) or tick_from_decimals(int(meta["dec"]))
@@ -200,14 +211,15 @@ class SimulationProcessor:
         cfg = self.config
         horizon = order.horizon_s
         rate = stationary_rate(model)
-        n_paths = affordable_paths(rate, horizon, cfg.warmup_s, cfg)
+        wanted = cfg.reference_paths if reference and cfg.reference_paths else cfg.paths
+        n_paths = affordable_paths(rate, horizon, cfg.warmup_s, cfg, wanted)
         kind = "reference" if reference else "order"
         result = None
         status = STATUS_BUDGET
         if n_paths == 0:
             M.BUDGET_REFUSALS.labels("refused").inc()
         else:
-            if n_paths < cfg.paths:
+            if n_paths < wanted:
                 M.BUDGET_REFUSALS.labels("reduced").inc()
             started = time.perf_counter()  # telemetry only: never part of a decision
             result = run_monte_carlo(model, order, choice.policy, n_paths, stored["hash"], cfg.warmup_s,
@@ -218,8 +230,8 @@ class SimulationProcessor:
         value = shortfall_record(
             order_id=order.order_id, symbol=symbol, side=order.side,
             quantity=quantity if quantity is not None else float(order.quantity), horizon_s=horizon,
-            event_ts_ns=t_ns, status=status, n_paths_requested=cfg.paths, result=result, stored_cal=stored,
-            choice=choice, arrival_mid=float(model.ref_price), work_events=rate * (horizon + cfg.warmup_s) * cfg.paths,
+            event_ts_ns=t_ns, status=status, n_paths_requested=wanted, result=result, stored_cal=stored,
+            choice=choice, arrival_mid=float(model.ref_price), work_events=rate * (horizon + cfg.warmup_s) * wanted,
             regime=regime, reference=reference)
         return Emit(self._shortfall, order.order_id, value, t_ns // 1_000_000, partition_key=symbol)
 

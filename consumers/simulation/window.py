@@ -7,7 +7,8 @@ dropping what fell out of the window is deleting whole old keys (a tombstone eac
 
 Keys (per symbol): ``win:<symbol>`` metadata ``{"b": [[bucket id, events], ...] oldest first,
 "mid": last mid, "dec": most price decimals seen, "q": quotes seen, "last": newest event ns,
-"fit": event ns of the last fit attempt or None, "req": a recalibration was requested}``, and
+"fit": event ns of the last fit attempt or None, "due": event ns the next refit is due, "req": a
+recalibration was requested}``, and
 ``wb:<symbol>:<bucket id>`` ``{"e": [event, ...]}`` with an event as ``[t_ns, bid, bid size, ask,
 ask size]`` (a quote or an L2 top of book) or ``[t_ns, price, size]`` (a trade): the inputs of
 ``simulator.calibration.torghut.flow_from_envelopes`` and nothing else.
@@ -37,7 +38,7 @@ def bucket_key(symbol: str, bucket: int) -> str:
 
 
 def empty_meta() -> dict[str, Any]:
-    return {"b": [], "mid": None, "dec": 0, "q": False, "last": None, "fit": None, "req": False}
+    return {"b": [], "mid": None, "dec": 0, "q": False, "last": None, "fit": None, "due": None, "req": False}
 
 
 def load_meta(state: KeyValueState, symbol: str) -> dict[str, Any]:

@@ -161,3 +161,12 @@ def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     cfg = SimulationConfig.from_env()
     assert cfg.paths == 200 and cfg.tick_size("BTCUSDT") == 0.01 and cfg.tick_size("MSFT") is None
     assert cfg.size_unit("BTCUSDT") == 0.00001 and cfg.size_unit("AAPL") == 1.0
+
+
+def test_refit_phase_spreads_symbols_over_the_cadence() -> None:
+    from consumers.simulation.processor import refit_phase
+
+    phases = [refit_phase(f"S{i:02d}") for i in range(20)]
+    assert all(0.5 <= p < 1.5 for p in phases)
+    assert len(set(phases)) == 20 and max(phases) - min(phases) > 0.5
+    assert refit_phase("S00") == phases[0]  # stable: a replay refits at the same events
