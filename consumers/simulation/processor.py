@@ -141,7 +141,9 @@ class SimulationProcessor:
         meta["due"] = t_ns + (cadence_ns if meta["fit"] is not None else int(cadence_ns * refit_phase(symbol)))
         meta["fit"], meta["req"] = t_ns, False
         events = window_events(state, symbol, meta, cfg.max_fit_events)
-        tick = cfg.tick_size(symbol) or tick_from_decimals(int(meta["dec"]))
+        # Configured, else the finest decimal the window's quotes use, never coarser than the default tick
+        # (a window of round prices says nothing against a 0.01 tick).
+        tick = cfg.tick_size(symbol) or min(cfg.default_tick_size, tick_from_decimals(int(meta["dec"])))
         try:
             fitted = fit_window(symbol, events, previous, tick_size=tick, size_unit=cfg.size_unit(symbol),
                                 max_iter=cfg.max_fit_iter)
