@@ -175,3 +175,45 @@ def test_bad_input_goes_to_the_dlq_with_a_reason() -> None:
     assert [reason for _, reason in result.dlq] == [
         "crossed_quote", "bad_timestamp", "missing_field", "non_positive_number", "bad_timestamp", "wrong_envelope"]
     assert result.outputs == []
+
+
+def _as_crypto(records: list[SourceRecord]) -> list[SourceRecord]:
+    """The synthetic feed as a crypto venue: prices +59,900 (about 60,000), fractional sizes, and the
+    top of book from an L2 snapshot topic instead of quotes."""
+    out = []
+    for r in records:
+        p = r.value["payload"]
+        ts = r.value["eventTs"]
+        if r.topic == topic("quotes"):
+            value: dict[str, Any] = {"symbol": "BTCUSDT", "event_ts": ts, "venue": "binance", "sequence": r.offset,
+                                     "bids": [{"price": round(p["bp"] + 59_900, 2), "size": p["bs"] / 1000}],
+                                     "asks": [{"price": round(p["ap"] + 59_900, 2), "size": p["as"] / 1000}]}
+            out.append(SourceRecord(topic("book_l2"), 0, r.offset, r.timestamp_ms, "BTCUSDT", value))
+        elif r.topic == topic("trades"):
+            env = json.loads(json.dumps(r.value))
+            env["symbol"] = env["payload"]["S"] = "BTCUSDT"
+            env["payload"]["p"] = round(p["p"] + 59_900, 2)
+            env["payload"]["s"] = p["s"] / 1000
+            out.append(SourceRecord(r.topic, 0, r.offset, r.timestamp_ms, "BTCUSDT", env))
+    return out
+
+
+def test_l2_top_of_book_calibrates_a_crypto_symbol_at_its_own_price_scale() -> None:
+    feed = _as_crypto(list(synthetic_market(["X"], 3000, seed=9)))
+    t_last = feed[-1].timestamp_ms
+    order = trade_update_envelope("BTCUSDT", t_last * 1_000_000 + 1, "new", order_id="btc-1", qty=0.25)
+    feed.append(SourceRecord(topic("trade_updates"), 0, 0, t_last, "BTCUSDT", order))
+    result = run_offline(SimulationProcessor(_cfg(size_units={"BTCUSDT": 0.001})), feed)
+    assert result.dlq == []
+    cals = _of(result, "calibration")
+    assert cals and all(c.value["tick_size"] == 0.01 for c in cals)  # inferred from 60000.01-style prices
+    (priced,) = [e.value for e in _of(result, "shortfall") if e.value["order_id"] == "btc-1"]
+    assert priced["status"] == "ok" and priced["quantity"] == 0.25
+    assert 59_000 < priced["arrival_mid"] < 61_000
+    # With a quote feed for the symbol, L2 books no longer enter the window (no double counting).
+    quotes = [SourceRecord(topic("quotes"), 0, 0, feed[0].timestamp_ms, "BTCUSDT",
+                           quote_envelope("BTCUSDT", feed[0].timestamp_ms * 1_000_000, 59_999.0, 1.0, 60_001.0, 1.0))]
+    books = [r for r in feed if r.topic == topic("book_l2")][:50]
+    mixed = run_offline(SimulationProcessor(_cfg()), quotes + books)
+    meta = mixed.states[0].snapshot()["win:BTCUSDT"]
+    assert sum(c for _, c in meta["b"]) == 1
