@@ -169,13 +169,15 @@ def test_advice_carries_expected_shortfall_after_the_first_calibration(sim_topic
         return out
 
     _run_until(runtimes, lambda: set(enriched()) == set(SYMBOLS))
-    refs = {}
+    refs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for m in read_all(settings, topic("shortfall")):
         v = sf_dec.decode(m.value())
         if v["is_reference_order"]:
-            refs[(v["symbol"], v["liquidity_regime"])] = v
+            refs.setdefault((v["symbol"], v["liquidity_regime"]), []).append(
+                (v["shortfall_bps_p50"], v["shortfall_bps_p95"]))
     for symbol, advice in enriched().items():
         assert advice["simulator_version"] == SIMULATOR_VERSION and advice["shortfall_source"] == "simulator"
-        assert advice["expected_shortfall_bps_p95"] is not None
-        ref = refs[(symbol, advice["liquidity_regime"])]
-        assert advice["expected_shortfall_bps_p50"] == ref["shortfall_bps_p50"]
+        # The figures are those of one of the symbol's reference records for its regime (later refits
+        # may have published newer ones since).
+        figures = (advice["expected_shortfall_bps_p50"], advice["expected_shortfall_bps_p95"])
+        assert figures in refs[(symbol, advice["liquidity_regime"])]
