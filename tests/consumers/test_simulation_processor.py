@@ -14,9 +14,9 @@ from consumers.common.torghut_feed import quote_envelope, synthetic_market, trad
 from consumers.simulation.config import SimulationConfig
 from consumers.simulation.processor import SimulationProcessor
 from streams.offline import OfflineResult, run_offline
-from streams.processor import SourceRecord
+from streams.processor import Emit, SourceRecord
 from streams.schemas import parsed_schema
-from streams.state import canonical_json
+from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
 
@@ -217,3 +217,35 @@ def test_l2_top_of_book_calibrates_a_crypto_symbol_at_its_own_price_scale() -> N
     mixed = run_offline(SimulationProcessor(_cfg()), quotes + books)
     meta = mixed.states[0].snapshot()["win:BTCUSDT"]
     assert sum(c for _, c in meta["b"]) == 1
+
+
+def test_budget_refusal_is_a_status_and_no_reference_reaches_the_advisor() -> None:
+    result = _run(_feed(5000), budget_events=1_000.0)
+    assert _of(result, "calibration"), "calibrations still happen"
+    sfs = [e.value for e in _of(result, "shortfall")]
+    assert sfs and all(v["status"] in ("budget_exceeded", "no_calibration") for v in sfs)
+    assert not any(v["is_reference_order"] for v in sfs)  # a refused reference is not published
+    refused = [v for v in sfs if v["status"] == "budget_exceeded"]
+    assert refused and all(v["n_paths"] == 0 and v["shortfall_bps_p50"] == 0.0 and v["work_events"] > 1_000
+                           for v in refused)
+    reduced = _run(_feed(5000), budget_events=200_000.0, paths=1000, min_paths=5)  # ~2,000 events a path
+    ok = [e.value for e in _of(reduced, "shortfall") if e.value["status"] == "ok"]
+    assert ok and all(5 <= v["n_paths"] < v["n_paths_requested"] == 1000 for v in ok)
+
+
+def test_state_restored_from_its_json_changelog_continues_byte_identically() -> None:
+    """Stop half way, rebuild the keyed state from its canonical JSON (what the changelog carries),
+    continue with a new processor: the same records as one uninterrupted run."""
+    feed = sorted(_feed(6000), key=lambda r: (r.timestamp_ms, r.topic != topic("quotes")))
+    whole = run_offline(SimulationProcessor(_cfg()), feed)
+    first = run_offline(SimulationProcessor(_cfg()), feed[:3000])
+    restored = TransactionalState()
+    for key, value in first.states[0].snapshot().items():
+        restored.restore(key, json.loads(canonical_json(value)))
+    processor, rest = SimulationProcessor(_cfg()), list[Emit]()
+    for record in feed[3000:]:
+        rest.extend(processor.process(record, restored))
+        restored.commit()
+    dump = [canonical_json([e.key, e.value]) for e in whole.outputs]
+    assert dump == [canonical_json([e.key, e.value]) for e in first.outputs + rest]
+    assert any(e.topic == topic("shortfall") for e in rest) and any(e.topic == topic("calibration") for e in rest)
