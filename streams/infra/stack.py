@@ -1,9 +1,11 @@
-"""`microexec infra up | down | status`: a single-node KRaft broker and an in-memory registry on loopback.
+"""`microexec infra up | down | status`: a single-node KRaft broker and a schema registry on loopback.
 
 Why this shape: CI and developer machines have Java but no Docker engine. Everything lives under
 one cache directory (jars, data, logs, pid files), ``up`` is idempotent, and ``down`` stops only
 processes whose command line points into that directory, so it never kills a stranger that
-happens to reuse a pid.
+happens to reuse a pid. The registry keeps its schemas in a file database tied to the broker's
+data (streams/infra/registry.py), so a restart of the stack loses neither records nor the schemas
+that decode them; ``--fresh`` wipes both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -23,13 +24,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.infra import maven
-from streams.infra.java import JavaNotFound, best_java, find_java
+from streams.infra import maven, registry
+from streams.infra.java import JavaNotFound, find_java
+
+# Re-exported: the registry's version choice has always been reachable as stack.registry_choice().
+from streams.infra.registry import REGISTRY_VERSION_JAVA17, REGISTRY_VERSION_JAVA21, registry_choice  # noqa: F401
 
 LOCK_FILE = Path(__file__).with_name("kafka-jars.lock")
 KAFKA_VERSION = "4.3.1"
-REGISTRY_VERSION_JAVA21 = "3.3.3"  # compiled for Java 21 (class file 65)
-REGISTRY_VERSION_JAVA17 = "3.0.9"  # the newest line that still runs on Java 17
 
 
 class InfraError(RuntimeError):
@@ -38,11 +40,15 @@ class InfraError(RuntimeError):
 
 @dataclass(frozen=True)
 class StackConfig:
+    """Where the stack lives and listens. ``cache`` (default: ``home``) holds the downloaded jars, so a
+    second, private stack (a test's) can share them with the usual one and download nothing."""
+
     home: Path
     host: str = "127.0.0.1"
     kafka_port: int = 9092
     controller_port: int = 9093
     registry_port: int = 8081
+    cache: Path | None = None
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -67,8 +73,20 @@ class StackConfig:
         return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
 
     @property
+    def downloads(self) -> Path:
+        return self.cache or self.home
+
+    @property
     def kafka_libs(self) -> Path:
-        return self.home / f"kafka-{KAFKA_VERSION}" / "libs"
+        return self.downloads / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.home / "kafka" / "data"
+
+    @property
+    def registry_data(self) -> Path:
+        return self.home / "registry"
 
     @property
     def run_dir(self) -> Path:
@@ -83,6 +101,13 @@ class StackConfig:
 
 # ---------------------------------------------------------------------------- processes
 def _pid_alive(pid: int) -> bool:
+    """Also reaps ``pid`` when it is our own exited child (a stack started from inside a test):
+    an unreaped zombie answers signal 0, and ``down`` then waited its full 30 s per service."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (the usual case: `infra up` ran in another process)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -162,44 +187,8 @@ def fetch_kafka(cfg: StackConfig) -> Path:
     return cfg.kafka_libs
 
 
-def registry_choice() -> tuple[str, str]:
-    """(registry version, java) — 3.3.3 where a Java 21+ exists, else the Java 17 line."""
-    wanted = os.environ.get("MICROEXEC_REGISTRY_VERSION")
-    java21 = best_java(21)
-    if wanted:
-        java, _ = find_java(21 if wanted.startswith("3.3") else 17)
-        return wanted, java
-    if java21 is not None:
-        return REGISTRY_VERSION_JAVA21, java21[0]
-    java17, _ = find_java(17)
-    print(f"note: Apicurio Registry {REGISTRY_VERSION_JAVA21} needs Java 21+ and none was found; "
-          f"using {REGISTRY_VERSION_JAVA17}, which runs on Java 17")
-    return REGISTRY_VERSION_JAVA17, java17
-
-
 def fetch_registry(cfg: StackConfig, version: str) -> Path:
-    target = cfg.home / f"apicurio-registry-{version}"
-    if (target / ".complete").exists():
-        return target
-    downloads = cfg.home / "downloads"
-    print(f"fetching Apicurio Registry {version} from Maven Central")
-    with maven.progress_bar() as progress:
-        archive = maven.fetch("io.apicurio", "apicurio-registry-app", version, downloads, ext="tar.gz",
-                              classifier="all", progress=progress)
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    (target / ".complete").write_text(version)
-    return target
-
-
-def _registry_jar(root: Path) -> Path:
-    for pattern in ("quarkus-run.jar", "*-runner.jar", "quarkus-app/quarkus-run.jar"):
-        found = sorted(root.glob(pattern))
-        if found:
-            return found[0]
-    raise InfraError(f"no runnable jar in {root}; delete it and run `microexec infra up` again")
+    return registry.fetch_registry(cfg.downloads, version)
 
 
 # ---------------------------------------------------------------------------- kafka
@@ -263,9 +252,10 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
     java, _ = find_java(17)
     libs = fetch_kafka(cfg)
     kafka_dir = cfg.home / "kafka"
-    data_dir = kafka_dir / "data"
+    data_dir = cfg.kafka_data
     if fresh:
         shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(cfg.registry_data, ignore_errors=True)
     kafka_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_dir / "server.properties"
     props.write_text(_server_properties(cfg, data_dir))
@@ -285,10 +275,11 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
 def _start_registry(cfg: StackConfig) -> None:
     version, java = registry_choice()
     root = fetch_registry(cfg, version)
-    argv = [java, "-Xms128m", "-Xmx768m", f"-Dmicroexec.home={cfg.home}",
-            f"-Dquarkus.http.port={cfg.registry_port}", f"-Dquarkus.http.host={cfg.host}",
-            "-Dapicurio.storage.kind=sql", "-Dapicurio.storage.sql.kind=h2",
-            "-jar", str(_registry_jar(root))]
+    jar = registry.registry_jar(root)
+    if jar is None:
+        raise InfraError(f"no runnable jar in {root}; delete it and run `microexec infra up` again")
+    db_stem = registry.prepare_database(cfg.home, cfg.kafka_data)
+    argv = registry.registry_argv(java, jar, host=cfg.host, port=cfg.registry_port, db_stem=db_stem, home=cfg.home)
     _spawn(cfg, "registry", argv, root)
 
 
@@ -354,10 +345,6 @@ def up(cfg: StackConfig, *, fresh: bool = False, timeout: float = 180.0) -> None
     if running_pid(cfg, "kafka") is None:
         _start_kafka(cfg, fresh)
     if running_pid(cfg, "registry") is None:
-        if not fresh and any((cfg.home / "kafka" / "data").glob("*-*")):
-            print("note: the registry keeps schemas in memory and is starting afresh while the broker keeps "
-                  "its data: Avro records written before cannot be decoded; `microexec infra up --fresh` "
-                  "starts both empty")
         _start_registry(cfg)
     _wait(cfg, "kafka", _kafka_ready, timeout)
     _wait(cfg, "registry", _registry_ready, timeout)
