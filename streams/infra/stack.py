@@ -143,7 +143,7 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
+def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     log = cfg.log_file(name).open("ab")
     proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -152,7 +152,7 @@ def _spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
     return proc.pid
 
 
-def _stop(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
+def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
     pid = running_pid(cfg, name)
     cfg_pid = cfg.pid_file(name)
     if pid is None:
@@ -168,7 +168,7 @@ def _stop(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
     return True
 
 
-def _log_tail(cfg: StackConfig, name: str, lines: int = 25) -> str:
+def log_tail(cfg: StackConfig, name: str, lines: int = 25) -> str:
     path = cfg.log_file(name)
     if not path.exists():
         return "(no log)"
@@ -269,7 +269,7 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
             raise InfraError(f"formatting KRaft storage failed:\n{out.stdout}\n{out.stderr}")
     argv = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.yaml'}",
             f"-Dmicroexec.home={cfg.home}", "-cp", classpath, "kafka.Kafka", str(props)]
-    _spawn(cfg, "kafka", argv, kafka_dir)
+    spawn(cfg, "kafka", argv, kafka_dir)
 
 
 def _start_registry(cfg: StackConfig) -> None:
@@ -280,7 +280,7 @@ def _start_registry(cfg: StackConfig) -> None:
         raise InfraError(f"no runnable jar in {root}; delete it and run `microexec infra up` again")
     db_stem = registry.prepare_database(cfg.home, cfg.kafka_data)
     argv = registry.registry_argv(java, jar, host=cfg.host, port=cfg.registry_port, db_stem=db_stem, home=cfg.home)
-    _spawn(cfg, "registry", argv, root)
+    spawn(cfg, "registry", argv, root)
 
 
 def _kafka_ready(cfg: StackConfig) -> bool:
@@ -313,17 +313,17 @@ def _registry_ready(cfg: StackConfig) -> bool:
     return status == 200
 
 
-def _wait(cfg: StackConfig, name: str, ready: object, timeout: float) -> None:
+def wait_ready(cfg: StackConfig, name: str, ready: object, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(ready) and ready(cfg):
             return
         if running_pid(cfg, name) is None:
             raise InfraError(f"{name} exited during start-up; its log ({cfg.log_file(name)}) ends with:\n"
-                             f"{_log_tail(cfg, name)}")
+                             f"{log_tail(cfg, name)}")
         time.sleep(0.5)
     raise InfraError(f"{name} did not answer within {timeout:.0f}s; log: {cfg.log_file(name)}\n"
-                     f"{_log_tail(cfg, name)}")
+                     f"{log_tail(cfg, name)}")
 
 
 def _check_port_free(cfg: StackConfig, name: str, port: int) -> None:
@@ -346,15 +346,15 @@ def up(cfg: StackConfig, *, fresh: bool = False, timeout: float = 180.0) -> None
         _start_kafka(cfg, fresh)
     if running_pid(cfg, "registry") is None:
         _start_registry(cfg)
-    _wait(cfg, "kafka", _kafka_ready, timeout)
-    _wait(cfg, "registry", _registry_ready, timeout)
+    wait_ready(cfg, "kafka", _kafka_ready, timeout)
+    wait_ready(cfg, "registry", _registry_ready, timeout)
     status, body = _http("PUT", f"{cfg.registry_url}/config", {"compatibility": "BACKWARD"})
     if status != 200:
         raise InfraError(f"setting the registry's global compatibility to BACKWARD failed: {status} {body}")
 
 
 def down(cfg: StackConfig) -> list[str]:
-    stopped = [name for name in ("registry", "kafka") if _stop(cfg, name)]
+    stopped = [name for name in ("registry", "kafka") if stop_service(cfg, name)]
     return stopped
 
 
