@@ -120,6 +120,22 @@ def test_run_with_a_wrong_password_exits_with_the_setting_and_no_secret(broker: 
     assert WRONG_PASSWORD not in proc.stdout + proc.stderr
 
 
+def test_torghut_subscriber_refused_login_is_a_clear_start_up_error(broker: SecureBroker) -> None:
+    """Torghut builds the client at start-up: a wrong password must surface there, named, within seconds."""
+    from consumers.torghut_client.book import AdviceBook
+    from consumers.torghut_client.subscriber import AdviceSubscriber
+
+    env = _sasl_env(broker.sasl_plaintext, "SASL_PLAINTEXT", WRONG_PASSWORD)
+    subscriber = AdviceSubscriber.from_env(AdviceBook(), env)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KafkaAuthError, match="KAFKA_SASL_PASSWORD"):
+            subscriber.start()
+    finally:
+        subscriber.close()
+    assert time.monotonic() - started < 10
+
+
 @pytest.fixture(scope="module")
 def registry_https(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     from tests.support.secure_broker import make_certificates
