@@ -75,15 +75,25 @@ class KafkaAuthError(ValueError):
 
 
 _AUTH_CODES = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+# What a connection cut by a restarting broker says: never a verdict on our settings. A handshake
+# interrupted that way even carries librdkafka's hint "connecting to a PLAINTEXT broker listener?".
+_TRANSIENT = ("Disconnected", "connection reset", "Connection refused", "timed out", "unexpected eof")
+# TLS failures that only our settings can cause: an untrusted or mismatched broker certificate, or
+# the broker refusing our client certificate (a TLS alert, reported as a transport error).
+_TLS_REFUSALS = ("certificate verify failed", "alert bad certificate", "alert certificate required",
+                 "alert unknown ca", "alert certificate unknown", "alert certificate expired",
+                 "alert certificate revoked", "alert access denied")
 
 
 def _explain(err: KafkaError, protocol: str, username: str) -> str | None:
+    """The message for an error only our settings explain; None for everything transient."""
     code, text = err.code(), err.str()
+    if any(marker.lower() in text.lower() for marker in _TRANSIENT):
+        return None
     if code in _AUTH_CODES:
         return (f"Kafka refused the SASL login of KAFKA_SASL_USERNAME={username!r}: check KAFKA_SASL_USERNAME, "
                 f"KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM (broker said: {text})")
-    # A refused client certificate arrives as a transport error carrying the TLS alert.
-    if code == KafkaError._SSL or "SSL handshake failed" in text or "SSL routines" in text:
+    if any(marker in text for marker in _TLS_REFUSALS):
         return (f"TLS with the broker failed (KAFKA_SECURITY_PROTOCOL={protocol}): check KAFKA_SSL_CA_LOCATION "
                 f"(the CA that signed the broker's certificate), KAFKA_SSL_CERTIFICATE_LOCATION and "
                 f"KAFKA_SSL_KEY_LOCATION (client certificate), KAFKA_SSL_ENDPOINT_IDENTIFICATION "
@@ -93,7 +103,7 @@ def _explain(err: KafkaError, protocol: str, username: str) -> str | None:
 
 def auth_error_callback(protocol: str, username: str) -> Any:
     """An ``error_cb`` for librdkafka clients: credential and TLS failures raise ``KafkaAuthError``;
-    every other client error is logged (once per occurrence, as librdkafka would print it)."""
+    every other error (a broker restarting, a network blip) is left to librdkafka's retries."""
 
     logged: set[str] = set()
 
@@ -104,7 +114,9 @@ def auth_error_callback(protocol: str, username: str) -> Any:
                 logged.add(message)
                 log.error("%s", message)
             raise KafkaAuthError(message)
-        log.warning("kafka client error: %s", err.str())
+        # librdkafka's own log already prints transport errors; only debug here, or every
+        # reconnect attempt during a broker restart would be logged twice.
+        log.debug("kafka client error: %s", err.str())
 
     return on_error
 

@@ -100,7 +100,7 @@ class StackConfig:
 
 
 # ---------------------------------------------------------------------------- processes
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Also reaps ``pid`` when it is our own exited child (a stack started from inside a test):
     an unreaped zombie answers signal 0, and ``down`` then waited its full 30 s per service."""
     try:
@@ -122,7 +122,7 @@ def _ours(pid: int, cfg: StackConfig) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
     except OSError:
-        return _pid_alive(pid)
+        return pid_alive(pid)
     return str(cfg.home) in cmdline
 
 
@@ -134,7 +134,7 @@ def running_pid(cfg: StackConfig, name: str) -> int | None:
         pid = int(path.read_text().strip())
     except ValueError:
         return None
-    return pid if _pid_alive(pid) and _ours(pid, cfg) else None
+    return pid if pid_alive(pid) and _ours(pid, cfg) else None
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -144,6 +144,7 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
+    """Start ``argv`` detached (own session, log in run/), recording its pid as service ``name``."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     log = cfg.log_file(name).open("ab")
     proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -153,6 +154,7 @@ def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
 
 
 def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
+    """SIGTERM service ``name`` if it is ours, SIGKILL after ``timeout``; False when nothing ran."""
     pid = running_pid(cfg, name)
     cfg_pid = cfg.pid_file(name)
     if pid is None:
@@ -160,9 +162,9 @@ def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     cfg_pid.unlink(missing_ok=True)
     return True
@@ -231,7 +233,7 @@ def _server_properties(cfg: StackConfig, data_dir: Path) -> str:
     ])
 
 
-_LOG4J2 = """Configuration:
+LOG4J2_YAML = """Configuration:
   Appenders:
     Console:
       name: STDOUT
@@ -259,7 +261,7 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
     kafka_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_dir / "server.properties"
     props.write_text(_server_properties(cfg, data_dir))
-    (kafka_dir / "log4j2.yaml").write_text(_LOG4J2)
+    (kafka_dir / "log4j2.yaml").write_text(LOG4J2_YAML)
     classpath = f"{libs}/*"
     if not (data_dir / "meta.properties").exists():
         cluster_id = kraft_cluster_id()
@@ -314,6 +316,7 @@ def _registry_ready(cfg: StackConfig) -> bool:
 
 
 def wait_ready(cfg: StackConfig, name: str, ready: object, timeout: float) -> None:
+    """Poll ``ready(cfg)`` until true; InfraError with the log's tail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(ready) and ready(cfg):

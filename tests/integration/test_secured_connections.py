@@ -183,3 +183,52 @@ def test_registry_wrong_credentials_or_unknown_ca_are_refused_clearly(kafka_sett
     untrusted = Registry(url, attempts=1, conf={"basic.auth.user.info": REGISTRY_USER_INFO})  # system CAs only
     with pytest.raises(RegistryUnavailable, match=r"(?i)certificate[ _]verify[ _]failed"):
         untrusted.register("secured-y-value", "execution_advice_v1")
+
+
+def test_secured_consumers_ride_out_a_broker_restart(broker: SecureBroker) -> None:
+    """A broker killed and restarted cuts TLS handshakes mid-way; librdkafka then even asks "connecting
+    to a PLAINTEXT broker listener?". That is no settings error: the consumers must neither raise
+    KafkaAuthError nor stop, and read what is written after the restart. (Last in this module: it
+    restarts the module's broker.)"""
+    envs = {
+        "SASL_SSL": {**_sasl_env(broker.sasl_ssl, "SASL_SSL"), "KAFKA_SSL_CA_LOCATION": str(broker.ca)},
+        "SSL": {"KAFKA_BOOTSTRAP_SERVERS": broker.ssl, "KAFKA_SECURITY_PROTOCOL": "SSL",
+                "KAFKA_SSL_CA_LOCATION": str(broker.ca), "KAFKA_SSL_CERTIFICATE_LOCATION": str(broker.client_cert),
+                "KAFKA_SSL_KEY_LOCATION": str(broker.client_key)},
+        "SASL_PLAINTEXT": _sasl_env(broker.sasl_plaintext, "SASL_PLAINTEXT"),
+    }
+    name = f"secured-restart-{uuid.uuid4().hex[:8]}"
+    first = load_settings(envs["SASL_PLAINTEXT"])
+    ensure_topics(AdminClient(first.kafka_common()), [(name, 1, False)], 1)
+    consumers = {}
+    for protocol, env in envs.items():
+        consumer = Consumer({**load_settings(env).kafka_common(), "group.id": f"restart-{protocol}",
+                             "auto.offset.reset": "earliest"})
+        consumer.subscribe([name])
+        consumers[protocol] = consumer
+    seen: dict[str, set[bytes]] = {protocol: set() for protocol in consumers}
+
+    def pump(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for protocol, consumer in consumers.items():
+                for msg in consumer.consume(10, 0.05):  # a KafkaAuthError here fails the test
+                    value = msg.value()
+                    if msg.error() is None and value is not None:
+                        seen[protocol].add(value)
+
+    try:
+        produce_all(first, name, [(b"k", b"before")])
+        pump(4)
+        started = time.monotonic()
+        broker.kill_and_restart(down_s=2.0)
+        pump(3)  # reconnect attempts against a broker that is starting
+        produce_all(first, name, [(b"k", b"after")])
+        deadline = time.monotonic() + 60
+        while any(b"after" not in values for values in seen.values()) and time.monotonic() < deadline:
+            pump(0.5)
+        print(f"secured consumers read again {time.monotonic() - started:.1f}s after the broker was killed")
+    finally:
+        for consumer in consumers.values():
+            consumer.close()
+    assert all(values == {b"before", b"after"} for values in seen.values()), seen

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +46,20 @@ class SecureBroker:
     client_cert: Path
     client_key: Path
     other_ca: Path  # a CA that did not sign the broker's certificate
+    stack_config: stack.StackConfig
+    argv: tuple[str, ...]
+
+    def kill_and_restart(self, down_s: float = 2.0, timeout: float = 120.0) -> None:
+        """SIGKILL the broker, leave it down ``down_s``, start it again on the same ports and data."""
+        pid = stack.running_pid(self.stack_config, "kafka")
+        assert pid is not None, "the secure broker is not running"
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while stack.pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(down_s)
+        stack.spawn(self.stack_config, "kafka", list(self.argv), self.home / "kafka")
+        stack.wait_ready(self.stack_config, "kafka", lambda c: _answers(c.bootstrap), timeout)
 
 
 def free_ports(count: int) -> list[int]:
@@ -154,7 +171,7 @@ def secure_broker(home: Path, timeout: float = 180.0) -> Iterator[SecureBroker]:
     kafka_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_dir / "server.properties"
     props.write_text(_properties(cfg.kafka_data, certs, ports))
-    (kafka_dir / "log4j2.yaml").write_text(stack._LOG4J2)
+    (kafka_dir / "log4j2.yaml").write_text(stack.LOG4J2_YAML)
     classpath = f"{libs}/*"
     out = subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", stack.kraft_cluster_id(),
                           "-c", str(props), "--add-scram", f"SCRAM-SHA-512=[name={SCRAM_USER},"
@@ -168,6 +185,7 @@ def secure_broker(home: Path, timeout: float = 180.0) -> Iterator[SecureBroker]:
         yield SecureBroker(home=home, sasl_plaintext=f"127.0.0.1:{ports['SASL_PLAINTEXT']}",
                            sasl_ssl=f"127.0.0.1:{ports['SASL_SSL']}", ssl=f"127.0.0.1:{ports['SSL']}",
                            plaintext=cfg.bootstrap, ca=certs["ca"], client_cert=certs["client"],
-                           client_key=certs["client-key"], other_ca=certs["other-ca"])
+                           client_key=certs["client-key"], other_ca=certs["other-ca"], stack_config=cfg,
+                           argv=tuple(argv))
     finally:
         stack.stop_service(cfg, "kafka")
