@@ -58,11 +58,16 @@ class Registry:
                  conf: Mapping[str, Any] | None = None) -> None:
         """``conf``: basic auth and TLS (``Settings.registry_client_conf()``); None reads them from the
         SCHEMA_REGISTRY_* variables, so every call site that passes only the URL gets them too."""
+        from streams.security import split_url_credentials
+
         if conf is None:
             from streams.settings import load_registry_security, registry_client_conf
 
             _, user_info, tls = load_registry_security()
             conf = registry_client_conf(user_info, tls)
+        url, url_user_info = split_url_credentials(url)  # the URL is printed in errors: no credentials in it
+        if url_user_info and "basic.auth.user.info" not in conf:
+            conf = {**conf, "basic.auth.user.info": url_user_info.reveal()}
         self.url = url
         # Retries are ours (see _call); the timeout turns a silent registry into a retried failure.
         self.client = SchemaRegistryClient({**conf, "url": url, "max.retries": 0, "timeout": timeout_s})

@@ -56,3 +56,13 @@ def test_url_credentials_are_split_off() -> None:
     assert url == "https://reg.example:8443/apis/ccompat/v7" and info.reveal() == "bob:p@ss"
     assert split_url_credentials("http://reg:8081")[0] == "http://reg:8081"
     assert not split_url_credentials("http://reg:8081")[1]
+
+
+def test_registry_errors_never_show_credentials_from_the_url() -> None:
+    from streams.serde import Registry, RegistryUnavailable
+
+    registry = Registry("http://bob:hunter2@127.0.0.1:9/apis/ccompat/v7", attempts=1, conf={})  # nothing listens
+    assert registry.url == "http://127.0.0.1:9/apis/ccompat/v7"
+    with pytest.raises(RegistryUnavailable) as failure:
+        registry.writer_schema(1)
+    assert "hunter2" not in str(failure.value)
