@@ -106,18 +106,32 @@ def test_missing_client_certificate_names_the_certificate_setting(broker: Secure
         check_access(load_settings(env).kafka_common(), timeout_s=30)
 
 
-def test_run_with_a_wrong_password_exits_with_the_setting_and_no_secret(broker: SecureBroker) -> None:
-    """`microexec run state` as an operator starts it: exit code 2 within seconds, not a retry loop."""
-    env = {**os.environ, **_sasl_env(broker.sasl_plaintext, "SASL_PLAINTEXT", WRONG_PASSWORD),
-           "SCHEMA_REGISTRY_URL": "", "PYTHONPATH": str(ROOT)}
+def _cli(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
+    full_env = {**os.environ, **env, "SCHEMA_REGISTRY_URL": "", "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "microexec.cli", "run", "state"], env=env, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "microexec.cli", *args], env=full_env, cwd=ROOT,
                           capture_output=True, text=True, timeout=90)
-    elapsed = time.monotonic() - started
-    print(f"`microexec run state` with a wrong password exited {proc.returncode} after {elapsed:.1f}s")
+    return proc, time.monotonic() - started
+
+
+@pytest.mark.parametrize("command", [["run", "state"], ["topics", "create"]])
+def test_commands_with_a_wrong_password_exit_naming_the_setting_without_the_secret(broker: SecureBroker,
+                                                                                   command: list[str]) -> None:
+    """As an operator starts them: exit code 2 within seconds, not a retry loop or a metadata timeout."""
+    proc, elapsed = _cli(command, _sasl_env(broker.sasl_plaintext, "SASL_PLAINTEXT", WRONG_PASSWORD))
+    print(f"`microexec {' '.join(command)}` with a wrong password exited {proc.returncode} after {elapsed:.1f}s")
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "KAFKA_SASL_PASSWORD" in proc.stderr
+    assert "KAFKA_SASL_PASSWORD" in proc.stderr and elapsed < 30
     assert WRONG_PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_topics_create_over_sasl_ssl(broker: SecureBroker) -> None:
+    env = {**_sasl_env(broker.sasl_ssl, "SASL_SSL"), "KAFKA_SSL_CA_LOCATION": str(broker.ca),
+           "MICROEXEC_PARTITIONS": "1"}
+    proc, _ = _cli(["topics", "create"], env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    topics = AdminClient(load_settings(env).kafka_common()).list_topics(timeout=15).topics
+    assert "torghut.microstructure.state.v1" in topics and "torghut.execution.advice.v1" in topics
 
 
 def test_torghut_subscriber_refused_login_is_a_clear_start_up_error(broker: SecureBroker) -> None:
