@@ -15,6 +15,7 @@ from confluent_kafka import KafkaException
 
 from streams.processor import Processor
 from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError, TopologyError
+from streams.security import KafkaUnreachable, check_access
 from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
 
@@ -75,13 +76,14 @@ def _run(args: argparse.Namespace) -> int:
     default_app, factory = CONSUMERS[args.consumer]
     try:
         settings = load_settings()
+        check_access(settings.kafka_common())  # a wrong password or CA: exit 2 naming the variable, not a hang
         processor = factory()
         runtime = ExactlyOnceRuntime(processor, settings, args.app_id or default_app)
         stats = runtime.run()
     except (SettingsError, TopologyError, ValueError) as exc:
         print(f"microexec run {args.consumer}: {exc}", file=sys.stderr)
         return 2
-    except (FatalRuntimeError, KafkaException, RegistryUnavailable) as exc:
+    except (FatalRuntimeError, KafkaException, RegistryUnavailable, KafkaUnreachable) as exc:
         print(f"microexec run {args.consumer}: fatal: {exc} (restart the process)", file=sys.stderr)
         return 3
     logging.getLogger("microexec").info("stopped: %s", stats)
