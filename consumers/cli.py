@@ -45,9 +45,18 @@ def _alerts() -> Processor:
     return AlertsProcessor()
 
 
+def _simulation() -> Processor:
+    from consumers.simulation.processor import SimulationProcessor
+
+    processor = SimulationProcessor()
+    processor.warm_up()  # compile the simulator before the first order waits for it
+    return processor
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "simulation": ("microexec-simulation", _simulation),
     "tca": ("microexec-tca", _tca),
     "alerts": ("microexec-alerts", _alerts),
 }
