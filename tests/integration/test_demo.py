@@ -67,7 +67,7 @@ def _demo(out: Path, minutes: float, *extra: str) -> list[str]:
 @pytest.mark.timeout(400)
 def test_demo_runs_and_writes_its_report(kafka_settings: object, unique: str, tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
-    done = subprocess.run(_demo(out, 0.5), env=_env(unique), cwd=ROOT, capture_output=True, timeout=360)
+    done = subprocess.run(_demo(out, 0.3), env=_env(unique), cwd=ROOT, capture_output=True, timeout=360)
     text = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
     assert done.returncode == 0, text[-4000:]
     summary = json.loads((out / "paper_summary.json").read_text())
