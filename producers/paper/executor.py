@@ -95,6 +95,7 @@ class ExecutorStats:
 
 def _arm(order: PaperOrder, result: ExecutionResult, shift: float) -> dict[str, Any]:
     return {"full_shortfall_bps": full_shortfall_bps(order, result),
+            "arrival": round(result.arrival_mid + shift, 6), "end_mid": round(result.end_mid + shift, 6),
             "filled_qty": result.filled_qty, "fill_ratio": result.fill_ratio,
             "avg_fill_price": None if result.filled_qty == 0 else round(result.avg_fill_price + shift, 6),
             "shortfall_bps": None if math.isnan(result.shortfall_bps) else result.shortfall_bps,
