@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "microexec.demo",
     "microexec.offline_cli",
     "microexec.replay.cli",
+    "microexec.drill",
 )
 
 

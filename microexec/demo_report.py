@@ -1,8 +1,7 @@
 """The demo's end-of-run report from the paper split book: thin on purpose.
 
-Why thin and separate: the HTML promotion report belongs to ``microexec replay`` (another branch).
-When that module offers ``microexec.replay_report.write_paper_report(out_dir, inputs)`` this file
-hands it the inputs; until then it writes ``paper_summary.json``: per arm (``baseline`` /
+The HTML promotion report and gate evidence are the replay's own (``microexec.replay.paper_report``
+turns the executor's rows into the replay's); beside them this writes ``paper_summary.json``: per arm (``baseline`` /
 ``advisor``), what TCA measured (divergence records: mean slippage, p95 realized shortfall, mean
 |divergence|), what the order events say (fill rate), and what the executor's simulation said
 (fill rate, shortfall of the fills, and the full shortfall that marks unfilled shares at the end
@@ -11,13 +10,14 @@ mid, overall and per regime).
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from microexec.replay.paper_report import write_paper_report
 
 ARMS = ("baseline", "advisor")
 
@@ -86,14 +86,7 @@ def write_report(out_dir: Path, divergence: list[dict[str, Any]], trade_updates:
                  results: list[dict[str, Any]], meta: dict[str, Any]) -> list[Path]:
     """Write the report files into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = {"divergence": divergence, "trade_updates": trade_updates, "results": results, "meta": meta}
-    try:
-        module = importlib.import_module("microexec.replay_report")
-    except ModuleNotFoundError:
-        module = None
-    hook = getattr(module, "write_paper_report", None)
-    if callable(hook):  # the HTML report, when the replay branch provides it
-        return [Path(p) for p in hook(out_dir, inputs)]
+    paths = write_paper_report(out_dir, results, meta)
     summary = {"schema": "microexec.paper_summary.v1", "meta": meta,
                "tca": divergence_summary(divergence),
                "trade_updates": trade_update_summary(trade_updates),
@@ -102,4 +95,4 @@ def write_report(out_dir: Path, divergence: list[dict[str, Any]], trade_updates:
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     records = out_dir / "divergence.jsonl"
     records.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in divergence))
-    return [path, records]
+    return [*paths, path, records]

@@ -26,7 +26,20 @@ def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 
 
     ``stamp_ingest`` sets a JSON envelope's ``ingestTs`` to the wall time it is sent (a live feed's
     stamp; the simulated market uses it), leaving the recorded value otherwise.
+
+    A record the broker does not take (delivery report with an error, e.g. after
+    ``message.timeout.ms`` of outage) raises ``RuntimeError``: a feed never drops records silently.
     """
+    failures: list[str] = []
+
+    def delivered(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    def check() -> None:
+        if failures:
+            raise RuntimeError(f"{len(failures)} record(s) not delivered; first: {failures[0]}")
+
     producer = Producer({**settings.kafka_common(), "enable.idempotence": True, "linger.ms": 5,
                          "compression.type": "lz4", "partitioner": "murmur2_random"})
     registry = Registry(settings.schema_registry_url) if settings.schema_registry_url else None
@@ -56,14 +69,18 @@ def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 
             while True:
                 try:
                     producer.produce(BY_KEY[record.kind].name, value, record.symbol.encode(),
-                                     timestamp=record.ts_ns // 1_000_000)
+                                     timestamp=record.ts_ns // 1_000_000, on_delivery=delivered)
                     break
                 except BufferError:
                     producer.poll(0.05)
+                    check()
             sent += 1
-            if sent % 1000 == 0:
+            if speed > 0 or sent % 1000 == 0:
                 producer.poll(0)
+                check()
+            if sent % 1000 == 0:
                 progress.update(task, completed=sent)
     if producer.flush(60):
         raise RuntimeError("records left unsent after 60 s")
+    check()
     return sent

@@ -72,6 +72,11 @@ class AlertsProcessor:
         # partition, and the wall time each partition was last punctuated.
         self._gauges: dict[int, set[tuple[str, str]]] = {}
         self._punctuated_at: dict[int, int] = {}
+        # Whether each punctuated partition has ever carried a symbol (state or advice seen). Silence
+        # on a partition that never did is staleness only while *nothing* arrives on any partition
+        # of this instance (the pipeline is down); once symbols flow elsewhere it is just an empty
+        # partition (few symbols over many partitions), not Torghut running on its baseline.
+        self._carries: dict[int, bool] = {}
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
         value = record.value
@@ -108,6 +113,7 @@ class AlertsProcessor:
         stream = dict(state.get(STREAM_KEY) or {"seq": 0})
         stream["seq"] += 1
         state.put(STREAM_KEY, stream)
+        self._carries[partition] = True
         adv, adverse, rate = adverse_step(state.get("adv:" + symbol), ts, risk, participation, self.config)
         state.put("adv:" + symbol, adv)
         if rate is not None:
@@ -120,6 +126,10 @@ class AlertsProcessor:
 
     def _on_state(self, partition: int, value: Mapping[str, Any], state: KeyValueState) -> list[Emit]:
         symbol, ts = _symbol(value), _ts(value)
+        stream = state.get(STREAM_KEY)
+        if stream is None or not stream.get("carries"):
+            state.put(STREAM_KEY, {**(stream or {"seq": 0}), "carries": True})
+            self._carries[partition] = True
         stale, transition = stale_on_state(state.get("stale:" + symbol), ts, self.config)
         state.put("stale:" + symbol, stale)
         M.ADVICE_LAG.labels(symbol).set(stale_lag_ns(stale) / 1e9)
@@ -129,7 +139,14 @@ class AlertsProcessor:
     def punctuate(self, now_wall_ns: int, partition: int, state: KeyValueState) -> Iterable[Emit]:
         """Wall-clock punctuation (the one non-replayable entry point): whole-partition advice
         staleness, and the status gauges re-asserted from state."""
-        s, changed, transition, idle_s = stream_tick(state.get(STREAM_KEY), now_wall_ns, self.config)
+        current = state.get(STREAM_KEY) or {"seq": 0}
+        carries = bool(current.get("carries")) or current["seq"] > 0
+        # Only once every partition of the instance has been looked at (its second tick on): a
+        # restarted instance must not call its empty partitions stale before it saw the others.
+        pipeline_silent = partition in self._carries and not any(self._carries.values())
+        self._carries[partition] = carries
+        s, changed, transition, idle_s = stream_tick(current, now_wall_ns, self.config,
+                                                     watch=carries or pipeline_silent)
         if changed:
             state.put(STREAM_KEY, s)
         M.STREAM_IDLE.labels(str(partition)).set(idle_s)

@@ -131,11 +131,14 @@ def stale_on_advice(st: State | None, ts_ns: int, cfg: AlertsConfig) -> tuple[St
     return s, None
 
 
-def stream_tick(st: State | None, now_wall_ns: int, cfg: AlertsConfig) -> tuple[State, bool, Transition | None, float]:
+def stream_tick(st: State | None, now_wall_ns: int, cfg: AlertsConfig,
+                watch: bool = True) -> tuple[State, bool, Transition | None, float]:
     """One wall-clock punctuation of a partition. ``seq`` counts the advice records ``process`` has
     applied (event-driven, replayable); when it moved since the last tick, advice was seen "now".
     Returns (state, whether it changed, transition, idle seconds). A clock that stepped back (a
-    partition moved to a host whose clock is behind) counts as no idle time, never as negative."""
+    partition moved to a host whose clock is behind) counts as no idle time, never as negative.
+    ``watch`` False (a partition that carries no symbol while others do) never fires, and resolves
+    an alert raised while the whole pipeline was silent."""
     s: State = dict(st) if st else {"seq": 0}
     changed = False
     idle_s = max(0, now_wall_ns - s.get("wall", now_wall_ns)) / NS  # before this tick's observation
@@ -145,7 +148,11 @@ def stream_tick(st: State | None, now_wall_ns: int, cfg: AlertsConfig) -> tuple[
         changed = True
     timeout = cfg.stream_timeout_s
     transition = None
-    if not s.get("firing", False) and not seen and idle_s > timeout:
+    if s.get("firing", False) and not watch:
+        s["firing"] = False
+        changed = True
+        transition = Transition(RESOLVED, idle_s, timeout, "this partition carries no symbol; advice flows on others")
+    elif not s.get("firing", False) and not seen and idle_s > timeout and watch:
         s["firing"] = True
         changed = True
         transition = Transition(FIRING, idle_s, timeout, f"no advice for {idle_s:.2f} s (wall clock); timeout "

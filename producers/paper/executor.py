@@ -95,6 +95,7 @@ class ExecutorStats:
 
 def _arm(order: PaperOrder, result: ExecutionResult, shift: float) -> dict[str, Any]:
     return {"full_shortfall_bps": full_shortfall_bps(order, result),
+            "arrival": round(result.arrival_mid + shift, 6), "end_mid": round(result.end_mid + shift, 6),
             "filled_qty": result.filled_qty, "fill_ratio": result.fill_ratio,
             "avg_fill_price": None if result.filled_qty == 0 else round(result.avg_fill_price + shift, 6),
             "shortfall_bps": None if math.isnan(result.shortfall_bps) else result.shortfall_bps,
@@ -112,6 +113,7 @@ class PaperExecutor:
         self._models: dict[tuple[str, str], MarketModel] = {}
         self._heap: list[tuple[int, int, str, dict[str, Any]]] = []
         self._seq = 0
+        self._failures: list[str] = []
 
     def model(self, symbol: str, regime: str) -> MarketModel:
         key = (symbol, regime)
@@ -154,14 +156,20 @@ class PaperExecutor:
 
         return parse_ts_ns(env["payload"]["timestamp"])
 
+    def _delivered(self, err: object, _msg: object) -> None:
+        if err is not None:
+            self._failures.append(str(err))
+
     def _emit(self, producer: Producer, upto: int) -> None:
+        if self._failures:
+            raise ExecutorError(f"{len(self._failures)} trade-update(s) not delivered; first: {self._failures[0]}")
         name = topic("trade_updates")
         while self._heap and self._heap[0][0] <= upto:
             ts, _, symbol, env = heapq.heappop(self._heap)
             while True:
                 try:
                     producer.produce(name, json.dumps(env, separators=(",", ":")).encode(), symbol.encode(),
-                                     timestamp=ts // 1_000_000)
+                                     timestamp=ts // 1_000_000, on_delivery=self._delivered)
                     break
                 except BufferError:
                     producer.poll(0.05)
@@ -199,8 +207,8 @@ class PaperExecutor:
             quotes.close()
             subscriber.close()
             left = producer.flush(30)
-        if left:
-            raise ExecutorError(f"{left} trade-updates left unsent")
+        if left or self._failures:
+            raise ExecutorError(f"{left} trade-updates left unsent, {len(self._failures)} not delivered")
         self.stats.results.sort(key=lambda r: r["order_id"])
         return self.stats
 

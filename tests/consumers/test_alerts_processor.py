@@ -258,11 +258,13 @@ def test_whole_stream_stale_on_an_injected_wall_clock() -> None:
     assert result.outputs[-1].timestamp_ms == (WALL0 + 10 * S + 1) // 1_000_000
     assert punctuate_offline(proc, result, WALL0 + 20 * S) == [], "no repeat while firing"
     assert firing_gauge("advice_stream_stale", "advice_stream_stale:*:p1") == 1
-    # Advice reaches partition 1 only: its alert resolves at the next tick, partition 0's stays.
+    # Advice reaches partition 1 only: its alert resolves at the next tick; partition 0 never
+    # carried a symbol, and now that advice flows elsewhere its silence is not staleness: resolved.
     run_offline(proc, records([("advice", advice(T0))], partition=1), into=result)
     out = alerts(punctuate_offline(proc, result, WALL0 + 21 * S))
-    assert [(a["alert_key"], a["status"]) for a in out] == [("advice_stream_stale:*:p1", "resolved")]
-    assert out[0]["value"] == pytest.approx(21.0)
+    assert sorted((a["alert_key"], a["status"]) for a in out) == [("advice_stream_stale:*:p0", "resolved"),
+                                                                  ("advice_stream_stale:*:p1", "resolved")]
+    assert next(a for a in out if a["alert_key"].endswith("p1"))["value"] == pytest.approx(21.0)
     # Advice keeps flowing (seen at each tick): no alert however far the wall clock moves by ticks.
     for k in range(1, 4):
         run_offline(proc, records([("advice", advice(T0 + k * S))], partition=1), into=result)
@@ -270,6 +272,19 @@ def test_whole_stream_stale_on_an_injected_wall_clock() -> None:
     # It stops: fires again once the timeout has passed since the last tick that saw it.
     assert punctuate_offline(proc, result, WALL0 + 58 * S) == []
     assert [a["status"] for a in alerts(punctuate_offline(proc, result, WALL0 + 59 * S))] == ["firing"]
+
+
+def test_an_empty_partition_is_not_stale_while_advice_flows_on_others() -> None:
+    """Three symbols over six partitions: the partitions that never carry one stay quiet, the one
+    whose advice stops fires."""
+    cfg = AlertsConfig(stream_timeout_s=10.0, punctuate_interval_s=1.0)
+    proc = AlertsProcessor(cfg)
+    result = OfflineResult()
+    run_offline(proc, records([("state", state(T0)), ("advice", advice(T0))], partition=2), into=result)
+    assert punctuate_offline(proc, result, WALL0, partitions=(0, 1, 2)) == []
+    out = alerts(punctuate_offline(proc, result, WALL0 + 30 * S))
+    assert [(a["alert_key"], a["status"]) for a in out] == [("advice_stream_stale:*:p2", "firing")]
+    assert alerts(punctuate_offline(proc, result, WALL0 + 60 * S)) == []
 
 
 def test_stream_staleness_survives_a_restart_from_committed_state() -> None:

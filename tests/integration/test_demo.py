@@ -23,12 +23,20 @@ from streams.topics import CATALOG
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _env(unique: str) -> dict[str, str]:
+def _env(unique: str, root: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
     for spec in CATALOG:
         env[f"MICROEXEC_TOPIC_{spec.key.upper()}"] = f"demo-{unique}.{spec.key}"
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(root)
+    env.pop("MICROEXEC_DATA_DIR", None)
     return env
+
+
+def _clean_clone(tmp_path: Path) -> Path:
+    """The committed tree alone, as a user clones it (no untracked files, no ../shared beside it)."""
+    clone = tmp_path / "clone" / "microexec"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
+    return clone
 
 
 def _alive(pid: int) -> bool:
@@ -67,9 +75,18 @@ def _demo(out: Path, minutes: float, *extra: str) -> list[str]:
 @pytest.mark.timeout(400)
 def test_demo_runs_and_writes_its_report(kafka_settings: object, unique: str, tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
-    done = subprocess.run(_demo(out, 0.5), env=_env(unique), cwd=ROOT, capture_output=True, timeout=360)
+    clone = _clean_clone(tmp_path)
+    done = subprocess.run(_demo(out, 0.3), env=_env(unique, clone), cwd=clone, capture_output=True, timeout=360)
     text = done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
     assert done.returncode == 0, text[-4000:]
+    # The promotion report and its gate evidence, as `microexec replay` writes them.
+    evidence = json.loads((out / "gate_evidence.json").read_text())
+    for key in ("repository", "base", "head", "designDoc", "riskConfigPath", "artifactPath", "evaluationWindow"):
+        assert key in evidence, key
+    assert evidence["evaluationWindow"]["orders"] == 5 and evidence["verdict"] in ("pass", "fail")
+    assert evidence["criteria"] and all(c["result"] in ("pass", "fail") for c in evidence["criteria"])
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and evidence["verdict"].upper() in html.upper()
     summary = json.loads((out / "paper_summary.json").read_text())
     arms = summary["trade_updates"]
     assert set(arms) == {"baseline", "advisor"} and arms["baseline"]["orders"] == arms["advisor"]["orders"] == 5

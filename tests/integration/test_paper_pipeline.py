@@ -117,3 +117,15 @@ def test_simulated_market_state_advisor_and_paper_executor(paper_topics: Setting
         fills = [tu for tu in lifecycle if tu.event in ("partial_fill", "fill")]
         assert sum(tu.fill_qty or 0.0 for tu in fills) == results[parent][arm]["filled_qty"]
         assert lifecycle[-1].filled_qty == results[parent][arm]["filled_qty"]
+
+
+def test_feed_fails_loudly_when_the_broker_refuses_its_records(unique: str, fast_settings: Settings,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record the broker refuses (here: larger than the topic's max.message.bytes) is an error,
+    never a silent gap in the market data."""
+    for key in ("quotes", "trades", "book_l2"):
+        monkeypatch.setenv(f"MICROEXEC_TOPIC_{key.upper()}", f"refuse-{key}-{unique}")
+    create_topics(fast_settings, [(topic(k), 1, False) for k in ("quotes", "trades", "book_l2")],
+                  {"max.message.bytes": "200"})
+    with pytest.raises(RuntimeError, match="not delivered"):
+        replay(fast_settings, market_records(5, ["AMZN"], START, 30.0), stamp_ingest=True, show_progress=False)
