@@ -43,7 +43,8 @@ def pair_from_result(row: Mapping[str, Any]) -> PairOutcome:
                        liquidity_regime=str(row.get("liquidity_regime") or "unknown"),
                        applied=bool(advice.get("applied")), fallback_reason=advice.get("fallback_reason"),
                        adverse_selection_risk=None, expected_shortfall_bps_p50=None,
-                       baseline=baseline, advised=advised, advised_policy=policy)
+                       baseline=baseline, advised=advised, advised_policy=policy,
+                       advised_stretch=float(row.get("advised_stretch", 1.0)))
 
 
 def write_paper_report(out_dir: Path, results: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],

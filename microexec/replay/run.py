@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from consumers.torghut_client.book import ClientRules
-from microexec.replay.arms import execute_arms
 from microexec.replay.outcomes import ArmOutcome, PairOutcome, rejected_arm
 from microexec.replay.sources import Market
 from microexec.replay.timeline import Timeline, arrivals
 from producers.paper.orders import PaperOrder, generate_orders
 from producers.paper.policy_map import PaperConfig, advised_execution, baseline_order, baseline_policy
-from producers.paper.split_book import DEFAULT_WARMUP_S, order_seed
+from producers.paper.split_book import DEFAULT_WARMUP_S, execute_arms, order_seed
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult
 from streams.timeutil import TimestampError, parse_ts_ns

@@ -9,7 +9,8 @@ What it does, in event time:
    :class:`HistoryBook`) and asks ``AdviceBook.advice_for`` as of the arrival, once a state and an
    advice newer than the arrival have arrived (or after ``decision_wait_s`` of wall time, counted
    as ``decided_on_timeout``: the live client would also decide on what it holds);
-4. works the parent twice (:func:`execute_pair`, one market seed) on the symbol's model in the
+4. works the parent twice (:func:`execute_arms`, one market seed; the advised arm over Torghut's
+   1-3x stretched horizon, :func:`advised_execution`) on the symbol's model in the
    regime scheduled at arrival, shifts the path's prices onto the feed's arrival mid, and emits
    both arms' trade-updates (``accountLabel`` baseline / advisor) once the feed's event time has
    passed each event, so the TCA consumer sees them in step with the market.
@@ -40,12 +41,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from consumers.torghut_client.subscriber import AdviceSubscriber
 from producers.paper.history import HistoryBook
 from producers.paper.orders import NS_PER_S, PaperOrder, generate_orders
-from producers.paper.policy_map import PaperConfig, advised_policy, baseline_order, baseline_policy
+from producers.paper.policy_map import PaperConfig, advised_execution, baseline_order, baseline_policy
 from producers.paper.split_book import (
     DEFAULT_WARMUP_S,
-    execute_pair,
+    execute_arms,
     full_shortfall_bps,
     order_seed,
+    stretched_order,
     trade_updates,
 )
 from producers.simulated_market.regimes import DEFAULT_SEGMENT_S, regime_model, schedule
@@ -127,12 +129,15 @@ class PaperExecutor:
         applied = book.advice_as_of(order.symbol, order.submitted_ns, baseline_order(cfg.paper))
         regime = schedule(cfg.seed, order.symbol, (order.submitted_ns - cfg.start_ns) / NS_PER_S, cfg.segment_s)
         model = self.model(order.symbol, regime)
-        base_pol, adv_pol = baseline_policy(cfg.paper), advised_policy(applied, cfg.paper)
-        base, adv = execute_pair(model, order, base_pol, adv_pol, order_seed(cfg.seed, order), cfg.warmup_s)
+        base_pol = baseline_policy(cfg.paper)
+        adv_pol, stretch = advised_execution(applied, cfg.paper)
+        base, adv = execute_arms(model, order, base_pol, adv_pol, stretch, order_seed(cfg.seed, order), cfg.warmup_s)
         shift = round((arrival_mid - base.arrival_mid) / model.tick_size) * model.tick_size
-        for arm, result, pol in (("baseline", base, base_pol), ("advisor", adv, adv_pol)):
+        advised_order = stretched_order(order, stretch)
+        for arm, arm_order, result, pol in (("baseline", order, base, base_pol),
+                                            ("advisor", advised_order, adv, adv_pol)):
             kind = "market" if pol.order_type == "marketable" else "limit"
-            for env in trade_updates(order, result, arm, price_shift=shift, order_type=kind,
+            for env in trade_updates(arm_order, result, arm, price_shift=shift, order_type=kind,
                                      entry_latency_s=pol.order_entry_latency_s, tick_size=model.tick_size):
                 self._seq += 1
                 heapq.heappush(self._heap, (self._ts(env), self._seq, order.symbol, env))
@@ -148,7 +153,8 @@ class PaperExecutor:
                            "participation_rate": applied.participation_rate, "order_type": applied.order_type,
                            "urgency_tier": applied.urgency_tier, "quote_offset_bps": applied.quote_offset_bps,
                            "risk_rejected": applied.risk_rejected},
-                "baseline": _arm(order, base, shift), "advisor": _arm(order, adv, shift)}
+                "advised_stretch": stretch,
+                "baseline": _arm(order, base, shift), "advisor": _arm(advised_order, adv, shift)}
 
     @staticmethod
     def _ts(env: dict[str, Any]) -> int:

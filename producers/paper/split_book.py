@@ -1,6 +1,9 @@
 """The split book: one parent worked twice on the same simulated market, and its order events.
 
 Stable API (the replay report depends on it): :func:`order_seed`, :func:`execute_pair`,
+:func:`execute_arms` (the advised arm over its stretched horizon: Torghut gives a tightened order
+1-3x the time, ``policy_map.advised_execution``; the order flow is drawn once for the longer
+horizon and the baseline replays its prefix, so both arms still see the same market),
 :func:`trade_updates`, :func:`full_shortfall_bps`, :data:`ARMS`.
 
 Why the same seed for both arms: the comparison must be counterfactual. Both arms replay the
@@ -21,6 +24,7 @@ from producers.paper.orders import NS_PER_S, PaperOrder
 from producers.simulated_market.seeding import seed_sequence
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult, PathRunner
+from simulator.hawkes.simulate import simulate
 from simulator.market.model import MarketModel
 from streams.timeutil import format_ts_ns
 
@@ -49,6 +53,30 @@ def execute_pair(model: MarketModel, order: PaperOrder, baseline: ExecutionPolic
     parent = order.parent()
     results = [PathRunner(model, parent, policy, warmup_s).run(_fresh(seed))[0] for policy in (baseline, advised)]
     return results[0], results[1]
+
+
+def stretched_order(order: PaperOrder, stretch: float) -> PaperOrder:
+    """``order`` with its horizon multiplied by ``stretch`` (same id, arrival, size)."""
+    return PaperOrder(order.order_id, order.symbol, order.side, order.quantity, order.horizon_s * stretch,
+                      order.strategy, order.submitted_ns)
+
+
+def execute_arms(model: MarketModel, order: PaperOrder, baseline: ExecutionPolicy, advised: ExecutionPolicy,
+                 stretch: float, seed: np.random.SeedSequence, warmup_s: float,
+                 ) -> tuple[ExecutionResult, ExecutionResult]:
+    """(baseline result over ``order.horizon_s``, advised result over ``stretch`` times that)."""
+    if stretch < 1.0:
+        raise ValueError(f"stretch must be >= 1, got {stretch}")
+    runners = [PathRunner(model, order.parent(), baseline, warmup_s),
+               PathRunner(model, stretched_order(order, stretch).parent(), advised, warmup_s)]
+    flow_ss, _ = _fresh(seed).spawn(2)
+    t_total = max(r.t_total for r in runners)
+    ev = simulate(model.hawkes, t_total, np.random.Generator(np.random.PCG64(flow_ss)), method="cluster")
+    out = []
+    for r in runners:
+        keep = ev.times <= r.t_total
+        out.append(r.run(_fresh(seed), (ev.times[keep], ev.dims[keep]))[0])
+    return out[0], out[1]
 
 
 def _num(x: float) -> str:

@@ -8,10 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from microexec.replay.arms import execute_arms
 from producers.paper.orders import PaperOrder, generate_orders
 from producers.paper.policy_map import PaperConfig, baseline_policy
-from producers.paper.split_book import execute_pair, order_seed
+from producers.paper.split_book import execute_arms, execute_pair, order_seed
 from producers.simulated_market.symbols import symbol_model
 
 S = 1_000_000_000
