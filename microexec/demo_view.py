@@ -94,7 +94,7 @@ class LiveView:
     def _advice_table(self) -> Table:
         t = Table(title="Advice per symbol (what Torghut reads)", expand=True)
         for col in ("symbol", "sim regime", "state regime", "spread bps", "depth5 USD", "urgency", "max part.",
-                    "order type", "offset bps", "AS risk", "advice at"):
+                    "order type", "offset bps", "AS risk", "ES p50/p95 bps", "latency ms", "advice at"):
             t.add_column(col)
         for symbol in self.symbols:
             state, advice = self.book.latest(symbol)
@@ -110,7 +110,8 @@ class LiveView:
                       _f(st.get("depth_top5_usd"), ",.0f"), adv.get("urgency_tier", "-"),
                       _f(adv.get("max_participation_rate"), ".3f"), adv.get("preferred_order_type", "-"),
                       _f(adv.get("quote_offset_bps")), _f(adv.get("adverse_selection_risk")),
-                      str(adv.get("event_ts", "-"))[11:23])
+                      f"{_f(adv.get('expected_shortfall_bps_p50'))} / {_f(adv.get('expected_shortfall_bps_p95'))}",
+                      _f(adv.get("latency_ms"), ".0f"), str(adv.get("event_ts", "-"))[11:23])
         return t
 
     def _divergence_table(self) -> Table:
