@@ -1,19 +1,37 @@
-"""Event-time merge of a processor's input topics, per partition number.
+"""Event-time merge of a processor's input topics, per partition number, with bounded lateness.
 
-Why: the state consumer reads quotes, trades and trade-updates of a symbol from three topics. Kafka
-returns them interleaved by fetch, which differs from run to run, so without a rule the same
-inputs would give different states on a replay. The rule (Kafka Streams' as well): within one
-partition number, always process the head record with the smallest timestamp (ties by the
-topic's position in ``input_formats``, then by offset), and only pick while every input topic of
-the group either has a buffered record or is known to be at its end, so a record cannot overtake
-one that was merely slower to fetch. A group that waits longer than ``max_idle_s`` for a topic
-proceeds anyway: liveness over ordering, as with Kafka Streams' ``max.task.idle.ms``. That clock
-runs only while the consumer is caught up (its last batch was not full): time spent working
-through a backlog is not waiting, and counting it made backlog replays merge differently from
-run to run.
+Why: the state consumer reads quotes, trades, trade-updates and L2 books of a symbol from four
+topics. Kafka returns them interleaved by fetch, which differs from run to run and between a live
+feed and a rewind, so the order in which records are applied must be decided by the data alone.
 
-The offline driver applies the same merge to files, which is what makes a replay from files equal
-a replay by offset rewind.
+The order (the same live, on a backlog, and in the offline driver): within one partition number,
+always process the head record with the smallest key (timestamp, the topic's position in
+``input_formats``, offset). Offline every input is complete, so that is the whole rule
+(``merge_in_event_time``). Live, a topic whose buffer is empty may still deliver a record that
+belongs before the head, so the head waits until the data says that cannot happen:
+
+* a topic that is *behind* (it delivered records and has not reported its end since) blocks the
+  group: its next records are already on their way. This is what makes backlog replays
+  deterministic. A wall-clock limit (``max_idle_s``, counted only while the consumer is caught up)
+  keeps a topic that never answers from stalling the group: liveness, as Kafka Streams'
+  ``max.task.idle.ms``.
+* a topic that is *at its end* (it reported end of partition: everything written so far has been
+  fetched) blocks a head of timestamp ``t`` only while ``t > D - L``, where ``D`` is the newest
+  timestamp fetched from the group's *dense* inputs (the market streams) and ``L`` the topic's
+  lateness bound (``lateness_ms`` for dense inputs, ``sparse_lateness_ms`` for sparse or optional
+  ones). The contract with producers: a record is written before any dense record more than ``L``
+  newer than it. Under it, nothing can overtake the head, and the live order equals the replay's.
+  If the dense streams pause (end of a backlog, a quiet market), a head held only by this rule is
+  released after ``L`` of wall time (``flushes``), so the hold never exceeds the bound, in event
+  time or in wall time, whichever comes first.
+
+A record that breaks the contract (it arrives after the group released a record it should have
+preceded) is *late*: it is processed at once, in arrival order, and counted per topic in
+``late``. Nothing is dropped (a late record is valid input, not bad input, so it does not go to
+the DLQ; the processor decides what an old event means, e.g. the state consumer ignores a quote
+older than the book it holds and counts it in its state). ``out_of_order`` counts every released
+record older than one released before it in its group, whatever the cause (late arrival, or
+records out of order within one topic, which a replay repeats).
 """
 
 from __future__ import annotations
@@ -23,19 +41,41 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_NEVER = (-(1 << 62), -1)  # a key below every real (timestamp, rank)
 
 
 class EventTimeMerger(Generic[T]):
     """Buffers items per (topic, partition) and releases them in merged event-time order."""
 
-    def __init__(self, topics: Sequence[str], max_idle_s: float = 0.5) -> None:
+    def __init__(self, topics: Sequence[str], max_idle_s: float = 0.5, *, lateness_ms: int = 0,
+                 sparse: Iterable[str] = (), sparse_lateness_ms: int | None = None) -> None:
+        if lateness_ms < 0 or (sparse_lateness_ms is not None and sparse_lateness_ms < 0):
+            raise ValueError("lateness bounds must be >= 0 ms")
         self.rank = {name: i for i, name in enumerate(topics)}
         self.max_idle_s = max_idle_s
+        sparse_set = set(sparse)
+        unknown = sparse_set - set(topics)
+        if unknown:
+            raise ValueError(f"sparse inputs {sorted(unknown)} are not inputs of the merge")
+        self.dense = frozenset(topics) - sparse_set
+        sparse_l = lateness_ms if sparse_lateness_ms is None else sparse_lateness_ms
+        self.lateness = {name: (sparse_l if name in sparse_set else lateness_ms) for name in topics}
         self._buffers: dict[int, dict[str, deque[tuple[int, int, T]]]] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
         self._blocked_since: dict[int, float] = {}
+        self._hold_snap: dict[int, int | None] = {}  # newest dense timestamp when a lateness hold began
+        self._flush_upto: dict[int, int] = {}  # a wall-clock flush releases heads up to this timestamp
+        self._dense_max: dict[int, int] = {}  # D per partition number
+        self._max_released: dict[int, int] = {}  # newest timestamp released per partition number
+        # Per partition and topic: the largest (timestamp, rank) released from the *other* topics
+        # since this topic last released a record (what a new record of it must not be older than).
+        self._overtaken: dict[int, dict[str, tuple[int, int]]] = {}
+        self.late: dict[str, int] = {}
+        self.out_of_order: dict[str, int] = {}
+        self.flushes = 0
 
+    # ------------------------------------------------------------------ bookkeeping
     def assign(self, topic: str, partition: int) -> None:
         self._assigned.add((topic, partition))
         self._buffers.setdefault(partition, {}).setdefault(topic, deque())
@@ -48,24 +88,30 @@ class EventTimeMerger(Generic[T]):
             group.pop(topic, None)
             if not group:
                 del self._buffers[partition]
-                self._blocked_since.pop(partition, None)
+                for per_partition in (self._blocked_since, self._hold_snap, self._flush_upto, self._dense_max,
+                                      self._max_released, self._overtaken):
+                    per_partition.pop(partition, None)
 
     def clear(self) -> None:
-        """Forget buffered items (after an abort the consumer re-fetches them)."""
+        """Forget buffered items and what was released (after an abort the consumer re-fetches and
+        re-processes from the committed offsets, so the new run is judged afresh)."""
         for group in self._buffers.values():
             for buf in group.values():
                 buf.clear()
-        self._at_end.clear()
-        self._blocked_since.clear()
+        for per_partition in (self._at_end, self._blocked_since, self._hold_snap, self._flush_upto,
+                              self._dense_max, self._max_released, self._overtaken):
+            per_partition.clear()
 
     def add(self, topic: str, partition: int, timestamp_ms: int, offset: int, item: T) -> None:
-        self._at_end.discard((topic, partition))
-        self._buffers.setdefault(partition, {}).setdefault(topic, deque()).append((timestamp_ms, offset, item))
+        self.extend(topic, partition, [(timestamp_ms, offset, item)])
 
     def extend(self, topic: str, partition: int, entries: list[tuple[int, int, T]]) -> None:
-        """``add`` for consecutive (timestamp_ms, offset, item) entries of one topic-partition: the
-        consumer hands out records in such stretches, and per-record bookkeeping showed in the
-        runtime's profile."""
+        """Buffer consecutive (timestamp_ms, offset, item) entries of one topic-partition (the
+        consumer hands out records in such stretches). Counts the late ones: an entry arriving
+        while its topic's buffer is empty that is older than a record released from another topic
+        since this topic's last release (a replay would have applied it before that record)."""
+        if not entries:
+            return
         self._at_end.discard((topic, partition))
         group = self._buffers.get(partition)
         if group is None:
@@ -73,24 +119,24 @@ class EventTimeMerger(Generic[T]):
         buf = group.get(topic)
         if buf is None:
             buf = group[topic] = deque()
+        if not buf:
+            overtaken = self._overtaken.get(partition, {}).get(topic)
+            if overtaken is not None:
+                rank = self.rank.get(topic, len(self.rank))
+                late = 0
+                for ts, _, _ in entries:
+                    if (ts, rank) < overtaken:
+                        late += 1
+                if late:
+                    self.late[topic] = self.late.get(topic, 0) + late
+        if topic in self.dense:
+            newest = max(entry[0] for entry in entries)
+            if newest > self._dense_max.get(partition, _NEVER[0]):
+                self._dense_max[partition] = newest
         buf.extend(entries)
 
-    def passable(self, topic: str, partition: int) -> bool:
-        """Whether new records of (topic, partition) may skip the buffers: nothing of the partition
-        is buffered and every other input of it is at its end, so nothing could overtake them (the
-        drain's fast path, decided before paying for buffering). Marks the topic as not at its end."""
-        self._at_end.discard((topic, partition))
-        group = self._buffers.get(partition)
-        if group is not None:
-            for name, buf in group.items():
-                if buf or (name != topic and (name, partition) in self._assigned
-                           and (name, partition) not in self._at_end):
-                    return False
-        self._blocked_since.pop(partition, None)
-        return True
-
     def mark_end(self, topic: str, partition: int) -> None:
-        """The consumer reached the end of (topic, partition): it can't hold back the group."""
+        """The consumer reached the end of (topic, partition): everything written so far is fetched."""
         self._at_end.add((topic, partition))
 
     def first_buffered_offset(self, topic: str, partition: int) -> int | None:
@@ -100,57 +146,92 @@ class EventTimeMerger(Generic[T]):
     def buffered(self) -> int:
         return sum(len(buf) for group in self._buffers.values() for buf in group.values())
 
+    # ------------------------------------------------------------------ release
+    def _released(self, partition: int, topic: str, key: tuple[int, int]) -> None:
+        """Record that an item of ``topic`` with ``key`` was released (for the lateness test)."""
+        overtaken = self._overtaken.get(partition)
+        if overtaken is None:
+            overtaken = self._overtaken[partition] = {}
+        for name in self._buffers[partition]:
+            if name == topic:
+                overtaken.pop(name, None)
+            else:
+                prev = overtaken.get(name)
+                if prev is None or key > prev:
+                    overtaken[name] = key
+
     def drain(self, now: float, caught_up: bool = True) -> Iterator[T]:
-        """Every item that may be processed now, in merged order.
+        """Every item that may be processed now, in merged order (see the module docstring).
 
         ``caught_up`` False means the consumer may already hold more records locally (its last
-        batch was full): a blocked group then waits without its idle clock running. Otherwise time
-        spent processing a large backlog would count as waiting, the idle limit would release a
-        group before its slower topic's records (already fetched) were merged, and the same inputs
-        would be merged differently from run to run (seen on recorded data with three topics)."""
+        batch was full): a blocked group then waits without its wall clocks running, since time
+        spent working through a backlog is not waiting."""
         rank = self.rank
+        nrank = len(rank)
+        lateness = self.lateness
+        hold_s = max(lateness.values(), default=0) / 1000.0
+        assigned, at_end = self._assigned, self._at_end
         for partition, group in self._buffers.items():
-            # Fast path: one topic has records and every other input is at its end (or not ours):
-            # nothing can overtake, release the whole buffer without comparing heads.
-            loaded = [buf for buf in group.values() if buf]
-            if len(loaded) == 1 and all(
-                    buf or (name, partition) not in self._assigned or (name, partition) in self._at_end
-                    for name, buf in group.items()):
-                self._blocked_since.pop(partition, None)
-                only = loaded[0]
-                while only:
-                    yield only.popleft()[2]
-                continue
+            dense_max = self._dense_max.get(partition)
+            max_released = self._max_released.get(partition, _NEVER[0])
+            flush_upto = self._flush_upto.get(partition, _NEVER[0])
             while True:
                 head_key: tuple[int, int, int] | None = None
                 head_topic = ""
-                blocked = False
+                behind = constrained = unknown = False
+                bound = 0  # with ``constrained``: heads up to this timestamp pass every at-end input
                 for name, buf in group.items():
                     if buf:
                         ts, offset, _ = buf[0]
-                        key = (ts, rank.get(name, len(rank)), offset)
+                        key = (ts, rank.get(name, nrank), offset)
                         if head_key is None or key < head_key:
                             head_key, head_topic = key, name
-                    elif (name, partition) in self._assigned and (name, partition) not in self._at_end:
-                        blocked = True
+                    elif (name, partition) in assigned:
+                        if (name, partition) not in at_end:
+                            behind = True
+                        elif dense_max is None:
+                            constrained = unknown = True  # no dense record yet: no time to judge by
+                        else:
+                            limit = dense_max - lateness[name]
+                            if not constrained or limit < bound:
+                                bound = limit
+                            constrained = True
                 if head_key is None:
                     self._blocked_since.pop(partition, None)
                     break
-                if blocked:
+                ts = head_key[0]
+                held = behind or (constrained and (unknown or ts > bound) and ts > flush_upto)
+                if held:
                     if not caught_up:
                         self._blocked_since.pop(partition, None)
                         break
-                    since = self._blocked_since.setdefault(partition, now)
-                    if now - since < self.max_idle_s:
+                    since = self._blocked_since.get(partition)
+                    if since is None:
+                        self._blocked_since[partition] = now
+                        self._hold_snap[partition] = dense_max
                         break
+                    if now - since < (self.max_idle_s if behind else hold_s):
+                        break
+                    if not behind:  # release what the dense streams had reached when the hold began
+                        snap = self._hold_snap.get(partition)
+                        flush_upto = self._flush_upto[partition] = max(ts, ts if snap is None else snap)
+                        self._blocked_since[partition] = now
+                        self._hold_snap[partition] = dense_max
+                        self.flushes += 1
                 else:
                     self._blocked_since.pop(partition, None)
-                yield group[head_topic].popleft()[2]
+                item = group[head_topic].popleft()[2]
+                if ts < max_released:
+                    self.out_of_order[head_topic] = self.out_of_order.get(head_topic, 0) + 1
+                else:
+                    max_released = self._max_released[partition] = ts
+                self._released(partition, head_topic, (ts, head_key[1]))
+                yield item
 
 
 def merge_in_event_time(topics: Sequence[str], records: Iterable[tuple[str, int, int, int, T]]) -> Iterator[T]:
     """Offline form: (topic, partition, timestamp_ms, offset, item) of complete inputs, merged as the
-    runtime merges them once every input is at its end."""
+    runtime merges them once every input is at its end and nothing more can arrive."""
     merger: EventTimeMerger[T] = EventTimeMerger(topics)
     for topic, partition, timestamp_ms, offset, item in records:
         merger.add(topic, partition, timestamp_ms, offset, item)

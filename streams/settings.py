@@ -45,6 +45,14 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("MICROEXEC_PARTITIONS", "6", "Partitions for topics created by `microexec topics create`."),
     Var("MICROEXEC_REPLICATION_FACTOR", "1", "Replication factor for created topics."),
     Var("MICROEXEC_SESSION_TIMEOUT_MS", "10000", "Consumer group session timeout (ms)."),
+    Var("MICROEXEC_LATENESS_MS", "100", "Event-time lateness bound (ms) of a consumer's dense inputs (quotes, "
+        "trades), 0..60000: the event-time merge holds a record until the dense streams are this far past it, "
+        "and adds up to this much latency; a record arriving later is processed at once and counted as late "
+        "(docs/ordering.md)."),
+    Var("MICROEXEC_SPARSE_LATENESS_MS", "", "Lateness bound (ms) for sparse or optional inputs (trade-updates, L2 "
+        "book, shortfall), 0..60000; empty means MICROEXEC_LATENESS_MS."),
+    Var("MICROEXEC_MERGE_IDLE_MS", "500", "Wall-clock limit (ms), 1..600000, on waiting for an input that has "
+        "records on their way but does not deliver them, counted only while the consumer is caught up."),
     Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
     Var("EXECUTION_ADVISOR_ENABLED", "true", "false stops advice; state and TCA telemetry go on."),
 )
@@ -108,6 +116,9 @@ class Settings:
     partitions: int
     replication_factor: int
     session_timeout_ms: int
+    lateness_ms: int = 100
+    sparse_lateness_ms: int = 100
+    merge_idle_ms: int = 500
 
     def kafka_common(self) -> dict[str, Any]:
         """librdkafka settings shared by every client."""
@@ -144,6 +155,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     instance = _get(env, "MICROEXEC_INSTANCE_ID") or socket.gethostname()
     if not instance.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise SettingsError(f"MICROEXEC_INSTANCE_ID={instance!r} may hold only letters, digits, '-', '_', '.'")
+    lateness_ms = _int(env, "MICROEXEC_LATENESS_MS", 0, 60_000)
+    sparse_lateness_ms = (_int(env, "MICROEXEC_SPARSE_LATENESS_MS", 0, 60_000)
+                          if _get(env, "MICROEXEC_SPARSE_LATENESS_MS") else lateness_ms)
     return Settings(
         bootstrap_servers=_bootstrap(env),
         schema_registry_url=registry.rstrip("/"),
@@ -161,6 +175,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         partitions=_int(env, "MICROEXEC_PARTITIONS", 1, 10_000),
         replication_factor=_int(env, "MICROEXEC_REPLICATION_FACTOR", 1, 32),
         session_timeout_ms=_int(env, "MICROEXEC_SESSION_TIMEOUT_MS", 6_000, 300_000),
+        lateness_ms=lateness_ms,
+        sparse_lateness_ms=sparse_lateness_ms,
+        merge_idle_ms=_int(env, "MICROEXEC_MERGE_IDLE_MS", 1, 600_000),
     )
 
 

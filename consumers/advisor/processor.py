@@ -62,6 +62,7 @@ class AdvisorProcessor:
         self._state_topic, self._shortfall_topic, self._out = topic("state"), topic("shortfall"), topic("advice")
         self.input_formats: Mapping[str, str] = {self._state_topic: FORMAT_AVRO, self._shortfall_topic: FORMAT_AVRO}
         self.output_schemas: Mapping[str, str | None] = {self._out: SCHEMA_VERSION}
+        self.sparse_inputs = frozenset({self._shortfall_topic})  # event-time merge: state sets the clock
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
         if record.topic == self._state_topic:

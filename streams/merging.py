@@ -1,0 +1,99 @@
+"""The runtime's side of the event-time merge: consumed batches in, records to process out.
+
+Why a module of its own: the runtime (streams/runtime.py) owns transactions and the hot path; how a
+batch of messages is split into topic-partition stretches, fed to the merger, and how the merge's
+counters become Prometheus metrics is merge business (streams/ordering.py has the rule itself).
+
+A processor tells the merge which inputs are sparse or optional with an optional attribute
+``sparse_inputs`` (a collection of topic names; every other input is dense). The lateness bounds
+come from the settings (``MICROEXEC_LATENESS_MS``, ``MICROEXEC_SPARSE_LATENESS_MS``,
+``MICROEXEC_MERGE_IDLE_MS``), see docs/ordering.md.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, Message
+
+from streams import metrics
+from streams.ordering import EventTimeMerger
+from streams.processor import Processor
+from streams.settings import Settings
+
+log = logging.getLogger("microexec.merge")
+
+
+class FatalConsumerError(RuntimeError):
+    """A fatal consumer error surfaced in a batch (the runtime turns it into its own fatal error)."""
+
+
+def merger_for(processor: Processor, settings: Settings) -> EventTimeMerger[Message] | None:
+    """The merge a processor's inputs need (None for a single input), with the settings' bounds."""
+    topics = list(processor.input_formats)
+    if len(topics) < 2:
+        return None
+    sparse = [name for name in getattr(processor, "sparse_inputs", ()) if name in processor.input_formats]
+    return EventTimeMerger(topics, settings.merge_idle_ms / 1000.0, lateness_ms=settings.lateness_ms,
+                           sparse=sparse, sparse_lateness_ms=settings.sparse_lateness_ms)
+
+
+class MergeFeed:
+    """Feeds consumed batches to ``merger`` and exports its counters under ``app``'s label."""
+
+    def __init__(self, app: str, merger: EventTimeMerger[Message]) -> None:
+        self.app = app
+        self.merger = merger
+        self._late: dict[str, int] = {}
+        self._out_of_order: dict[str, int] = {}
+        self._flushes = 0
+        self._buffered = metrics.MERGE_BUFFERED.labels(app)
+
+    def merge(self, messages: list[Message], now: float, caught_up: bool) -> list[Message]:
+        """Buffer a consumed batch and return what the event-time merge releases now, in order."""
+        merger = self.merger
+        start = 0
+        n = len(messages)
+        while start < n:
+            msg = messages[start]
+            err = msg.error()
+            if err is not None:
+                start += 1
+                if err.code() == KafkaError._PARTITION_EOF:
+                    merger.mark_end(msg.topic() or "", msg.partition() or 0)
+                    continue
+                if err.fatal():
+                    raise FatalConsumerError(f"consumer error: {err}")
+                log.warning("consumer error (the client retries): %s", err)
+                continue
+            name, partition = msg.topic(), msg.partition()
+            end = start + 1
+            while end < n:
+                other = messages[end]
+                if other.error() is not None or other.partition() != partition or other.topic() != name:
+                    break
+                end += 1
+            merger.extend(name, partition,  # type: ignore[arg-type]
+                          [(m.timestamp()[1], m.offset(), m) for m in messages[start:end]])  # type: ignore[misc]
+            start = end
+        released = list(merger.drain(now, caught_up))
+        self._export()
+        return released
+
+    def _export(self) -> None:
+        """Counter deltas since the last call (the merger keeps totals; Prometheus wants increments)."""
+        merger = self.merger
+        for totals, seen, counter in ((merger.late, self._late, metrics.LATE_RECORDS),
+                                      (merger.out_of_order, self._out_of_order, metrics.OUT_OF_ORDER)):
+            for name, total in totals.items():
+                delta = total - seen.get(name, 0)
+                if delta:
+                    counter.labels(self.app, name).inc(delta)
+                    seen[name] = total
+                    if counter is metrics.LATE_RECORDS:
+                        log.warning("%s: %d late record(s) of %s processed out of event-time order "
+                                    "(beyond the lateness bound)", self.app, delta, name)
+        if merger.flushes != self._flushes:
+            metrics.MERGE_FLUSHES.labels(self.app).inc(merger.flushes - self._flushes)
+            self._flushes = merger.flushes
+        self._buffered.set(merger.buffered())
