@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "consumers.cli",
     "microexec.demo",
     "microexec.offline_cli",
+    "microexec.compare_live",
 )
 
 

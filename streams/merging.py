@@ -5,7 +5,8 @@ batch of messages is split into topic-partition stretches, fed to the merger, an
 counters become Prometheus metrics is merge business (streams/ordering.py has the rule itself).
 
 A processor tells the merge which inputs are sparse or optional with an optional attribute
-``sparse_inputs`` (a collection of topic names; every other input is dense). The lateness bounds
+``sparse_inputs`` (a collection of topic names; every other input is dense), and may set a default
+bound for them with ``sparse_lateness_ms`` (the environment overrides it). The lateness bounds
 come from the settings (``MICROEXEC_LATENESS_MS``, ``MICROEXEC_SPARSE_LATENESS_MS``,
 ``MICROEXEC_MERGE_IDLE_MS``), see docs/ordering.md.
 """
@@ -34,8 +35,11 @@ def merger_for(processor: Processor, settings: Settings) -> EventTimeMerger[Mess
     if len(topics) < 2:
         return None
     sparse = [name for name in getattr(processor, "sparse_inputs", ()) if name in processor.input_formats]
+    sparse_lateness = settings.sparse_lateness_ms
+    if sparse_lateness is None:
+        sparse_lateness = getattr(processor, "sparse_lateness_ms", None)
     return EventTimeMerger(topics, settings.merge_idle_ms / 1000.0, lateness_ms=settings.lateness_ms,
-                           sparse=sparse, sparse_lateness_ms=settings.sparse_lateness_ms)
+                           sparse=sparse, sparse_lateness_ms=sparse_lateness)
 
 
 class MergeFeed:

@@ -21,9 +21,10 @@ belongs before the head, so the head waits until the data says that cannot happe
   lateness bound (``lateness_ms`` for dense inputs, ``sparse_lateness_ms`` for sparse or optional
   ones). The contract with producers: a record is written before any dense record more than ``L``
   newer than it. Under it, nothing can overtake the head, and the live order equals the replay's.
-  If the dense streams pause (end of a backlog, a quiet market), a head held only by this rule is
-  released after ``L`` of wall time (``flushes``), so the hold never exceeds the bound, in event
-  time or in wall time, whichever comes first.
+  If the dense streams pause (no new dense record for ``L`` of wall time: end of a backlog, a
+  quiet market), a head held only by this rule is released (``flushes``); a dense stream that
+  merely crawls is given up on after ``L + max_idle_s`` of wall time. The wall clock only ever
+  ends a wait (liveness); while the dense streams move, event time alone decides.
 
 A record that breaks the contract (it arrives after the group released a record it should have
 preceded) is *late*: it is processed at once, in arrival order, and counted per topic in
@@ -64,7 +65,8 @@ class EventTimeMerger(Generic[T]):
         self._assigned: set[tuple[str, int]] = set()
         self._at_end: set[tuple[str, int]] = set()
         self._blocked_since: dict[int, float] = {}
-        self._hold_snap: dict[int, int | None] = {}  # newest dense timestamp when a lateness hold began
+        self._hold_snap: dict[int, int | None] = {}  # newest dense timestamp the drain has seen...
+        self._dense_moved_at: dict[int, float] = {}  # ...and since when (wall clock)
         self._flush_upto: dict[int, int] = {}  # a wall-clock flush releases heads up to this timestamp
         self._dense_max: dict[int, int] = {}  # D per partition number
         self._max_released: dict[int, int] = {}  # newest timestamp released per partition number
@@ -88,8 +90,8 @@ class EventTimeMerger(Generic[T]):
             group.pop(topic, None)
             if not group:
                 del self._buffers[partition]
-                for per_partition in (self._blocked_since, self._hold_snap, self._flush_upto, self._dense_max,
-                                      self._max_released, self._overtaken):
+                for per_partition in (self._blocked_since, self._hold_snap, self._dense_moved_at, self._flush_upto,
+                                      self._dense_max, self._max_released, self._overtaken):
                     per_partition.pop(partition, None)
 
     def clear(self) -> None:
@@ -98,8 +100,8 @@ class EventTimeMerger(Generic[T]):
         for group in self._buffers.values():
             for buf in group.values():
                 buf.clear()
-        for per_partition in (self._at_end, self._blocked_since, self._hold_snap, self._flush_upto,
-                              self._dense_max, self._max_released, self._overtaken):
+        for per_partition in (self._at_end, self._blocked_since, self._hold_snap, self._dense_moved_at,
+                              self._flush_upto, self._dense_max, self._max_released, self._overtaken):
             per_partition.clear()
 
     def add(self, topic: str, partition: int, timestamp_ms: int, offset: int, item: T) -> None:
@@ -107,9 +109,7 @@ class EventTimeMerger(Generic[T]):
 
     def extend(self, topic: str, partition: int, entries: list[tuple[int, int, T]]) -> None:
         """Buffer consecutive (timestamp_ms, offset, item) entries of one topic-partition (the
-        consumer hands out records in such stretches). Counts the late ones: an entry arriving
-        while its topic's buffer is empty that is older than a record released from another topic
-        since this topic's last release (a replay would have applied it before that record)."""
+        consumer hands out records in such stretches)."""
         if not entries:
             return
         self._at_end.discard((topic, partition))
@@ -119,16 +119,6 @@ class EventTimeMerger(Generic[T]):
         buf = group.get(topic)
         if buf is None:
             buf = group[topic] = deque()
-        if not buf:
-            overtaken = self._overtaken.get(partition, {}).get(topic)
-            if overtaken is not None:
-                rank = self.rank.get(topic, len(self.rank))
-                late = 0
-                for ts, _, _ in entries:
-                    if (ts, rank) < overtaken:
-                        late += 1
-                if late:
-                    self.late[topic] = self.late.get(topic, 0) + late
         if topic in self.dense:
             newest = max(entry[0] for entry in entries)
             if newest > self._dense_max.get(partition, _NEVER[0]):
@@ -147,18 +137,24 @@ class EventTimeMerger(Generic[T]):
         return sum(len(buf) for group in self._buffers.values() for buf in group.values())
 
     # ------------------------------------------------------------------ release
-    def _released(self, partition: int, topic: str, key: tuple[int, int]) -> None:
-        """Record that an item of ``topic`` with ``key`` was released (for the lateness test)."""
+    def _released(self, partition: int, topic: str, key: tuple[int, int]) -> bool:
+        """Record the release of an item of ``topic`` with ``key``; True if it is late: older than a
+        record released from another topic since this topic's last on-time release (a replay would
+        have applied it before that record). A late release does not reset the topic's mark, so
+        every record of a late stretch counts, not only its first."""
         overtaken = self._overtaken.get(partition)
         if overtaken is None:
             overtaken = self._overtaken[partition] = {}
+        mark = overtaken.get(topic)
+        late = mark is not None and key < mark
+        if not late:
+            overtaken.pop(topic, None)
         for name in self._buffers[partition]:
-            if name == topic:
-                overtaken.pop(name, None)
-            else:
+            if name != topic:
                 prev = overtaken.get(name)
                 if prev is None or key > prev:
                     overtaken[name] = key
+        return late
 
     def drain(self, now: float, caught_up: bool = True) -> Iterator[T]:
         """Every item that may be processed now, in merged order (see the module docstring).
@@ -173,6 +169,9 @@ class EventTimeMerger(Generic[T]):
         assigned, at_end = self._assigned, self._at_end
         for partition, group in self._buffers.items():
             dense_max = self._dense_max.get(partition)
+            if dense_max != self._hold_snap.get(partition) or not caught_up:  # a backlog is no pause
+                self._hold_snap[partition] = dense_max
+                self._dense_moved_at[partition] = now
             max_released = self._max_released.get(partition, _NEVER[0])
             flush_upto = self._flush_upto.get(partition, _NEVER[0])
             while True:
@@ -207,16 +206,20 @@ class EventTimeMerger(Generic[T]):
                         break
                     since = self._blocked_since.get(partition)
                     if since is None:
+                        self._blocked_since[partition] = since = now
+                    if behind:
+                        if now - since < self.max_idle_s:
+                            break
+                    else:
+                        # Flush only when the dense streams paused for the bound in wall time (or,
+                        # for a stream that merely crawls, after the idle limit on top): while they
+                        # move, the event-time rule releases the head by itself, and a flush racing
+                        # it would overtake records still within the bound.
+                        paused = now - self._dense_moved_at.get(partition, now) >= hold_s
+                        if not paused and now - since < hold_s + self.max_idle_s:
+                            break
+                        flush_upto = self._flush_upto[partition] = ts if dense_max is None else max(ts, dense_max)
                         self._blocked_since[partition] = now
-                        self._hold_snap[partition] = dense_max
-                        break
-                    if now - since < (self.max_idle_s if behind else hold_s):
-                        break
-                    if not behind:  # release what the dense streams had reached when the hold began
-                        snap = self._hold_snap.get(partition)
-                        flush_upto = self._flush_upto[partition] = max(ts, ts if snap is None else snap)
-                        self._blocked_since[partition] = now
-                        self._hold_snap[partition] = dense_max
                         self.flushes += 1
                 else:
                     self._blocked_since.pop(partition, None)
@@ -225,7 +228,8 @@ class EventTimeMerger(Generic[T]):
                     self.out_of_order[head_topic] = self.out_of_order.get(head_topic, 0) + 1
                 else:
                     max_released = self._max_released[partition] = ts
-                self._released(partition, head_topic, (ts, head_key[1]))
+                if self._released(partition, head_topic, (ts, head_key[1])):
+                    self.late[head_topic] = self.late.get(head_topic, 0) + 1
                 yield item
 
 

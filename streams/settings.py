@@ -50,7 +50,8 @@ SETTINGS_TABLE: tuple[Var, ...] = (
         "and adds up to this much latency; a record arriving later is processed at once and counted as late "
         "(docs/ordering.md)."),
     Var("MICROEXEC_SPARSE_LATENESS_MS", "", "Lateness bound (ms) for sparse or optional inputs (trade-updates, L2 "
-        "book, shortfall), 0..60000; empty means MICROEXEC_LATENESS_MS."),
+        "book, shortfall), 0..60000; empty means the consumer's own default (the advisor: 0, since shortfall "
+        "tables arrive seconds after their event time anyway), else MICROEXEC_LATENESS_MS."),
     Var("MICROEXEC_MERGE_IDLE_MS", "500", "Wall-clock limit (ms), 1..600000, on waiting for an input that has "
         "records on their way but does not deliver them, counted only while the consumer is caught up."),
     Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
@@ -117,7 +118,7 @@ class Settings:
     replication_factor: int
     session_timeout_ms: int
     lateness_ms: int = 100
-    sparse_lateness_ms: int = 100
+    sparse_lateness_ms: int | None = None  # None: the processor's default, else lateness_ms
     merge_idle_ms: int = 500
 
     def kafka_common(self) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"MICROEXEC_INSTANCE_ID={instance!r} may hold only letters, digits, '-', '_', '.'")
     lateness_ms = _int(env, "MICROEXEC_LATENESS_MS", 0, 60_000)
     sparse_lateness_ms = (_int(env, "MICROEXEC_SPARSE_LATENESS_MS", 0, 60_000)
-                          if _get(env, "MICROEXEC_SPARSE_LATENESS_MS") else lateness_ms)
+                          if _get(env, "MICROEXEC_SPARSE_LATENESS_MS") else None)
     return Settings(
         bootstrap_servers=_bootstrap(env),
         schema_registry_url=registry.rstrip("/"),

@@ -114,14 +114,29 @@ def test_a_paused_feed_is_flushed_after_the_bound_in_wall_time_and_only_while_ca
     m.mark_end("q", 0)
     assert list(m.drain(10.0)) == []
     assert list(m.drain(10.5, caught_up=False)) == []  # a backlog: the wall clock does not run
-    assert list(m.drain(10.6)) == []
-    assert list(m.drain(10.65)) == []
-    assert list(m.drain(10.71)) == ["q1000", "q1040"]  # 0.11 s of caught-up waiting > 100 ms
+    assert list(m.drain(10.55)) == []
+    assert list(m.drain(10.58)) == []
+    assert list(m.drain(10.65)) == ["q1000", "q1040"]  # the dense streams paused for 0.15 s > 100 ms
     assert m.flushes == 1
     m.extend("t", 0, [(1010, 0, "t1010")])  # older than what the flush released: late, not lost
     m.mark_end("t", 0)
-    assert list(m.drain(10.72)) == ["t1010"]
+    assert list(m.drain(10.66)) == ["t1010"]
     assert m.late == {"t": 1}
+
+
+def test_a_crawling_dense_stream_holds_a_head_at_most_the_bound_plus_the_idle_limit() -> None:
+    m: EventTimeMerger[str] = EventTimeMerger(["q", "u"], max_idle_s=0.5, lateness_ms=100, sparse=["u"])
+    for name in ("q", "u"):
+        m.assign(name, 0)
+        m.mark_end(name, 0)
+    m.extend("q", 0, [(1000, 0, "q1000")])
+    assert list(m.drain(0.0)) == []
+    released: list[str] = []
+    for i in range(1, 14):  # a quote every 50 ms of wall time, 1 ms of event time apart
+        m.extend("q", 0, [(1000 + i, i, f"q{1000 + i}")])
+        released += m.drain(0.05 * i)
+    assert released == [] or released[0] == "q1000"
+    assert "q1000" in released and m.flushes == 1  # at 0.6-0.65 s: 0.1 + 0.5
 
 
 def test_the_offline_merge_equals_the_live_merge_when_every_record_is_on_time() -> None:

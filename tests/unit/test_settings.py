@@ -7,6 +7,22 @@ from streams.settings import SETTINGS_TABLE, SettingsError, advisor_enabled, loa
 BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}
 
 
+def test_merge_bounds_default_and_override() -> None:
+    from consumers.advisor.processor import AdvisorProcessor
+    from consumers.state.processor import StateProcessor
+    from streams.merging import merger_for
+
+    s = load_settings(BASE)
+    assert (s.lateness_ms, s.sparse_lateness_ms, s.merge_idle_ms) == (100, None, 500)
+    state = merger_for(StateProcessor(), s)
+    assert state is not None and set(state.lateness.values()) == {100}  # sparse inputs: the dense bound
+    advisor = merger_for(AdvisorProcessor(), s)
+    assert advisor is not None and sorted(advisor.lateness.values()) == [0, 100]  # its own sparse default
+    s = load_settings({**BASE, "MICROEXEC_LATENESS_MS": "250", "MICROEXEC_SPARSE_LATENESS_MS": "40"})
+    advisor = merger_for(AdvisorProcessor(), s)
+    assert advisor is not None and sorted(advisor.lateness.values()) == [40, 250]  # the environment rules
+
+
 def test_defaults_load() -> None:
     s = load_settings(BASE)
     assert s.commit_interval_ms == 100 and s.batch_size == 500 and s.security_protocol == "PLAINTEXT"
@@ -23,6 +39,10 @@ def test_defaults_load() -> None:
     ({**BASE, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "KAFKA_SASL_USERNAME"),
     ({**BASE, "SCHEMA_REGISTRY_URL": "registry:8081"}, "SCHEMA_REGISTRY_URL"),
     ({**BASE, "MICROEXEC_INSTANCE_ID": "a b"}, "MICROEXEC_INSTANCE_ID"),
+    ({**BASE, "MICROEXEC_LATENESS_MS": "-1"}, "MICROEXEC_LATENESS_MS"),
+    ({**BASE, "MICROEXEC_LATENESS_MS": "0.1s"}, "MICROEXEC_LATENESS_MS"),
+    ({**BASE, "MICROEXEC_SPARSE_LATENESS_MS": "60001"}, "MICROEXEC_SPARSE_LATENESS_MS"),
+    ({**BASE, "MICROEXEC_MERGE_IDLE_MS": "0"}, "MICROEXEC_MERGE_IDLE_MS"),
 ])
 def test_bad_values_fail_naming_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(SettingsError, match=names):
