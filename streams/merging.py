@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streams import metrics
 from streams.ordering import EventTimeMerger
@@ -43,18 +43,59 @@ def merger_for(processor: Processor, settings: Settings) -> EventTimeMerger[Mess
 
 
 class MergeFeed:
-    """Feeds consumed batches to ``merger`` and exports its counters under ``app``'s label."""
+    """Feeds consumed batches to ``merger`` and exports its counters under ``app``'s label.
 
-    def __init__(self, app: str, merger: EventTimeMerger[Message]) -> None:
+    Memory is bounded as quix-streams bounds its buffers: a topic-partition holding ``max_buffered``
+    records in the merge is paused (the client stops fetching it) and resumed once half of them
+    have been released. Pausing never changes the order: a paused input still has buffered
+    records, so it takes part in the merge like any other; it only stops the client from reading
+    further ahead of what the merge can release.
+    """
+
+    def __init__(self, app: str, merger: EventTimeMerger[Message], max_buffered: int = 100_000) -> None:
         self.app = app
         self.merger = merger
+        self.max_buffered = max_buffered
+        self._paused: set[tuple[str, int]] = set()
+        self.pauses = 0  # pause calls so far (a test and the log read it)
         self._late: dict[str, int] = {}
         self._out_of_order: dict[str, int] = {}
         self._flushes = 0
         self._buffered = metrics.MERGE_BUFFERED.labels(app)
 
-    def merge(self, messages: list[Message], now: float, caught_up: bool) -> list[Message]:
-        """Buffer a consumed batch and return what the event-time merge releases now, in order."""
+    def clear(self, consumer: Consumer) -> None:
+        """After an abort: forget the buffers (the consumer re-fetches from committed offsets)."""
+        self.merger.clear()
+        self._resume(consumer, set(self._paused))
+
+    def revoke(self, topic: str, partition: int) -> None:
+        self.merger.revoke(topic, partition)
+        self._paused.discard((topic, partition))  # pause state goes with the assignment
+
+    def _resume(self, consumer: Consumer, which: set[tuple[str, int]]) -> None:
+        if not which:
+            return
+        try:
+            consumer.resume([TopicPartition(t, p) for t, p in which])
+        except KafkaException as exc:  # no longer assigned: nothing to resume
+            log.debug("resume %s: %s", which, exc)
+        self._paused -= which
+
+    def _bound_memory(self, consumer: Consumer) -> None:
+        merger, cap = self.merger, self.max_buffered
+        full = {tp for tp in merger.buffered_by_input() if tp not in self._paused
+                and merger.buffered_in(*tp) >= cap}
+        if full:
+            consumer.pause([TopicPartition(t, p) for t, p in full])
+            self._paused |= full
+            self.pauses += len(full)
+            log.info("%s: merge buffers full, paused %s", self.app, sorted(full))
+        self._resume(consumer, {tp for tp in self._paused if merger.buffered_in(*tp) <= cap // 2})
+
+    def merge(self, messages: list[Message], now: float, caught_up: bool,
+              consumer: Consumer | None = None) -> list[Message]:
+        """Buffer a consumed batch and return what the event-time merge releases now, in order
+        (pausing and resuming inputs of ``consumer`` to bound the buffers, when given)."""
         merger = self.merger
         start = 0
         n = len(messages)
@@ -81,6 +122,8 @@ class MergeFeed:
                           [(m.timestamp()[1], m.offset(), m) for m in messages[start:end]])  # type: ignore[misc]
             start = end
         released = list(merger.drain(now, caught_up))
+        if consumer is not None:
+            self._bound_memory(consumer)
         self._export()
         return released
 

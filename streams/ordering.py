@@ -136,6 +136,13 @@ class EventTimeMerger(Generic[T]):
     def buffered(self) -> int:
         return sum(len(buf) for group in self._buffers.values() for buf in group.values())
 
+    def buffered_in(self, topic: str, partition: int) -> int:
+        return len(self._buffers.get(partition, {}).get(topic, ()))
+
+    def buffered_by_input(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs holding records."""
+        return [(name, partition) for partition, group in self._buffers.items() for name, buf in group.items() if buf]
+
     # ------------------------------------------------------------------ release
     def _released(self, partition: int, topic: str, key: tuple[int, int]) -> bool:
         """Record the release of an item of ``topic`` with ``key``; True if it is late: older than a

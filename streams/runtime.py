@@ -148,7 +148,8 @@ class ExactlyOnceRuntime:
         # Several input topics: merge them in event time per partition number, with bounded lateness
         # (streams/ordering.py, docs/ordering.md).
         self._merger: EventTimeMerger[Message] | None = merger_for(processor, settings)
-        self._merge_feed = None if self._merger is None else MergeFeed(app_id, self._merger)
+        self._merge_feed = (None if self._merger is None
+                            else MergeFeed(app_id, self._merger, settings.merge_max_buffered))
         self._run_topics: frozenset[str] = frozenset(getattr(processor, "run_topics", ()))
         self._punctuate: Callable[[int, int, TransactionalState], Iterable[Emit]] | None = getattr(
             processor, "punctuate", None)
@@ -309,7 +310,7 @@ class ExactlyOnceRuntime:
         """Buffer a consumed batch and return what the event-time merge releases now (streams/merging.py)."""
         assert self._merge_feed is not None
         try:
-            return self._merge_feed.merge(messages, now, caught_up)
+            return self._merge_feed.merge(messages, now, caught_up, self.consumer)
         except FatalConsumerError as exc:
             raise FatalRuntimeError(str(exc)) from exc
 
@@ -689,8 +690,8 @@ class ExactlyOnceRuntime:
         self._in_txn = False
         self._uncommitted = 0
         self._committed_positions.clear()
-        if self._merger is not None:
-            self._merger.clear()
+        if self._merge_feed is not None:
+            self._merge_feed.clear(self.consumer)
         gone = {(tp.topic, tp.partition) for tp in lost or []}
         assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
@@ -728,8 +729,8 @@ class ExactlyOnceRuntime:
             self._states.pop(number, None)
         for tp in partitions:
             self._committed_positions.pop((tp.topic, tp.partition), None)
-            if self._merger is not None:
-                self._merger.revoke(tp.topic, tp.partition)
+            if self._merge_feed is not None:
+                self._merge_feed.revoke(tp.topic, tp.partition)
 
     def _restore_partition(self, partition: int) -> TransactionalState:
         """Replay changelog partition ``partition`` (read_committed) into a fresh state."""

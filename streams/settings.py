@@ -45,7 +45,7 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("MICROEXEC_PARTITIONS", "6", "Partitions for topics created by `microexec topics create`."),
     Var("MICROEXEC_REPLICATION_FACTOR", "1", "Replication factor for created topics."),
     Var("MICROEXEC_SESSION_TIMEOUT_MS", "10000", "Consumer group session timeout (ms)."),
-    Var("MICROEXEC_LATENESS_MS", "100", "Event-time lateness bound (ms) of a consumer's dense inputs (quotes, "
+    Var("MICROEXEC_LATENESS_MS", "50", "Event-time lateness bound (ms) of a consumer's dense inputs (quotes, "
         "trades), 0..60000: the event-time merge holds a record until the dense streams are this far past it, "
         "and adds up to this much latency; a record arriving later is processed at once and counted as late "
         "(docs/ordering.md)."),
@@ -54,6 +54,8 @@ SETTINGS_TABLE: tuple[Var, ...] = (
         "tables arrive seconds after their event time anyway), else MICROEXEC_LATENESS_MS."),
     Var("MICROEXEC_MERGE_IDLE_MS", "500", "Wall-clock limit (ms), 1..600000, on waiting for an input that has "
         "records on their way but does not deliver them, counted only while the consumer is caught up."),
+    Var("MICROEXEC_MERGE_MAX_BUFFERED", "100000", "Records of one input partition the event-time merge may hold, "
+        "1000..10000000; a fuller one is paused until half of them are processed (bounds memory)."),
     Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
     Var("EXECUTION_ADVISOR_ENABLED", "true", "false stops advice; state and TCA telemetry go on."),
 )
@@ -117,9 +119,10 @@ class Settings:
     partitions: int
     replication_factor: int
     session_timeout_ms: int
-    lateness_ms: int = 100
+    lateness_ms: int = 50
     sparse_lateness_ms: int | None = None  # None: the processor's default, else lateness_ms
     merge_idle_ms: int = 500
+    merge_max_buffered: int = 100_000
 
     def kafka_common(self) -> dict[str, Any]:
         """librdkafka settings shared by every client."""
@@ -179,6 +182,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lateness_ms=lateness_ms,
         sparse_lateness_ms=sparse_lateness_ms,
         merge_idle_ms=_int(env, "MICROEXEC_MERGE_IDLE_MS", 1, 600_000),
+        merge_max_buffered=_int(env, "MICROEXEC_MERGE_MAX_BUFFERED", 1_000, 10_000_000),
     )
 
 

@@ -13,11 +13,11 @@ def test_merge_bounds_default_and_override() -> None:
     from streams.merging import merger_for
 
     s = load_settings(BASE)
-    assert (s.lateness_ms, s.sparse_lateness_ms, s.merge_idle_ms) == (100, None, 500)
+    assert (s.lateness_ms, s.sparse_lateness_ms, s.merge_idle_ms) == (50, None, 500)
     state = merger_for(StateProcessor(), s)
-    assert state is not None and set(state.lateness.values()) == {100}  # sparse inputs: the dense bound
+    assert state is not None and set(state.lateness.values()) == {50}  # sparse inputs: the dense bound
     advisor = merger_for(AdvisorProcessor(), s)
-    assert advisor is not None and sorted(advisor.lateness.values()) == [0, 100]  # its own sparse default
+    assert advisor is not None and sorted(advisor.lateness.values()) == [0, 50]  # its own sparse default
     s = load_settings({**BASE, "MICROEXEC_LATENESS_MS": "250", "MICROEXEC_SPARSE_LATENESS_MS": "40"})
     advisor = merger_for(AdvisorProcessor(), s)
     assert advisor is not None and sorted(advisor.lateness.values()) == [40, 250]  # the environment rules
