@@ -41,7 +41,7 @@ def test_a_held_input_is_paused_at_the_cap_and_nothing_is_lost_or_reordered(kafk
         while len(out) < N:
             assert time.monotonic() < deadline, f"only {len(out)} of {N} released"
             batch = consumer.consume(200, timeout=0.05)
-            out += [int(m.value()) for m in feed.merge(batch, time.monotonic(), len(batch) < 200, consumer)]
+            out += [int(m.value() or b"-1") for m in feed.merge(batch, time.monotonic(), len(batch) < 200, consumer)]
             most = max(most, merger.buffered())
     finally:
         consumer.close()
