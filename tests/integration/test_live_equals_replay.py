@@ -1,5 +1,5 @@
 """Issue 13 on the real broker: a live feed (quotes and trades produced concurrently by two paced
-threads for 40 symbols, sparse trade-updates from a third, the L2 topic empty) consumed live by the
+threads for 120 symbols, sparse trade-updates from a third, the L2 topic empty) consumed live by the
 state consumer and the advisor (`microexec run` processes), then replayed by fresh groups from the
 beginning. The live records must be byte-identical to the replay's (advice without latency_ms,
 wall-clock by design) and every record consistent with its own event_ts. With one producer held
@@ -34,7 +34,7 @@ from tests.support.live_feed import MS, PacedProducer, market, scrape
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("quotes", "trades", "trade_updates", "book_l2", "state", "advice", "shortfall", "dlq")
-SYMBOLS = [f"LV{i:03d}" for i in range(40)]
+SYMBOLS = [f"LV{i:03d}" for i in range(120)]
 SECONDS = 6.0
 # Above this shared test machine's scheduling jitter (a producer thread starved for over 100 ms
 # breaks a 100 ms contract, which is what the second test shows on purpose).
