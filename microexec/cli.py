@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "consumers.cli",
     "microexec.demo",
     "microexec.offline_cli",
+    "microexec.replay.cli",
+    "microexec.drill",
     "microexec.compare_live",
 )
 

@@ -11,8 +11,10 @@ from confluent_kafka import KafkaException
 
 from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import LobsterFormatError, lobster_records
+from producers.paper import cli as paper_cli
 from producers.records import FeedRecord
 from producers.replay import replay
+from producers.simulated_market import cli as simulated_cli
 from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
 
@@ -28,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--speed", type=float, default=0.0, help="1 = real time, 10 = ten times faster, 0 = no pacing")
     rep.add_argument("--limit", type=int, help="stop after this many records")
     rep.set_defaults(func=_replay)
+    simulated_cli.register(actions)
+    paper_cli.register(subparsers)
 
 
 def _records(args: argparse.Namespace) -> Iterator[FeedRecord]:

@@ -335,8 +335,14 @@ microexec calibrate data/lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv
 microexec simulate --seed 1 --symbol AMZN --seconds 23400 --params amzn.json
 ```
 """
-    (args.docs / "validation.md").write_text(doc)
-    print(f"wrote {args.docs / 'validation.md'}")
+    path = args.docs / "validation.md"
+    # Keep the section `python -m microexec.replay.validation` generates (between its markers).
+    old = path.read_text() if path.exists() else ""
+    begin, end = "<!-- replay-validation:begin -->", "<!-- replay-validation:end -->"
+    if begin in old and end in old:
+        doc = doc.rstrip("\n") + "\n\n" + begin + old.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
+    path.write_text(doc)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
