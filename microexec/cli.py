@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "microexec.offline_cli",
     "microexec.replay.cli",
     "microexec.drill",
+    "microexec.compare_live",
 )
 
 

@@ -91,6 +91,11 @@ class KeyValueState(Protocol):
 class Processor(Protocol):
     """User logic. ``input_formats`` maps each input topic to one of the FORMAT_* constants;
     ``output_schemas`` maps each output topic to its Avro schema stem in ``schemas/`` (None: raw bytes).
+
+    Optional, for the event-time merge of several inputs (docs/ordering.md): ``sparse_inputs``, the
+    input topics that are sparse or optional (they never drive the merge's clock and are waited for
+    only up to their lateness bound), and ``sparse_lateness_ms``, this processor's default bound for
+    them (MICROEXEC_SPARSE_LATENESS_MS overrides it).
     """
 
     # Read-only properties, so a plain class attribute of type dict satisfies the protocol.

@@ -39,6 +39,7 @@ from confluent_kafka.admin import AdminClient
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
+from streams.merging import FatalConsumerError, MergeFeed, merger_for
 from streams.ordering import EventTimeMerger
 from streams.partitioning import partition_for
 from streams.processor import Emit, InvalidRecord, Processor, RawRecord, SourceRecord
@@ -144,9 +145,11 @@ class ExactlyOnceRuntime:
         }
         self._changelog_encoder = AvroEncoder("changelog_state_v1", self._changelog, self.registry)
         self._changelog_decoder = AvroDecoder("changelog_state_v1", self.registry)
-        # Several input topics: merge them in event time per partition number (streams/ordering.py).
-        self._merger: EventTimeMerger[Message] | None = (
-            EventTimeMerger(list(processor.input_formats)) if len(processor.input_formats) > 1 else None)
+        # Several input topics: merge them in event time per partition number, with bounded lateness
+        # (streams/ordering.py, docs/ordering.md).
+        self._merger: EventTimeMerger[Message] | None = merger_for(processor, settings)
+        self._merge_feed = (None if self._merger is None
+                            else MergeFeed(app_id, self._merger, settings.merge_max_buffered))
         self._run_topics: frozenset[str] = frozenset(getattr(processor, "run_topics", ()))
         self._punctuate: Callable[[int, int, TransactionalState], Iterable[Emit]] | None = getattr(
             processor, "punctuate", None)
@@ -304,41 +307,12 @@ class ExactlyOnceRuntime:
 
     # ------------------------------------------------------------------ processing
     def _merge(self, messages: list[Message], now: float, caught_up: bool) -> list[Message]:
-        """Buffer a consumed batch and return what the event-time merge releases now. Stretches of
-        one topic-partition that nothing could overtake skip the buffers (the common case of one
-        busy input), which spares the per-record (timestamp, offset) bookkeeping."""
-        merger = self._merger
-        assert merger is not None
-        released: list[Message] = []
-        start = 0
-        n = len(messages)
-        while start < n:
-            msg = messages[start]
-            err = msg.error()
-            if err is not None:
-                start += 1
-                if err.code() == KafkaError._PARTITION_EOF:
-                    merger.mark_end(msg.topic() or "", msg.partition() or 0)
-                    continue
-                if err.fatal():
-                    raise FatalRuntimeError(f"consumer error: {err}")
-                log.warning("consumer error (the client retries): %s", err)
-                continue
-            name, partition = msg.topic(), msg.partition()
-            end = start + 1
-            while end < n:
-                other = messages[end]
-                if other.error() is not None or other.partition() != partition or other.topic() != name:
-                    break
-                end += 1
-            if merger.passable(name, partition):  # type: ignore[arg-type]
-                released.extend(messages[start:end])
-            else:
-                merger.extend(name, partition,  # type: ignore[arg-type]
-                              [(m.timestamp()[1], m.offset(), m) for m in messages[start:end]])  # type: ignore[misc]
-            start = end
-        released.extend(merger.drain(now, caught_up))
-        return released
+        """Buffer a consumed batch and return what the event-time merge releases now (streams/merging.py)."""
+        assert self._merge_feed is not None
+        try:
+            return self._merge_feed.merge(messages, now, caught_up, self.consumer)
+        except FatalConsumerError as exc:
+            raise FatalRuntimeError(str(exc)) from exc
 
     def _process_batch(self, messages: list[Message]) -> None:
         """The hot path. Per record: decode, process, encode, produce; metrics are aggregated per
@@ -716,8 +690,8 @@ class ExactlyOnceRuntime:
         self._in_txn = False
         self._uncommitted = 0
         self._committed_positions.clear()
-        if self._merger is not None:
-            self._merger.clear()
+        if self._merge_feed is not None:
+            self._merge_feed.clear(self.consumer)
         gone = {(tp.topic, tp.partition) for tp in lost or []}
         assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
@@ -755,8 +729,8 @@ class ExactlyOnceRuntime:
             self._states.pop(number, None)
         for tp in partitions:
             self._committed_positions.pop((tp.topic, tp.partition), None)
-            if self._merger is not None:
-                self._merger.revoke(tp.topic, tp.partition)
+            if self._merge_feed is not None:
+                self._merge_feed.revoke(tp.topic, tp.partition)
 
     def _restore_partition(self, partition: int) -> TransactionalState:
         """Replay changelog partition ``partition`` (read_committed) into a fresh state."""

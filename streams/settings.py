@@ -50,6 +50,17 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("MICROEXEC_PARTITIONS", "6", "Partitions for topics created by `microexec topics create`."),
     Var("MICROEXEC_REPLICATION_FACTOR", "1", "Replication factor for created topics."),
     Var("MICROEXEC_SESSION_TIMEOUT_MS", "10000", "Consumer group session timeout (ms)."),
+    Var("MICROEXEC_LATENESS_MS", "50", "Event-time lateness bound (ms) of a consumer's dense inputs (quotes, "
+        "trades), 0..60000: the event-time merge holds a record until the dense streams are this far past it, "
+        "and adds up to this much latency; a record arriving later is processed at once and counted as late "
+        "(docs/ordering.md)."),
+    Var("MICROEXEC_SPARSE_LATENESS_MS", "", "Lateness bound (ms) for sparse or optional inputs (trade-updates, L2 "
+        "book, shortfall), 0..60000; empty means the consumer's own default (the advisor: 0, since shortfall "
+        "tables arrive seconds after their event time anyway), else MICROEXEC_LATENESS_MS."),
+    Var("MICROEXEC_MERGE_IDLE_MS", "500", "Wall-clock limit (ms), 1..600000, on waiting for an input that has "
+        "records on their way but does not deliver them, counted only while the consumer is caught up."),
+    Var("MICROEXEC_MERGE_MAX_BUFFERED", "100000", "Records of one input partition the event-time merge may hold, "
+        "1000..10000000; a fuller one is paused until half of them are processed (bounds memory)."),
     Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
     Var("EXECUTION_ADVISOR_ENABLED", "true", "false stops advice; state and TCA telemetry go on."),
 )
@@ -164,6 +175,10 @@ class Settings:
     ssl_endpoint_identification: bool = True
     schema_registry_user_info: Secret = field(default_factory=lambda: Secret(""))
     schema_registry_tls: TlsFiles = TlsFiles()
+    lateness_ms: int = 50
+    sparse_lateness_ms: int | None = None  # None: the processor's default, else lateness_ms
+    merge_idle_ms: int = 500
+    merge_max_buffered: int = 100_000
 
     def kafka_common(self) -> dict[str, Any]:
         """librdkafka settings shared by every client (the only place secrets are revealed).
@@ -259,6 +274,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     instance = _get(env, "MICROEXEC_INSTANCE_ID") or socket.gethostname()
     if not instance.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise SettingsError(f"MICROEXEC_INSTANCE_ID={instance!r} may hold only letters, digits, '-', '_', '.'")
+    lateness_ms = _int(env, "MICROEXEC_LATENESS_MS", 0, 60_000)
+    sparse_lateness_ms = (_int(env, "MICROEXEC_SPARSE_LATENESS_MS", 0, 60_000)
+                          if _get(env, "MICROEXEC_SPARSE_LATENESS_MS") else None)
     return Settings(
         bootstrap_servers=_bootstrap(env),
         schema_registry_url=registry,
@@ -280,6 +298,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ssl_endpoint_identification=identification == "https",
         schema_registry_user_info=registry_user_info,
         schema_registry_tls=registry_tls,
+        lateness_ms=lateness_ms,
+        sparse_lateness_ms=sparse_lateness_ms,
+        merge_idle_ms=_int(env, "MICROEXEC_MERGE_IDLE_MS", 1, 600_000),
+        merge_max_buffered=_int(env, "MICROEXEC_MERGE_MAX_BUFFERED", 1_000, 10_000_000),
     )
 
 

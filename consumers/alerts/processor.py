@@ -68,6 +68,7 @@ class AlertsProcessor:
         self.input_formats: Mapping[str, str] = {
             self._advice: FORMAT_AVRO, self._state: FORMAT_AVRO, self._tca: FORMAT_AVRO}
         self.output_schemas: Mapping[str, str | None] = {self._out: "execution_alert_v1"}
+        self.sparse_inputs = frozenset({self._tca})  # event-time merge: state and advice set the clock
         # In-process only (metrics hygiene, never decisions): status gauges this process set per
         # partition, and the wall time each partition was last punctuated.
         self._gauges: dict[int, set[tuple[str, str]]] = {}

@@ -74,6 +74,9 @@ class SimulationProcessor:
         }
         self.output_schemas: Mapping[str, str | None] = {
             self._calibration: "hawkes_calibration_v1", self._shortfall: "shortfall_distribution_v1"}
+        # Event-time merge (docs/ordering.md): quotes and trades set the clock; depth, order events
+        # and the derived advice/divergence streams are sparse and never hold the market back.
+        self.sparse_inputs = frozenset({self._book, self._updates, self._advice, self._tca})
         self._models = ModelCache()
 
     def warm_up(self) -> None:

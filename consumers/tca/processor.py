@@ -87,6 +87,8 @@ class TcaProcessor:
             self._updates: FORMAT_TORGHUT_JSON,
         }
         self.output_schemas: Mapping[str, str | None] = {self._out: O.SCHEMA_VERSION}
+        # Event-time merge: quotes set the clock; order events and derived tables are sparse.
+        self.sparse_inputs = frozenset({self._updates, self._shortfall, self._state})
         self._symbol_label = M.LabelCap(self.config.metric_max_symbols)
         self._strategy_label = M.LabelCap(self.config.metric_max_strategies)
 

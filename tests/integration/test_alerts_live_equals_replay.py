@@ -19,6 +19,7 @@ from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
+from tests.support.invariants import alert_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
 
 pytestmark = pytest.mark.integration
@@ -107,4 +108,5 @@ def test_divergence_and_adverse_alerts_live_equal_replay(topics: Settings, uniqu
         inputs += [SourceRecord(m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key().decode(),
                                 dec.decode(m.value())) for m in read_all(settings, topic(key))]
     replay = run_offline(AlertsProcessor(), inputs)
+    assert alert_violations([v for _, v in live], [r.value for r in inputs]) == []  # as of its own event_ts
     assert sorted((e.key, str(e.value)) for e in replay.outputs) == sorted((k, str(v)) for k, v in live)

@@ -24,6 +24,7 @@ from streams.serde import AvroDecoder, AvroEncoder, Registry, decode_json
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns, parse_ts_ns
 from streams.topics import topic
+from tests.support.invariants import tca_violations
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.tca_feed import MS, NS, OrderSpec, order_updates, quote, shortfall, state_record
 
@@ -143,6 +144,7 @@ def test_tca_divergence_on_the_broker_matches_hand_arithmetic_and_replays_byte_i
         assert msg.partition() == partition_for(value["symbol"], PARTITIONS)
         out[value["order_id"]] = value
     assert set(out) == set(expected) and len(first) == len(expected)
+    assert tca_violations(out.values(), all_quotes) == []  # consistent with its own event time
     for order_id, want in expected.items():
         got = out[order_id]
         for name, number in want.items():

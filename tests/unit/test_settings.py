@@ -10,6 +10,22 @@ from streams.settings import SECURITY_TABLE, SETTINGS_TABLE, SettingsError, advi
 BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}
 
 
+def test_merge_bounds_default_and_override() -> None:
+    from consumers.advisor.processor import AdvisorProcessor
+    from consumers.state.processor import StateProcessor
+    from streams.merging import merger_for
+
+    s = load_settings(BASE)
+    assert (s.lateness_ms, s.sparse_lateness_ms, s.merge_idle_ms) == (50, None, 500)
+    state = merger_for(StateProcessor(), s)
+    assert state is not None and set(state.lateness.values()) == {50}  # sparse inputs: the dense bound
+    advisor = merger_for(AdvisorProcessor(), s)
+    assert advisor is not None and sorted(advisor.lateness.values()) == [0, 50]  # its own sparse default
+    s = load_settings({**BASE, "MICROEXEC_LATENESS_MS": "250", "MICROEXEC_SPARSE_LATENESS_MS": "40"})
+    advisor = merger_for(AdvisorProcessor(), s)
+    assert advisor is not None and sorted(advisor.lateness.values()) == [40, 250]  # the environment rules
+
+
 def test_defaults_load() -> None:
     s = load_settings(BASE)
     assert s.commit_interval_ms == 100 and s.batch_size == 500 and s.security_protocol == "PLAINTEXT"
@@ -26,6 +42,10 @@ def test_defaults_load() -> None:
     ({**BASE, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "KAFKA_SASL_USERNAME"),
     ({**BASE, "SCHEMA_REGISTRY_URL": "registry:8081"}, "SCHEMA_REGISTRY_URL"),
     ({**BASE, "MICROEXEC_INSTANCE_ID": "a b"}, "MICROEXEC_INSTANCE_ID"),
+    ({**BASE, "MICROEXEC_LATENESS_MS": "-1"}, "MICROEXEC_LATENESS_MS"),
+    ({**BASE, "MICROEXEC_LATENESS_MS": "0.1s"}, "MICROEXEC_LATENESS_MS"),
+    ({**BASE, "MICROEXEC_SPARSE_LATENESS_MS": "60001"}, "MICROEXEC_SPARSE_LATENESS_MS"),
+    ({**BASE, "MICROEXEC_MERGE_IDLE_MS": "0"}, "MICROEXEC_MERGE_IDLE_MS"),
 ])
 def test_bad_values_fail_naming_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(SettingsError, match=names):
@@ -46,7 +66,9 @@ def test_advisor_switch() -> None:
 
 
 def test_every_variable_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The README's table, or a topic page under docs/ (the merge's settings are in docs/ordering.md)."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text() + "".join(p.read_text() for p in sorted((root / "docs").glob("*.md")))
     missing = [v.name for v in SETTINGS_TABLE if f"`{v.name}`" not in readme]
     assert not missing, f"README's settings table lacks {missing}"
 
