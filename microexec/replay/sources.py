@@ -21,6 +21,7 @@ from typing import Any
 from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import NEW_YORK, LobsterFormatError, lobster_records
 from producers.records import BOOK, QUOTE, TRADE, FeedRecord
+from producers.torghut_dump import TorghutDumpError, torghut_dump_records
 from simulator.calibration import (
     Calibration,
     DimensionReport,
@@ -30,7 +31,6 @@ from simulator.calibration import (
     load_lobster,
 )
 from simulator.calibration.lobster import LobsterFormatError as CalibrationLobsterError
-from simulator.calibration.torghut import parse_ts
 from simulator.market.model import MarketModel
 
 BINANCE_SIZE_UNIT = 1e-5  # model counts BTC in 1e-5 units (sizes are fractional on crypto venues)
@@ -119,38 +119,10 @@ def detect_kind(paths: list[Path]) -> str:
 
 def torghut_feed(paths: list[Path]) -> list[FeedRecord]:
     """Torghut quote/trade envelopes (JSON lines or arrays, optionally gzip) as feed records."""
-    out: list[tuple[int, int, FeedRecord]] = []
-    seq = 0
-    for path in paths:
-        opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as fh:
-            text = fh.read()
-        try:
-            docs = json.loads(text) if text.lstrip().startswith("[") else \
-                [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise MarketInputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from exc
-        for k, env in enumerate(docs):
-            payload = env.get("payload") if isinstance(env, dict) else None
-            if not isinstance(payload, dict):
-                raise MarketInputError(f"{path}[{k}]: not a Torghut envelope (no payload object)")
-            kind = QUOTE if {"bp", "ap"} <= payload.keys() else TRADE if {"p", "s"} <= payload.keys() else None
-            if kind is None:
-                continue  # other channels (trade updates) are not market data
-            ts = env.get("eventTs", payload.get("t"))
-            try:
-                ts_ns = round(parse_ts(ts) * 1e9)
-            except TorghutFormatError as exc:
-                raise MarketInputError(f"{path}[{k}]: {exc}") from exc
-            symbol = env.get("symbol") or payload.get("S")
-            if not isinstance(symbol, str):
-                raise MarketInputError(f"{path}[{k}]: no symbol")
-            out.append((ts_ns, seq, FeedRecord(kind, symbol, ts_ns, env)))
-            seq += 1
-    if not out:
-        raise MarketInputError("no quote or trade envelopes in the Torghut JSON input")
-    out.sort(key=lambda r: (r[0], r[1]))
-    return [r[2] for r in out]
+    try:
+        return torghut_dump_records(paths, kinds=(QUOTE, TRADE))
+    except TorghutDumpError as exc:
+        raise MarketInputError(str(exc)) from exc
 
 
 def _read_feed(kind: str, paths: list[Path], limit: int | None,
