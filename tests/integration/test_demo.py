@@ -87,6 +87,12 @@ def test_demo_runs_and_writes_its_report(kafka_settings: object, unique: str, tm
     assert evidence["criteria"] and all(c["result"] in ("pass", "fail") for c in evidence["criteria"])
     html = (out / "report.html").read_text()
     assert "<svg" in html and evidence["verdict"].upper() in html.upper()
+    # A replay of the paper run's inputs (as a rewind of the TCA consumer would see them) gives the
+    # divergence records the live run published, every one.
+    if "tca" in CONSUMERS:
+        compared = subprocess.run([sys.executable, "-m", "microexec.cli", "compare-live", "tca"],
+                                  env=_env(unique, clone), cwd=clone, capture_output=True, text=True, timeout=300)
+        assert compared.returncode == 0 and "(100.000%)" in compared.stdout, compared.stdout + compared.stderr
     summary = json.loads((out / "paper_summary.json").read_text())
     arms = summary["trade_updates"]
     assert set(arms) == {"baseline", "advisor"} and arms["baseline"]["orders"] == arms["advisor"]["orders"] == 5
