@@ -166,6 +166,7 @@ class ExactlyOnceRuntime:
         self._in_txn = False
         self._uncommitted = 0
         self._partition_counts: dict[str, int] = {}
+        self._unprocessed: dict[tuple[str, int], int] = {}  # first unprocessed offset of a stopped batch
 
         common = settings.kafka_common()
         txn_id = f"{app_id}-{settings.instance_id}"
@@ -479,7 +480,14 @@ class ExactlyOnceRuntime:
         perf = time.perf_counter
         records_in = self.stats.records_in
         pending: list[_Encoded] = []  # produced after the loop, in order, within the same transaction
-        for msg in messages:
+        stop = self._stop
+        for i, msg in enumerate(messages):
+            if stop.is_set():
+                # A stop (SIGTERM) ends the batch here: a slow processor (a Monte Carlo per record)
+                # must not hold the process for a whole batch. Records not processed stay out of
+                # the offsets this transaction commits, so the next run starts with them.
+                self._hold_unprocessed(messages[i:])
+                break
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
@@ -615,6 +623,14 @@ class ExactlyOnceRuntime:
                 raise
         raise AssertionError("unreachable")
 
+    def _hold_unprocessed(self, messages: list[Message]) -> None:
+        """Remember the first offset of each topic-partition among ``messages`` (fetched, not
+        processed): the commit must not step past it, although the consumer's position has."""
+        for msg in messages:
+            if msg.error() is None:
+                key = (msg.topic() or "", msg.partition() or 0)
+                self._unprocessed.setdefault(key, msg.offset() or 0)
+
     def _offsets_to_commit(self) -> list[TopicPartition]:
         """Consumer positions of every assigned partition that moved since the last commit.
 
@@ -635,6 +651,9 @@ class ExactlyOnceRuntime:
                 first = self._merger.first_buffered_offset(t, p)
                 if first is not None:
                     moved[(t, p)] = first
+        for key, first in self._unprocessed.items():  # a batch cut short by a stop
+            if key in moved:
+                moved[key] = min(moved[key], first)
         return [TopicPartition(t, p, o) for (t, p), o in moved.items() if self._committed_positions.get((t, p)) != o]
 
     def _commit(self) -> None:
