@@ -9,6 +9,7 @@ from typing import Any
 
 from streams.processor import InvalidRecord
 from streams.timeutil import TimestampError, parse_ts_ns
+from streams.torghut import Quote, parse_quote, parse_trade, parse_trade_update
 
 
 def number(value: Any, field: str, *, positive: bool = True) -> float:
@@ -35,40 +36,18 @@ def timestamp(value: Any, field: str) -> int:
         raise InvalidRecord("bad_timestamp", field) from None
 
 
-def envelope(value: Any) -> tuple[str, dict[str, Any]]:
-    """(symbol, payload) of a Torghut JSON envelope."""
-    if not isinstance(value, Mapping):
-        raise InvalidRecord("wrong_envelope", "not an object")
-    payload = value.get("payload")
-    if not isinstance(payload, Mapping):
-        raise InvalidRecord("wrong_envelope", "no payload object")
-    symbol = value.get("symbol") or payload.get("S")
-    if not isinstance(symbol, str) or not symbol:
-        raise InvalidRecord("missing_field", "symbol")
-    return symbol, dict(payload)
-
-
-def event_time(env: Mapping[str, Any], payload: Mapping[str, Any], payload_field: str) -> int:
-    ts = payload.get(payload_field) if payload.get(payload_field) is not None else env.get("eventTs")
-    return timestamp(ts, f"payload.{payload_field}|eventTs")
-
-
 def quote(value: Any) -> tuple[str, list[float | int]]:
-    """(symbol, window event ``[t_ns, bid, bid size, ask, ask size]``)."""
-    symbol, p = envelope(value)
-    t = event_time(value, p, "t")
-    bid, ask = number(p.get("bp"), "bp"), number(p.get("ap"), "ap")
-    bs, as_ = number(p.get("bs"), "bs", positive=False), number(p.get("as"), "as", positive=False)
-    if ask <= bid:
-        raise InvalidRecord("crossed_quote", f"bid {bid} >= ask {ask}")
-    return symbol, [t, bid, bs, ask, as_]
+    """(symbol, window event ``[t_ns, bid, bid size, ask, ask size]``), through the one Torghut quote
+    parser (streams.torghut), so a quote the state consumer refuses is refused here for the same
+    reason."""
+    q = value if type(value) is Quote else parse_quote(value)
+    return q.symbol, [q.event_ts_ns, q.bid_price, q.bid_size, q.ask_price, q.ask_size]
 
 
 def trade(value: Any) -> tuple[str, list[float | int]]:
     """(symbol, window event ``[t_ns, price, size]``)."""
-    symbol, p = envelope(value)
-    t = event_time(value, p, "t")
-    return symbol, [t, number(p.get("p"), "p"), number(p.get("s"), "s")]
+    t = parse_trade(value)
+    return t.symbol, [t.event_ts_ns, t.price, t.size]
 
 
 def book_top(value: Any) -> tuple[str, list[float | int] | None]:
@@ -91,20 +70,14 @@ def book_top(value: Any) -> tuple[str, list[float | int] | None]:
 
 def new_order(value: Any) -> dict[str, Any] | None:
     """A ``new`` trade update -> {id, symbol, side, qty, type, t}; None for any other event."""
-    symbol, p = envelope(value)
-    if p.get("event") != "new":
+    u = parse_trade_update(value)
+    if u.event != "new":
         return None
-    order = p.get("order")
-    if not isinstance(order, Mapping):
-        raise InvalidRecord("missing_field", "payload.order")
-    oid = order.get("id")
-    if not isinstance(oid, str) or not oid:
+    if not u.order_id:
         raise InvalidRecord("missing_field", "payload.order.id")
-    side = order.get("side")
-    if side not in ("buy", "sell"):
-        raise InvalidRecord("bad_side", str(side))
-    osym = order.get("symbol") or symbol
-    if osym != symbol:
-        raise InvalidRecord("symbol_mismatch", f"envelope {symbol} vs order {osym}")
-    return {"id": oid, "symbol": symbol, "side": side, "qty": number(order.get("qty"), "payload.order.qty"),
-            "type": str(order.get("type") or "limit"), "t": event_time(value, p, "timestamp")}
+    if u.qty is None:
+        raise InvalidRecord("missing_field", "payload.order.qty")
+    if not u.qty > 0:
+        raise InvalidRecord("non_positive_number", "payload.order.qty")
+    return {"id": u.order_id, "symbol": u.symbol, "side": u.side, "qty": u.qty,
+            "type": u.order_type or "limit", "t": u.event_ts_ns}

@@ -11,7 +11,6 @@ import io
 import os
 import random
 import signal
-import socket
 import time
 from collections.abc import Iterator
 
@@ -26,29 +25,17 @@ from streams.settings import Settings, load_settings
 from streams.tail import tail
 from streams.topics import AVRO, CATALOG, changelog_topic
 from tests.support.kafka_io import create_topics, produce_all, read_all
+from tests.support.secure_broker import free_ports
 
 pytestmark = pytest.mark.integration
 
 RECORDS_PER_TOPIC = 12
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackConfig]:
     shared = stack.StackConfig.from_env()
-    kafka_port, controller_port, registry_port = _free_ports(3)
+    kafka_port, controller_port, registry_port = free_ports(3)
     cfg = stack.StackConfig(home=tmp_path_factory.mktemp("private-stack"), kafka_port=kafka_port,
                             controller_port=controller_port, registry_port=registry_port, cache=shared.downloads)
     try:
