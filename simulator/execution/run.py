@@ -36,8 +36,8 @@ from simulator.execution.engine import (
 )
 from simulator.execution.policy import ExecutionPolicy, ParentOrder
 from simulator.execution.tca import shortfall_notional, slippage_bps
-from simulator.hawkes.simulate import simulate
 from simulator.market.engine import S_SIZE
+from simulator.market.flow import draw_flow
 from simulator.market.model import MarketModel
 
 
@@ -114,8 +114,7 @@ class PathRunner:
         m = self.model
         flow_ss, book_ss = ss.spawn(2)
         if flow is None:
-            ev = simulate(m.hawkes, self.t_total, np.random.Generator(np.random.PCG64(flow_ss)),
-                          method="cluster")
+            ev = draw_flow(m, self.t_total, np.random.Generator(np.random.PCG64(flow_ss)))
             times, dims = ev.times, ev.dims
         else:
             times = np.ascontiguousarray(flow[0], dtype=np.float64)

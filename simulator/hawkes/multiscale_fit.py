@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 
 from simulator.hawkes._blas import single_threaded_blas
 from simulator.hawkes.events import HawkesEvents
-from simulator.hawkes.fit import _perron_grad, fit
+from simulator.hawkes.fit import FitResult, _perron_grad, fit
 from simulator.hawkes.goodness import GoodnessReport
 from simulator.hawkes.multiscale import MultiScaleParams, goodness_multiscale
 from simulator.hawkes.params import HawkesParams
@@ -329,15 +329,17 @@ class ModelChoice:
 
 
 def select_model(events: HawkesEvents, *, scales: Sequence[int] = (1, 2, 3), bins: Sequence[int] = (1, 6),
-                 criterion: str = "bic", include_exp_per_pair: bool = True) -> ModelChoice:
+                 criterion: str = "bic", include_exp_per_pair: bool = True,
+                 exp_fit: FitResult | None = None) -> ModelChoice:
     """Fit each (scales x bins) model, and the stationary one-exponential-per-pair model, then pick
-    the smallest ``criterion`` ("bic" or "aic") on these data."""
+    the smallest ``criterion`` ("bic" or "aic") on these data. ``exp_fit`` reuses a fit of the
+    stationary model already made on the same events."""
     if criterion not in ("bic", "aic"):
         raise ValueError("criterion must be 'bic' or 'aic'")
     n = len(events)
     out: list[Candidate] = []
     if include_exp_per_pair:
-        r = fit(events)
+        r = exp_fit if exp_fit is not None else fit(events)
         p = events.dim + 2 * events.dim ** 2
         out.append(Candidate("exp per pair, constant baseline", 0, 1, r.loglik, p, 2 * p - 2 * r.loglik,
                              p * np.log(n) - 2 * r.loglik, r.goodness, r.params))

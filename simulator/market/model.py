@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.hawkes.marks import MarkDistribution
+from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.params import HawkesParams
 from simulator.market.types import DIM_NAMES, N_DIMS
 
@@ -62,10 +63,22 @@ class MarketModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     inside_offset_table: NDArray[np.int64] | None = None  # (2, K); None: one tick of improvement
     level_gap_table: NDArray[np.int64] | None = None  # (K,); None: contiguous levels
+    multiscale: MultiScaleParams | None = None
+    """Opt-in richer order flow (time-varying baselines, several time scales). When set, paths draw
+    their flow from it instead of ``hawkes`` (which stays the stationary description, e.g. for
+    volume estimates of old consumers); None keeps every path exactly as before."""
+    flow_start_s: float = 0.0
+    """Where in the multi-scale baseline profile (its clock: seconds from the start of the calibrated
+    window or day) a simulated path starts, e.g. 3600 for a path that starts an hour after the open."""
 
     def __post_init__(self) -> None:
         if self.hawkes.dim != N_DIMS:
             raise ValueError(f"market model needs {N_DIMS} Hawkes dimensions, got {self.hawkes.dim}")
+        if self.multiscale is not None:
+            if self.multiscale.dim != N_DIMS:
+                raise ValueError(f"multi-scale flow needs {N_DIMS} dimensions, got {self.multiscale.dim}")
+            if self.multiscale.spectral_radius() >= 1.0:
+                raise ValueError("multi-scale branching matrix is not stationary (spectral radius >= 1)")
         if len(self.marks) != N_DIMS:
             raise ValueError(f"need one mark distribution per dimension ({N_DIMS}), got {len(self.marks)}")
         dt = np.ascontiguousarray(self.deep_offset_table, dtype=np.int64)
@@ -113,13 +126,21 @@ class MarketModel:
     def mean_size(self, dim: int) -> float:
         return self.marks[dim].mean()
 
+    def flow_rates(self) -> NDArray[np.float64]:
+        """Long-run event rate per dimension of the flow paths are drawn from (1/s)."""
+        if self.multiscale is not None:
+            return self.multiscale.mean_intensity()
+        return self.hawkes.stationary_intensity()
+
     def expected_market_volume(self, seconds: float) -> float:
         """Expected shares traded by market orders in ``seconds`` at stationarity (sizes capped by depth aside)."""
-        lam = self.hawkes.stationary_intensity()
+        lam = self.flow_rates()
         return float(seconds * (lam[0] * self.mean_size(0) + lam[1] * self.mean_size(1)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {} if self.multiscale is None else {
+            "multiscale": self.multiscale.to_dict(), "flow_start_s": self.flow_start_s}
+        return extra | {
             "schema": "microexec.market_model.v1",
             "dims": list(DIM_NAMES),
             "hawkes": self.hawkes.to_dict(),
@@ -155,6 +176,8 @@ class MarketModel:
                 init_levels=int(data.get("init_levels", 10)),
                 init_orders_per_level=int(data.get("init_orders_per_level", 3)),
                 metadata=dict(data.get("metadata", {})),
+                multiscale=MultiScaleParams.from_dict(data["multiscale"]) if "multiscale" in data else None,
+                flow_start_s=float(data.get("flow_start_s", 0.0)),
             )
         except KeyError as exc:
             raise ValueError(f"params file is missing key {exc}") from exc
