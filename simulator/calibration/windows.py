@@ -83,12 +83,15 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
 
 def windowed_fits(flow: RecordedFlow, window_s: float = 1800.0, *, scales: Sequence[int] = (1, 2, 3, 4),
                   bins: Sequence[int] = (1, 3), progress: Callable[[str], None] | None = None) -> list[WindowFit]:
-    """Consecutive windows of ``window_s`` over the recording (the whole recording if it is shorter)."""
-    n_win = max(1, int(np.floor(flow.horizon / window_s + 1e-9)))
-    length = flow.horizon / n_win if flow.horizon < window_s else window_s
+    """Consecutive windows of ``window_s`` over the recording (the whole recording if it is shorter;
+    a final partial window shorter than 1% of ``window_s`` is merged into the one before)."""
+    # A recording a hair short of a whole number of windows (LOBSTER's day starts at its first
+    # message, a few ms after 9:30) keeps its last window, ending at the horizon.
+    n_win = max(1, int(np.ceil(flow.horizon / window_s - 0.01)))
     out = []
     for w in range(n_win):
-        wf, _ = fit_window(flow, w * length, (w + 1) * length, scales=scales, bins=bins)
+        end = flow.horizon if w == n_win - 1 else (w + 1) * window_s
+        wf, _ = fit_window(flow, w * window_s, end, scales=scales, bins=bins)
         if progress is not None:
             progress(f"{flow.symbol} window {w + 1}/{n_win}: {wf.n_events} events, chosen {wf.chosen}, "
                      f"KS passes {wf.passes('reference')} -> {wf.passes('chosen')} of {len(wf.dims)}")

@@ -5,7 +5,8 @@ are merged in time order. Our actions are born at decision times from what the f
 ``feed_latency`` ago and reach the book ``entry_latency`` later, so a child can arrive at a book
 that has moved: a marketable child may partially fill, a resting child may be filled while its
 cancel is in flight. Resting children sit in the FIFO queue of the book like everyone else and
-fill only when the market orders reach them.
+fill only when the market orders reach them; the market's cancels can pull them at their queue
+position (queue-reactive own orders, see ``simulator.market.engine``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
-from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event, ensure_sides, init_book
+from simulator.market.engine import (
+    INF_TICK,
+    OWN_MARKET_VIEW,
+    S_MARKET_VOLUME,
+    S_PULLED,
+    apply_event,
+    ensure_sides,
+    init_book,
+    market_touch,
+)
 from simulator.market.model import Tables
 
 # Float policy slots (pol_f).
@@ -62,6 +72,7 @@ R_POST = 100
 R_CANCEL = 101
 R_IOC = 102
 R_FILL = 103
+R_PULLED = 104  # a resting child removed by the market's cancel flow (queue-reactive own orders)
 
 A_POST = 0
 A_CANCEL = 1
@@ -287,11 +298,28 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
             n_rec = _rec(n_rec, t_ev, k, price, q, b, rec_t, rec_i)
             hk = h_n % HIST
             h_t[hk] = t_ev
-            h_bid[hk] = best_bid(b)
-            h_ask[hk] = best_ask(b)
+            if tb.cfg[2] == OWN_MARKET_VIEW:
+                # The policy quotes against the others' touch: it knows its own orders, and a rule
+                # that follows the displayed touch would follow (and prop up) itself.
+                h_bid[hk] = market_touch(b, BID)
+                h_ask[hk] = market_touch(b, ASK)
+            else:
+                h_bid[hk] = best_bid(b)
+                h_ask[hk] = best_ask(b)
             h_vol[hk] = stats[S_MARKET_VOLUME]
             h_n += 1
             ev += 1
+            if stats[S_PULLED] > 0:
+                # The market's cancel reached one of our children: it leaves the book unfilled and
+                # its quantity is worked again at the next decision (at the back of a queue).
+                pulled = stats[S_PULLED] - 1
+                stats[S_PULLED] = 0
+                for w in range(MAX_WORKING):
+                    if wk_oid[w] == pulled and wk_rem[w] > 0:
+                        n_rec = _rec(n_rec, t_ev, R_PULLED, wk_px[w], wk_rem[w], b, rec_t, rec_i)
+                        wk_oid[w] = -1
+                        wk_rem[w] = 0
+                        break
             nf = b.meta[M_NFILLS]
             for f in range(nf):
                 oid = b.fills[f, 0]

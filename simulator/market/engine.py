@@ -10,10 +10,23 @@ stays valid by construction rather than by clean-up:
   and is dropped (counted, so the report can say how often);
 * a cancel goes to a level drawn from the calibrated distribution of cancel distance behind the
   touch (falling back towards the touch past empty levels), and there removes an order at a
-  uniformly random queue position, skipping our own orders: so it never hits an empty queue,
-  depletes the touch as often as real cancels do (which is what keeps queues finite), and
-  advances an own order's queue position exactly when it removes an order ahead of it; with
-  nothing cancellable it is a counted no-op;
+  uniformly random queue position: so it never hits an empty queue, depletes the touch as often
+  as real cancels do (which is what keeps queues finite), and advances an own order's queue
+  position exactly when it removes an order ahead of it; with nothing cancellable it is a
+  counted no-op;
+* our resting orders (``cfg[2]``, ``MarketModel.own_order_rule``): by default the market's cancels
+  and placements act on the *other* participants' orders (``OWN_MARKET_VIEW``): the cancel's level
+  is measured from the others' touch and its victim drawn among the others' orders there, and a
+  limit order is placed relative to the others' touch of its side (the full touch, ours included,
+  still caps an improver so nothing crosses). Our children keep exact queue positions and fill
+  when market orders reach them, but they neither absorb cancels meant for others nor anchor
+  their placements. Why: measured with ``simulator.execution.bias`` on the AMZN calibration, a
+  resting passive parent moved the mid by ~7 bps over five minutes when cancels skipped our
+  orders (a lone child held its level against every cancel and others' improvers stepped up from
+  it), and by ~10 bps when cancels could also pull our children at their queue position
+  (``OWN_REACHABLE``: each pull spared another participant's order, so levels with our children
+  lasted longer); with the market's view it is below 1 bps. Without own orders the three rules
+  make identical draws and paths;
 * a market order larger than the opposite side empties it; any empty side is then refilled
   ``init_levels`` deep, ``init_spread_ticks`` away from the other touch, levels spaced by the
   calibrated level-gap table (counted).
@@ -32,6 +45,7 @@ from numpy.typing import NDArray
 from simulator.book.core import (
     ASK,
     BID,
+    M_BASE,
     M_BEST_ASK,
     M_BEST_BID,
     M_NLIST_BID,
@@ -56,7 +70,14 @@ S_INSIDE_DROPPED = 2  # inside-spread events dropped: no price inside a one-tick
 S_CANCEL_NOOP = 3
 S_POOL_REPLACE = 4  # adds that had to evict a random resting order because the pool was full
 S_MARKET_VOLUME = 5  # shares executed by market-model market orders
-S_SIZE = 6
+S_OWN_PULLED = 6  # own resting orders pulled by the market's cancels (queue-reactive own orders)
+S_PULLED = 7  # 1 + id of the own order the last event pulled, 0 if none (the execution loop clears it)
+S_SIZE = 8
+
+# How the market's flow treats our resting orders (``Tables.cfg[2]``, from MarketModel.own_order_rule).
+OWN_LEGACY = 0  # before 0.2: cancels skip our orders, placements anchor on the touch including ours
+OWN_REACHABLE = 1  # cancels pick among all orders at a level and can pull ours
+OWN_MARKET_VIEW = 2  # the market's cancels and placements act on the others' orders only (default)
 
 INF_TICK = 1 << 60
 
@@ -150,9 +171,88 @@ def ensure_sides(b: BookState, tb: Tables, rng: np.random.Generator, stats: NDAr
 
 
 @hot
-def _pick_cancel(b: BookState, side: int, off: int, u: float) -> int:
-    """A non-own order ``off`` ticks behind the touch (or the nearest non-empty level nearer to it),
-    at a uniformly random queue position; -1 if that level holds only own orders or nothing."""
+def market_touch(b: BookState, side: int) -> int:
+    """Best price of *other* participants' orders on ``side`` (ticks): the touch the market's own
+    placements are anchored to when our orders are queue-reactive. Our children stand in for
+    liquidity that was already in the calibrated flow, so a child left alone at a price (or posted
+    on a feed that was milliseconds stale, i.e. inside the spread) must not become the anchor of
+    everyone else's placements. Falls back to the full touch when only our orders rest."""
+    w = b.lvl_head.shape[1]
+    i = b.meta[M_BEST_BID] if side == BID else b.meta[M_BEST_ASK]
+    step = -1 if side == BID else 1
+    while 0 <= i < w:
+        oid = b.lvl_head[side, i]
+        while oid != NO_ORDER:
+            if b.o_own[oid] == 0:
+                return int(b.meta[M_BASE] + i)
+            oid = b.o_next[oid]
+        i += step
+    return best_bid(b) if side == BID else best_ask(b)
+
+
+@hot
+def _others_at(b: BookState, side: int, i: int) -> int:
+    """Number of other participants' orders at window level ``i`` (our orders are few: a short walk)."""
+    n = 0
+    oid = b.lvl_head[side, i]
+    while oid != NO_ORDER:
+        if b.o_own[oid] == 0:
+            n += 1
+        oid = b.o_next[oid]
+    return n
+
+
+@hot
+def _pick_cancel_market(b: BookState, side: int, off: int, u: float) -> int:
+    """A cancel as the market would make it without us: ``off`` ticks behind the *others'* touch
+    (falling back towards it past levels with no other orders), at a uniformly random position
+    among the other orders there. Without own orders this picks exactly what the legacy rule picks."""
+    w = b.lvl_head.shape[1]
+    if (side == BID and b.meta[M_BEST_BID] < 0) or (side == ASK and b.meta[M_BEST_ASK] >= w):
+        return -1
+    best = market_touch(b, side) - b.meta[M_BASE]
+    if side == BID:
+        i = max(best - off, 0)
+        while i < best and b.lvl_n[BID, i] == 0:
+            i += 1
+        while i < best and _others_at(b, BID, i) == 0:
+            i += 1
+    else:
+        i = min(best + off, w - 1)
+        while i > best and b.lvl_n[ASK, i] == 0:
+            i -= 1
+        while i > best and _others_at(b, ASK, i) == 0:
+            i -= 1
+    n = b.lvl_n[side, i]
+    m = _others_at(b, side, i) if n > 0 else 0
+    if m == 0:
+        return -1
+    j = int(u * m)
+    if m == n:  # no own order here: walk from the nearer end, as the legacy rule does
+        if j < n // 2 + 1:
+            oid = b.lvl_head[side, i]
+            for _ in range(j):
+                oid = b.o_next[oid]
+        else:
+            oid = b.lvl_tail[side, i]
+            for _ in range(n - 1 - j):
+                oid = b.o_prev[oid]
+        return int(oid)
+    oid = b.lvl_head[side, i]
+    k = 0
+    while oid != NO_ORDER:
+        if b.o_own[oid] == 0:
+            if k == j:
+                return int(oid)
+            k += 1
+        oid = b.o_next[oid]
+    return -1
+
+
+@hot
+def _pick_cancel(b: BookState, side: int, off: int, u: float, reach_own: bool) -> int:
+    """Legacy rule: an order ``off`` ticks behind the touch (ours included in the touch), at a
+    uniformly random queue position; own orders skipped unless ``reach_own``; -1 if nothing."""
     w = b.lvl_head.shape[1]
     if side == BID:
         best = b.meta[M_BEST_BID]
@@ -185,6 +285,8 @@ def _pick_cancel(b: BookState, side: int, off: int, u: float) -> int:
         oid = b.lvl_tail[side, i]
         for _ in range(n - 1 - j):
             oid = b.o_prev[oid]
+    if reach_own:
+        return int(oid)
     for _ in range(n):
         if b.o_own[oid] == 0:
             return int(oid)
@@ -213,6 +315,13 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, tb: Tables,
         side = dim & 1  # even dims are bids, odd dims asks
         bb = best_bid(b)
         ba = best_ask(b)
+        if tb.cfg[2] == OWN_MARKET_VIEW:
+            # anchor on the others' touch of the event's own side; the other side's full touch
+            # (ours included) still caps an improver, so nothing can cross
+            if side == BID:
+                bb = market_touch(b, BID)
+            else:
+                ba = market_touch(b, ASK)
         kind = (dim - 2) >> 1  # 0 touch, 1 inside, 2 deep
         if kind == 0:
             price = bb if side == BID else ba
@@ -238,10 +347,17 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, tb: Tables,
     else:
         side = dim - 8
         off = draw_table(tb.cancel[side], rng.random())
-        oid = _pick_cancel(b, side, off, rng.random())
+        u = rng.random()
+        if tb.cfg[2] == OWN_MARKET_VIEW:
+            oid = _pick_cancel_market(b, side, off, u)
+        else:
+            oid = _pick_cancel(b, side, off, u, tb.cfg[2] == OWN_REACHABLE)
         if oid < 0:
             stats[S_CANCEL_NOOP] += 1
         else:
+            if b.o_own[oid] != 0:
+                stats[S_OWN_PULLED] += 1
+                stats[S_PULLED] = oid + 1
             price = b.o_price[oid]
             qty = cancel(b, oid)
     ensure_sides(b, tb, rng, stats)

@@ -24,6 +24,7 @@ from simulator.hawkes.params import HawkesParams
 from simulator.market.types import DIM_NAMES, N_DIMS
 
 N_QUANTILES = 64
+OWN_ORDER_RULES = {"legacy": 0, "reachable": 1, "market_view": 2}  # values of engine's OWN_* constants
 
 
 def quantile_table(samples: NDArray[Any], n: int = N_QUANTILES, floor: int = 1) -> NDArray[np.int64]:
@@ -44,7 +45,7 @@ class Tables(NamedTuple):
     cancel: NDArray[np.int64]  # (2, K) cancel offsets, ticks
     inside: NDArray[np.int64]  # (2, K) price improvement of inside-spread limits, ticks >= 1
     gaps: NDArray[np.int64]  # (1, K) tick gaps between levels of the start book and of refills
-    cfg: NDArray[np.int64]  # [refill/initial levels, refill gap ticks]
+    cfg: NDArray[np.int64]  # [refill/initial levels, refill gap ticks, own-order rule (engine OWN_*)]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ class MarketModel:
     their flow from it instead of ``hawkes`` (which stays the stationary description, e.g. for
     volume estimates of old consumers); None keeps every path exactly as before."""
     flow_start_s: float = 0.0
+    own_order_rule: str = "market_view"
+    """How the market's flow treats our resting children (``simulator.market.engine``):
+    ``"market_view"`` (default since 0.2: cancels and placements act on the others' orders, the
+    policy quotes against the others' touch), ``"reachable"`` (cancels can pull our children at
+    their queue position) or ``"legacy"`` (before 0.2: cancels skip them; biased, kept to compare)."""
     """Where in the multi-scale baseline profile (its clock: seconds from the start of the calibrated
     window or day) a simulated path starts, e.g. 3600 for a path that starts an hour after the open."""
 
@@ -100,7 +106,9 @@ class MarketModel:
             mv[i, :n] = m.values
             mv[i, n:] = m.values[-1]
             mc[i, :n] = m.cdf
-        cfg = np.array([self.init_levels, self.init_spread_ticks], np.int64)
+        if self.own_order_rule not in OWN_ORDER_RULES:
+            raise ValueError(f"own_order_rule must be one of {list(OWN_ORDER_RULES)}, not {self.own_order_rule!r}")
+        cfg = np.array([self.init_levels, self.init_spread_ticks, OWN_ORDER_RULES[self.own_order_rule]], np.int64)
         it = np.ones((2, N_QUANTILES), np.int64) if self.inside_offset_table is None \
             else np.ascontiguousarray(self.inside_offset_table, dtype=np.int64)
         if it.ndim != 2 or it.shape[0] != 2 or np.any(it < 1):
@@ -140,6 +148,8 @@ class MarketModel:
     def to_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {} if self.multiscale is None else {
             "multiscale": self.multiscale.to_dict(), "flow_start_s": self.flow_start_s}
+        if self.own_order_rule != "market_view":
+            extra["own_order_rule"] = self.own_order_rule
         return extra | {
             "schema": "microexec.market_model.v1",
             "dims": list(DIM_NAMES),
@@ -178,6 +188,7 @@ class MarketModel:
                 metadata=dict(data.get("metadata", {})),
                 multiscale=MultiScaleParams.from_dict(data["multiscale"]) if "multiscale" in data else None,
                 flow_start_s=float(data.get("flow_start_s", 0.0)),
+                own_order_rule=str(data.get("own_order_rule", "market_view")),
             )
         except KeyError as exc:
             raise ValueError(f"params file is missing key {exc}") from exc

@@ -15,7 +15,8 @@ from simulator.market.engine import S_SIZE, init_book, run_market_events, run_ma
 from simulator.market.flow import draw_flow
 from simulator.market.model import MarketModel
 
-STAT_NAMES = ("events", "refills", "inside_dropped", "cancel_noop", "pool_replace", "market_volume")
+STAT_NAMES = ("events", "refills", "inside_dropped", "cancel_noop", "pool_replace", "market_volume", "own_pulled",
+              "last_pulled")
 
 
 @dataclass(frozen=True)
