@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.book.core import ASK, BID, add_limit, best_bid, new_book
+from simulator.book.core import ASK, BID, BookState, add_limit, best_bid, new_book
 from simulator.execution.bias import passive_bias
 from simulator.market import MarketModel, illustrative_model, simulate_market
 from simulator.market.engine import S_CANCEL_NOOP, S_OWN_PULLED, S_PULLED, S_SIZE, apply_event
@@ -19,7 +19,7 @@ from simulator.market.types import CANCEL_BID, LIMIT_BID_TOUCH
 AMZN_PARAMS = Path(__file__).resolve().parents[2] / "docs" / "params" / "AMZN_2012-06-21.json"
 
 
-def _book_with_lone_child() -> tuple[object, int]:
+def _book_with_lone_child() -> tuple[BookState, int]:
     """Bid 100 holds only our child; bid 98 holds two other orders; asks at 105."""
     b = new_book(0, window=256, capacity=64)
     add_limit(b, BID, 98, 100, 0)
