@@ -39,8 +39,11 @@ from simulator.hawkes.params import HawkesParams
 
 FloatArray = NDArray[np.float64]
 
-DEFAULT_DECAY_RANGE = (0.1, 1000.0)
-"""Start decays span this range geometrically, in units of the pooled event rate."""
+START_DECAY_RANGES: tuple[tuple[float, float], ...] = ((0.1, 1000.0), (0.01, 100.0), (0.03, 3000.0),
+                                                      (0.3, 30000.0))
+"""Start grids: K decays spanning each range geometrically, in units of the pooled event rate. The
+profile likelihood in the decays is multimodal (a 10-dimensional test model started from the first
+grid alone ended with every decay ~40x too fast), so starts are compared on a prefix first."""
 
 
 @njit(cache=True, nogil=True)
@@ -238,11 +241,15 @@ def fit_multiscale(
     max_iter: int = 2000,
     outer_iter: int = 40,
     tol: float = 1e-10,
+    start_events: int = 20_000,
+    start_iter: int = 10,
 ) -> MultiScaleFit:
     """Fit baselines on ``n_bins`` equal bins (or ``edges``, s) and K = ``n_scales`` shared decays.
 
-    ``decays`` (1/s) sets the start grid (default: geometric over ``DEFAULT_DECAY_RANGE`` times the
-    pooled rate); ``fit_decays=False`` holds them fixed, leaving a purely convex fit.
+    ``decays`` (1/s) sets the start grid; by default each grid of ``START_DECAY_RANGES`` is tried
+    for ``start_iter`` outer steps on the first ``start_events`` events (a stopping time, so still a
+    valid likelihood) and the best is run to convergence on all of them. ``fit_decays=False`` holds
+    ``decays`` fixed, leaving a purely convex fit.
     """
     d, n = events.dim, len(events)
     if n < 2 * d:
@@ -255,32 +262,41 @@ def fit_multiscale(
     if e[0] != 0.0 or abs(e[-1] - events.horizon) > 1e-9 * max(1.0, events.horizon):
         raise ValueError("edges must run from 0 to the horizon")
     prob = _Problem(events, e, max_iter, tol)
-    if decays is None:
-        lo, hi = DEFAULT_DECAY_RANGE
-        z0 = np.geomspace(lo, hi, n_scales) if n_scales > 1 else np.array([np.sqrt(lo * hi)])
-    else:
-        z0 = np.asarray(decays, dtype=np.float64) / prob.rate
-    k_sc = z0.shape[0]
-    prob.start(k_sc)
+    if decays is None and not fit_decays:
+        raise ValueError("fit_decays=False needs decays")
     path: list[list[float]] = []
     n_outer = 0
     with single_threaded_blas():
+        if decays is not None:
+            z0 = np.asarray(decays, dtype=np.float64) / prob.rate
+        else:
+            grids = [np.geomspace(lo, hi, n_scales) if n_scales > 1 else np.array([np.sqrt(lo * hi)])
+                     for lo, hi in START_DECAY_RANGES]
+            z0 = grids[0]
+            if n > start_events and len(grids) > 1:
+                sub = events.truncate(start_events)
+                e_sub = np.append(e[e < sub.horizon], sub.horizon)
+                pre = _Problem(sub, e_sub, max_iter, 1e-8)
+                best = np.inf
+                for g in grids:
+                    zg, f = _outer(pre, g, start_iter, len(sub), [])
+                    if f < best:
+                        best, z0 = f, zg * pre.rate / prob.rate
+            elif len(grids) > 1:
+                best = np.inf
+                for g in grids:
+                    zg, f = _outer(prob, g, start_iter, n, [])
+                    if f < best:
+                        best, z0 = f, zg
+        k_sc = z0.shape[0]
         if fit_decays:
-            log_lo, log_hi = float(np.log(1.0 / prob.horizon)), float(np.log(1e6))
-
-            def outer(x: FloatArray) -> tuple[float, FloatArray]:
-                z = np.exp(x)
-                ll, g = prob.solve(z, True)
-                path.append((z * prob.rate).tolist())
-                return -ll / n, -g * z / n
-
-            res = minimize(outer, np.log(z0), jac=True, method="L-BFGS-B", bounds=[(log_lo, log_hi)] * k_sc,
-                           options={"maxiter": outer_iter, "ftol": 1e-12, "gtol": 1e-7})
-            z = np.sort(np.exp(np.asarray(res.x)))[::-1].copy()
-            n_outer = int(res.nit)
+            z, _ = _outer(prob, z0, outer_iter, n, path)
+            n_outer = len(path)
+            z = np.sort(z)[::-1].copy()
             prob.start(k_sc)  # re-solve cleanly at the chosen decays (sorted fast to slow)
         else:
             z = z0
+            prob.start(k_sc)
         prob.solve(z, False)
         p = prob.params(z)
         if p.spectral_radius() > max_spectral_radius:
@@ -291,6 +307,24 @@ def fit_multiscale(
                          converged=prob.ok, message="; ".join(sorted(prob.messages)),
                          spectral_radius=p.spectral_radius(), goodness=goodness_multiscale(p, events),
                          n_outer=n_outer, decay_path=path)
+
+
+def _outer(prob: _Problem, z0: FloatArray, max_outer: int, n: int, path: list[list[float]]
+           ) -> tuple[FloatArray, float]:
+    """Profile-likelihood optimisation of the (rescaled) decays from ``z0``: (decays, objective)."""
+    k_sc = z0.shape[0]
+    prob.start(k_sc)
+    log_lo, log_hi = float(np.log(1.0 / prob.horizon)), float(np.log(1e6))
+
+    def outer(x: FloatArray) -> tuple[float, FloatArray]:
+        z = np.exp(x)
+        ll, g = prob.solve(z, True)
+        path.append((z * prob.rate).tolist())
+        return -ll / n, -g * z / n
+
+    res = minimize(outer, np.log(np.clip(z0, np.exp(log_lo), np.exp(log_hi))), jac=True, method="L-BFGS-B",
+                   bounds=[(log_lo, log_hi)] * k_sc, options={"maxiter": max_outer, "ftol": 1e-12, "gtol": 1e-7})
+    return np.exp(np.asarray(res.x)), float(res.fun)
 
 
 def loglik_multiscale(params: MultiScaleParams, events: HawkesEvents) -> float:
