@@ -19,10 +19,11 @@ def _hhmm(seconds_after_midnight: float) -> str:
     return f"{h:02d}:{rem // 60:02d}"
 
 
-def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
-    """(fitted dimensions, passes of the reference model, passes of the chosen model) at 5%."""
+def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int, int]:
+    """(fitted dimensions, passes of the reference model, of the BIC choice, of the AIC choice) at 5%."""
     n = sum(len(w.dims) for w in wins)
-    return n, sum(w.passes("reference", LEVEL) for w in wins), sum(w.passes("chosen", LEVEL) for w in wins)
+    return (n, sum(w.passes("reference", LEVEL) for w in wins), sum(w.passes("chosen", LEVEL) for w in wins),
+            sum(w.passes("aic", LEVEL) for w in wins))
 
 
 def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
@@ -58,18 +59,22 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
 def summary(datasets: dict[str, list[WindowFit]]) -> str:
     """Pass rates per data set and overall, and how often each model was chosen."""
     rows = ["| data | windows | fitted dimensions | KS passes at 5%: exp per pair, constant baseline | "
-            "KS passes at 5%: chosen model |", "|---|---:|---:|---:|---:|"]
-    tot = [0, 0, 0]
+            "KS passes: BIC's choice | KS passes: AIC's choice |", "|---|---:|---:|---:|---:|---:|"]
+    tot = [0, 0, 0, 0]
     for name, wins in datasets.items():
-        n, r, c = pass_counts(wins)
-        tot = [tot[0] + n, tot[1] + r, tot[2] + c]
-        rows.append(f"| {name} | {len(wins)} | {n} | {r} ({100 * r / n:.0f}%) | {c} ({100 * c / n:.0f}%) |")
-    n, r, c = tot
+        n, r, c, a = pass_counts(wins)
+        tot = [tot[0] + n, tot[1] + r, tot[2] + c, tot[3] + a]
+        rows.append(f"| {name} | {len(wins)} | {n} | {r} ({100 * r / n:.0f}%) | {c} ({100 * c / n:.0f}%) | "
+                    f"{a} ({100 * a / n:.0f}%) |")
+    n, r, c, a = tot
     rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {n} | {r} ({100 * r / n:.0f}%) | "
-                f"{c} ({100 * c / n:.0f}%) |")
-    chosen = Counter(w.chosen for wins in datasets.values() for w in wins)
-    picks = "; ".join(f"{k}: {v}" for k, v in chosen.most_common())
-    return "\n".join(rows) + f"\n\nModels chosen by BIC, over all windows: {picks}."
+                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) |")
+    out = "\n".join(rows)
+    for crit, key in (("BIC", "chosen"), ("AIC", "aic_chosen")):
+        chosen = Counter(getattr(w, key) for wins in datasets.values() for w in wins)
+        picks = "; ".join(f"{k}: {v}" for k, v in chosen.most_common())
+        out += f"\n\nModels chosen by {crit}, over all windows: {picks}."
+    return out
 
 
 def preserved_tail(existing: str, marker: str = "## Advisor vs baseline") -> str:

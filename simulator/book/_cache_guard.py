@@ -20,6 +20,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 _SOURCES = (
     "book/core.py",
     "market/engine.py",
+    "market/cancels.py",
     "market/model.py",
     "execution/engine.py",
     "hawkes/simulate.py",

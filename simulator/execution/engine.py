@@ -29,6 +29,7 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
+from simulator.market.cancels import market_touch
 from simulator.market.engine import (
     INF_TICK,
     OWN_MARKET_VIEW,
@@ -37,7 +38,6 @@ from simulator.market.engine import (
     apply_event,
     ensure_sides,
     init_book,
-    market_touch,
 )
 from simulator.market.model import Tables
 
