@@ -23,6 +23,8 @@ _SOURCES = (
     "market/cancels.py",
     "market/model.py",
     "execution/engine.py",
+    "execution/reaction.py",
+    "hawkes/multiscale.py",
     "hawkes/simulate.py",
     "hawkes/params.py",
 )

@@ -29,6 +29,7 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
+from simulator.execution.reaction import ReactionTables, spawn_reaction
 from simulator.market.cancels import market_touch
 from simulator.market.engine import (
     INF_TICK,
@@ -65,7 +66,9 @@ O_MKT_VOLUME = 4  # others' market-order volume during the horizon
 O_N_REC = 5
 O_N_FILLS = 6
 O_END_MID = 7
-O_SIZE = 8
+O_REACTIONS = 8  # market events that were the market's reaction to our fills
+O_REACT_DROPPED = 9
+O_SIZE = 10
 
 # Record kinds for our own actions (market events use their Hawkes dimension 0..9).
 R_POST = 100
@@ -115,9 +118,12 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                tb: Tables, pol_f: NDArray[np.float64],
                pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64], sched_pace: NDArray[np.float64],
                sched_cross: NDArray[np.int64], stats: NDArray[np.int64], rec_t: NDArray[np.float64],
-               rec_i: NDArray[np.int64], fills: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+               rec_i: NDArray[np.int64], fills: NDArray[np.float64], out: NDArray[np.float64],
+               rt: ReactionTables, ex_t: NDArray[np.float64], ex_d: NDArray[np.int64]) -> None:
     """Run market events and the parent's actions to the end of ``times``; results go to ``out``,
-    child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``."""
+    child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``. Our
+    aggressive fills seed reaction events (``simulator.execution.reaction``) into ``ex_*``, merged
+    with ``times`` in time order (none when the model's ``own_impact`` is 0)."""
     qty_total = pol_f[P_QTY]
     t0 = pol_f[P_T0]
     horizon = pol_f[P_HORIZON]
@@ -167,9 +173,15 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     ev = 0
     n_ev = times.shape[0]
     in_flight = 0  # shares in posts not yet at the book
+    ex_head = 0
+    ex_n = 0
+    n_react = 0
+    react_limit = t_end + entry_lat + 1e-6
 
     while True:
-        t_ev = times[ev] if ev < n_ev else np.inf
+        t_main = times[ev] if ev < n_ev else np.inf
+        t_ex = ex_t[ex_head] if ex_head < ex_n else np.inf
+        t_ev = min(t_main, t_ex)
         t_act = pa_t[pa_head % MAX_PENDING] if pa_head < pa_tail else np.inf
         t_dec = next_dec if not done_deciding else np.inf
         if t_ev == np.inf and t_act == np.inf and t_dec == np.inf:
@@ -211,6 +223,10 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                                 fills[n_fill, 1] = b.meta[M_NOTIONAL] / got
                                 fills[n_fill, 2] = got
                             n_fill += 1
+                            if rt.mult[aggressor] > 0.0:  # MARKET_BUY == BID == 0, MARKET_SELL == ASK == 1
+                                ex_head, ex_n, lost = spawn_reaction(t_act, aggressor, float(got), rt, react_limit,
+                                                                     rng, ex_t, ex_d, ex_head, ex_n)
+                                out[O_REACT_DROPPED] += lost
                         q -= got
                     if kind == A_POST and q > 0:
                         slot = -1
@@ -292,8 +308,14 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                 if next_dec > t_end:
                     next_dec = t_end
         else:
-            # A market-model event.
-            k = dims[ev]
+            # A market-model event (the drawn flow, or the market's reaction to our fills).
+            if t_ex < t_main:
+                k = ex_d[ex_head]
+                ex_head += 1
+                n_react += 1
+            else:
+                k = dims[ev]
+                ev += 1
             price, q = apply_event(b, k, rng, tb, stats)
             n_rec = _rec(n_rec, t_ev, k, price, q, b, rec_t, rec_i)
             hk = h_n % HIST
@@ -308,7 +330,6 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                 h_ask[hk] = best_ask(b)
             h_vol[hk] = stats[S_MARKET_VOLUME]
             h_n += 1
-            ev += 1
             if stats[S_PULLED] > 0:
                 # The market's cancel reached one of our children: it leaves the book unfilled and
                 # its quantity is worked again at the next decision (at the back of a queue).
@@ -347,6 +368,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     out[O_N_REC] = n_rec
     out[O_N_FILLS] = n_fill
     out[O_END_MID] = 0.5 * (best_bid(b) + best_ask(b))
+    out[O_REACTIONS] = n_react
 
 
 @nb.njit(cache=True, nogil=True)  # Monte Carlo runs paths on several threads
@@ -355,11 +377,13 @@ def run_path(b: BookState, base_tick: int, ref_tick: int, spread: int, levels: i
              pol_f: NDArray[np.float64], pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64],
              sched_pace: NDArray[np.float64], sched_cross: NDArray[np.int64], stats: NDArray[np.int64],
              rec_t: NDArray[np.float64], rec_i: NDArray[np.int64], fills: NDArray[np.float64],
-             out: NDArray[np.float64]) -> None:
+             out: NDArray[np.float64], rt: ReactionTables, ex_t: NDArray[np.float64],
+             ex_d: NDArray[np.int64]) -> None:
     """Reset the book, seed it and run the parent: one call from Python per path, because
     unboxing the book's arrays costs tens of microseconds per call and a Monte Carlo path of a
     quiet stock is only a few hundred microseconds of work."""
     reset_book(b, base_tick)
     init_book(b, ref_tick, spread, levels, per_level, tb, rng)
+    out[O_REACT_DROPPED] = 0.0
     run_parent(b, times, dims, rng, tb, pol_f, pol_i, sched_frac, sched_pace, sched_cross, stats, rec_t,
-               rec_i, fills, out)
+               rec_i, fills, out, rt, ex_t, ex_d)

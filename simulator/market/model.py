@@ -69,6 +69,10 @@ class MarketModel:
     their flow from it instead of ``hawkes`` (which stays the stationary description, e.g. for
     volume estimates of old consumers); None keeps every path exactly as before."""
     flow_start_s: float = 0.0
+    own_impact: float = 0.0
+    """Our aggressive fills excite the market's flow (``simulator.execution.reaction``): 0 (default)
+    = no reaction; 1 = each fill counts as fill / mean size market orders of its side, through the
+    fitted branching column; other values scale that."""
     own_order_rule: str = "market_view"
     """How the market's flow treats our resting children (``simulator.market.engine``):
     ``"market_view"`` (default since 0.2: cancels and placements act on the others' orders, the
@@ -106,6 +110,8 @@ class MarketModel:
             mv[i, :n] = m.values
             mv[i, n:] = m.values[-1]
             mc[i, :n] = m.cdf
+        if not (np.isfinite(self.own_impact) and self.own_impact >= 0):
+            raise ValueError("own_impact must be a finite number >= 0")
         if self.own_order_rule not in OWN_ORDER_RULES:
             raise ValueError(f"own_order_rule must be one of {list(OWN_ORDER_RULES)}, not {self.own_order_rule!r}")
         cfg = np.array([self.init_levels, self.init_spread_ticks, OWN_ORDER_RULES[self.own_order_rule]], np.int64)
@@ -150,6 +156,8 @@ class MarketModel:
             "multiscale": self.multiscale.to_dict(), "flow_start_s": self.flow_start_s}
         if self.own_order_rule != "market_view":
             extra["own_order_rule"] = self.own_order_rule
+        if self.own_impact != 0.0:
+            extra["own_impact"] = self.own_impact
         return extra | {
             "schema": "microexec.market_model.v1",
             "dims": list(DIM_NAMES),
@@ -189,6 +197,7 @@ class MarketModel:
                 multiscale=MultiScaleParams.from_dict(data["multiscale"]) if "multiscale" in data else None,
                 flow_start_s=float(data.get("flow_start_s", 0.0)),
                 own_order_rule=str(data.get("own_order_rule", "market_view")),
+                own_impact=float(data.get("own_impact", 0.0)),
             )
         except KeyError as exc:
             raise ValueError(f"params file is missing key {exc}") from exc
