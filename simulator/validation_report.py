@@ -31,6 +31,8 @@ from simulator import validation_windows as vw
 from simulator.calibration import Calibration, RecordedFlow, calibrate, load_recorded
 from simulator.calibration.calibrate import _embed_multiscale
 from simulator.calibration.windows import windowed_fits
+from simulator.execution.bias import BiasResult, passive_bias
+from simulator.execution.impact import ImpactCurve, impact_curve
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import residuals
 from simulator.hawkes.multiscale import MultiScaleParams
@@ -208,6 +210,27 @@ def _ks_list(cands: list[Candidate]) -> str:
     return "\n".join(rows)
 
 
+def _bias_table(bias: dict[str, BiasResult]) -> str:
+    rows = ["| own-order rule | signed mid move (bps) | standard error | buy | sell | fill ratio |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for r, b in bias.items():
+        rows.append(f"| {r}{' (default)' if r == 'market_view' else ''} | {b.mean_bps:.2f} | {b.stderr_bps:.2f} | "
+                    f"{b.buy_bps:.2f} | {b.sell_bps:.2f} | {b.fill_ratio:.3f} |")
+    return "\n".join(rows)
+
+
+def _impact_table(curves: dict[float, ImpactCurve]) -> str:
+    c0 = next(iter(curves.values()))
+    head = "| share of 5-min volume | shares | " + " | ".join(f"impact, own_impact={k:g} (bps)" for k in curves)
+    rows = [head + " |", "|---:|---:|" + "---:|" * len(curves)]
+    for i, f in enumerate(c0.fractions):
+        cells = " | ".join(f"{c.impact_bps[i]:.2f} +/- {c.stderr_bps[i]:.2f}" for c in curves.values())
+        rows.append(f"| {100 * f:g}% | {c0.quantities[i]} | {cells} |")
+    rows.append("| log-log slope (law: 0.5) | | " + " | ".join(f"{c.slope:.2f}" for c in curves.values()) + " |")
+    rows.append("| prefactor Y | | " + " | ".join(f"{c.prefactor:.2f}" for c in curves.values()) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=ROOT / "data")
@@ -250,6 +273,11 @@ def main() -> None:
         {k: _run_facts(r, sims_of[k], amzn_flow.horizon) for k, r in runs.items()})
     bad = {k: r.invariant_code for k, r in runs.items() if r.invariant_code != 0}
 
+    print("our own orders: passive bias and impact curve on the AMZN calibration")
+    bias = {r: passive_bias(dataclasses.replace(amzn.model, own_order_rule=r), n_paths=1000)
+            for r in ("market_view", "reachable", "legacy")}
+    curves = {c: impact_curve(dataclasses.replace(amzn.model, own_impact=c), n_paths=300) for c in (0.0, 1.0)}
+
     print("rolling 30-minute windows")
     windows = {"AMZN 2012-06-21 (LOBSTER level 1)": windowed_fits(amzn_flow, progress=print),
                "AAPL 2012-06-21, first 998 messages (level 10)": windowed_fits(aapl_flow, progress=print)}
@@ -284,7 +312,12 @@ def main() -> None:
         aapl_rho=aapl.fit.spectral_radius, ks_aapl=ks_table(aapl), init_spread=amzn.model.init_spread_ticks,
         book_ok="no violation" if not bad else f"VIOLATIONS {bad}",
         held_md="; ".join(f"{k}: {v} of {len(vf.TOLERANCES)}" for k, v in held.items()), facts_md=facts_md,
-        inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events)
+        inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events,
+        bias_qty=max(1, round(0.01 * amzn.model.expected_market_volume(300.0))),
+        bias_table=_bias_table(bias), impact_table=_impact_table(curves),
+        bias_new=bias["market_view"].mean_bps, bias_new_se=bias["market_view"].stderr_bps,
+        bias_goal="met" if abs(bias["market_view"].mean_bps) < 1.0 else "NOT met (at or above 1 bps)",
+        slope0=curves[0.0].slope, slope1=curves[1.0].slope, y0=curves[0.0].prefactor, y1=curves[1.0].prefactor)
     out_path.write_text(doc + ("\n" + tail if tail else ""))
     print(f"wrote {out_path}")
 
