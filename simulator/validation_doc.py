@@ -79,12 +79,15 @@ rejects. Windows (next section) are what the simulation consumer fits.
 
 What is still rejected, and why (measured on the residuals, not assumed): where a dimension fails,
 its residuals are *under-dispersed*: too many between about 0.2 and 1 and too few between 1 and
-4, compared with Exp(1). Events are more regular than any Hawkes intensity with monotone
-kernels allows. The inter-event times show why: some reactions come at a characteristic delay
-rather than "as soon as possible" (for example a peak of AMZN cancels about 50-60 us after the
-previous cancel, a machine's round trip); a sum of decaying exponentials always peaks at zero
-delay, so no choice of K fits a delayed peak. Kernels with a delay (or state-dependent, queue-
-reactive intensities) are the next step. On BTCUSDT the clock is the recorder's receive time: a
+4, compared with Exp(1): events are more regular, given the model's intensity, than a Hawkes
+intensity makes them. More time scales stop helping at K = 3-4 (fitting a separate set of decays
+per target dimension gave 50 passes of 104 AMZN window dimensions against 48 with shared decays,
+K = 3), and adding delayed (Erlang-2) kernel components at the fitted decays, so that a reaction
+can peak after a delay (AMZN cancels show a peak about 50-60 us after the previous cancel), gave
+49 passes against 51 without them (K = 4): both were tried during development and are not in the
+model. What a Hawkes intensity does not see, whatever its kernels, is the book: how wide the
+spread is and how long the queues are change the rates of every event type (queue-reactive
+intensities), which is the next step. On BTCUSDT the clock is the recorder's receive time: a
 share of {btc_batched:.2f} of the {n_btc} events arrive less than 10 us after the previous one
 (messages delivered in one network packet), so the event times there carry the packet batching,
 not the exchange's timing, and every model is rejected on that recording.
@@ -140,8 +143,11 @@ below 1 bps is **{bias_goal}**. Before 0.2 (`legacy`) the market's cancels skipp
 so a lone child held its level against every cancel and others' improvers stepped up from it;
 letting the cancels pull our children at their queue position (`reachable`) made it worse,
 because each pull spared another participant's order. The default (`market_view`) lets the
-market's cancels and placements act on the others' orders and has the policy quote against the
-others' touch; what remains is of the size of a marketable order's impact.
+market's cancels and placements act on the others' orders (an order placed where one of our
+children would block it trades with the child instead) and has the policy quote against the
+others' touch. What remains includes the plain effect of the ~100 shares of selling (buying) our
+passive buy (sell) absorbs; a marketable order of the same size moves the mid by
+{impact_1pct:.2f} bps (table below).
 
 **Impact and the square-root law.** Marketable parents of growing size, same paired design
 (`simulator/execution/impact.py`), without and with our fills exciting the market's flow

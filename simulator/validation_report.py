@@ -317,7 +317,8 @@ def main() -> None:
         bias_table=_bias_table(bias), impact_table=_impact_table(curves),
         bias_new=bias["market_view"].mean_bps, bias_new_se=bias["market_view"].stderr_bps,
         bias_goal="met" if abs(bias["market_view"].mean_bps) < 1.0 else "NOT met (at or above 1 bps)",
-        slope0=curves[0.0].slope, slope1=curves[1.0].slope, y0=curves[0.0].prefactor, y1=curves[1.0].prefactor)
+        impact_1pct=curves[0.0].impact_bps[1], slope0=curves[0.0].slope, slope1=curves[1.0].slope,
+        y0=curves[0.0].prefactor, y1=curves[1.0].prefactor)
     out_path.write_text(doc + ("\n" + tail if tail else ""))
     print(f"wrote {out_path}")
 

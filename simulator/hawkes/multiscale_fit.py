@@ -122,7 +122,7 @@ class MultiScaleFit:
     message: str
     spectral_radius: float
     goodness: GoodnessReport
-    n_outer: int = 0
+    n_outer: int = 0  # profile-likelihood evaluations of the final decay optimisation (starts excluded)
     decay_path: list[list[float]] = field(default_factory=list)
 
     @property

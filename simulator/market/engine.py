@@ -17,16 +17,17 @@ stays valid by construction rather than by clean-up:
 * our resting orders (``cfg[2]``, ``MarketModel.own_order_rule``): by default the market's cancels
   and placements act on the *other* participants' orders (``OWN_MARKET_VIEW``): the cancel's level
   is measured from the others' touch and its victim drawn among the others' orders there, and a
-  limit order is placed relative to the others' touch of its side (the full touch, ours included,
-  still caps an improver so nothing crosses). Our children keep exact queue positions and fill
-  when market orders reach them, but they neither absorb cancels meant for others nor anchor
-  their placements. Why: measured with ``simulator.execution.bias`` on the AMZN calibration, a
-  resting passive parent moved the mid by ~7 bps over five minutes when cancels skipped our
-  orders (a lone child held its level against every cancel and others' improvers stepped up from
-  it), and by ~10 bps when cancels could also pull our children at their queue position
-  (``OWN_REACHABLE``: each pull spared another participant's order, so levels with our children
-  lasted longer); with the market's view it is below 1 bps. Without own orders the three rules
-  make identical draws and paths;
+  limit order is placed relative to the others' touches (if one of our children rests where that
+  price crosses, the order trades with it, as a marketable limit would on a venue, and any rest
+  rests). Our children keep exact queue positions and fill when orders reach them, but they
+  neither absorb cancels meant for others, nor anchor or block the others' placements. Why:
+  measured with ``simulator.execution.bias`` on the AMZN calibration, a resting passive parent
+  moved the mid by ~7 bps over five minutes when cancels skipped our orders (a lone child held
+  its level against every cancel and others' improvers stepped up from it), and by ~10 bps when
+  cancels could also pull our children at their queue position (``OWN_REACHABLE``: each pull
+  spared another participant's order, so levels with our children lasted longer); with the
+  market's view it is about 0.5 bps. Without own orders the three rules make identical draws
+  and paths;
 * a market order larger than the opposite side empties it; any empty side is then refilled
   ``init_levels`` deep, ``init_spread_ticks`` away from the other touch, levels spaced by the
   calibrated level-gap table (counted).
@@ -184,15 +185,16 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, tb: Tables,
         stats[S_MARKET_VOLUME] += qty
     elif dim <= 7:
         side = dim & 1  # even dims are bids, odd dims asks
-        bb = best_bid(b)
-        ba = best_ask(b)
-        if tb.cfg[2] == OWN_MARKET_VIEW:
-            # anchor on the others' touch of the event's own side; the other side's full touch
-            # (ours included) still caps an improver, so nothing can cross
-            if side == BID:
-                bb = market_touch(b, BID)
-            else:
-                ba = market_touch(b, ASK)
+        view = tb.cfg[2] == OWN_MARKET_VIEW
+        if view:
+            # Placed as the others' book dictates: relative to the others' touches. If one of our
+            # resting children sits where this price would cross, the order trades with it (a
+            # marketable limit), as it would on a venue; the rest, if any, rests.
+            bb = market_touch(b, BID)
+            ba = market_touch(b, ASK)
+        else:
+            bb = best_bid(b)
+            ba = best_ask(b)
         kind = (dim - 2) >> 1  # 0 touch, 1 inside, 2 deep
         if kind == 0:
             price = bb if side == BID else ba
@@ -213,7 +215,14 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, tb: Tables,
         else:
             off = draw_table(tb.deep[side], rng.random())
             price = bb - off if side == BID else ba + off
-        if size > 0 and _add(b, side, price, size, rng, stats) >= 0:
+        if view and size > 0 and ((side == BID and price >= best_ask(b)) or (side == ASK and price <= best_bid(b))):
+            got = execute_market(b, side, size, price)  # only our children can be there: they fill
+            qty = got
+            size -= got
+            rests = (side == BID and price < best_ask(b)) or (side == ASK and price > best_bid(b))
+            if size > 0 and rests and _add(b, side, price, size, rng, stats) >= 0:
+                qty += size
+        elif size > 0 and _add(b, side, price, size, rng, stats) >= 0:
             qty = size
     else:
         side = dim - 8

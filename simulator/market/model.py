@@ -75,8 +75,9 @@ class MarketModel:
     fitted branching column; other values scale that."""
     own_order_rule: str = "market_view"
     """How the market's flow treats our resting children (``simulator.market.engine``):
-    ``"market_view"`` (default since 0.2: cancels and placements act on the others' orders, the
-    policy quotes against the others' touch), ``"reachable"`` (cancels can pull our children at
+    ``"market_view"`` (default since 0.2: cancels and placements act on the others' orders, an
+    order placed where a child of ours would block it trades with the child, the policy quotes
+    against the others' touch), ``"reachable"`` (cancels can pull our children at
     their queue position) or ``"legacy"`` (before 0.2: cancels skip them; biased, kept to compare)."""
     """Where in the multi-scale baseline profile (its clock: seconds from the start of the calibrated
     window or day) a simulated path starts, e.g. 3600 for a path that starts an hour after the open."""
