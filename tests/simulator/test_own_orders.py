@@ -75,7 +75,7 @@ def test_passive_bias_below_goal_on_amzn_and_the_check_catches_the_old_rule() ->
     new = passive_bias(m, n_paths=1000)
     old = passive_bias(dataclasses.replace(m, own_order_rule="legacy"), n_paths=1000)
     assert old.mean_bps > 5.0  # the bias the issue reports (5-7 bps) is reproduced by the check
-    assert abs(new.mean_bps) < 1.25 and new.stderr_bps < 0.15
+    assert abs(new.mean_bps) < 1.0 and new.stderr_bps < 0.15
     assert new.fill_ratio > 0.85  # the fix does not buy its bias by not trading
 
 
