@@ -6,12 +6,13 @@ from pathlib import Path
 
 from simulator.calibration.binance import BTC_SIZE_UNIT, is_binance_recording, load_binance
 from simulator.calibration.calibrate import Calibration, DimensionReport, calibrate
-from simulator.calibration.flow import RecordedFlow
+from simulator.calibration.flow import RecordedFlow, slice_flow
 from simulator.calibration.lobster import LobsterFormatError, load_lobster
 from simulator.calibration.torghut import TorghutFormatError, flow_from_envelopes, load_torghut
 
 __all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow", "TorghutFormatError",
-           "calibrate", "flow_from_envelopes", "load_binance", "load_lobster", "load_recorded", "load_torghut"]
+           "calibrate", "flow_from_envelopes", "load_binance", "load_lobster", "load_recorded", "load_torghut",
+           "slice_flow"]
 
 
 def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = 1.0,

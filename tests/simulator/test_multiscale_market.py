@@ -95,3 +95,17 @@ def test_windowed_fits_report_both_models_per_window() -> None:
         assert len(w.reference_ks) == len(w.chosen_ks) == len(w.dims) >= 6
         assert all(0.0 <= p <= 1.0 for _, p in w.reference_ks + w.chosen_ks)
         assert w.chosen == min(w.candidates, key=lambda c: c[3])[0]
+
+
+def test_a_rolling_window_of_binance_calibrates_and_simulates() -> None:
+    from simulator.calibration import slice_flow
+
+    flow = load_binance([BTC], max_records=12_000)
+    win = slice_flow(flow, 30.0, 90.0)
+    assert win.horizon == pytest.approx(60.0) and win.times.min() >= 0.0 and win.times.max() < 60.0
+    assert len(win) == int(np.count_nonzero((flow.times >= 30.0) & (flow.times < 90.0)))
+    cal = calibrate(win, flow_model="select", scales=(1, 2), bins=(1,))
+    run = simulate_market(cal.model, 30.0, 2, check_every=100)
+    assert run.invariant_code == 0 and run.stats["events"] > 0
+    with pytest.raises(ValueError):
+        slice_flow(flow, 5.0, 5.0)
