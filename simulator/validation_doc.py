@@ -120,8 +120,10 @@ Reading:
 
 * **Inter-arrival times and trade signs** come from the Hawkes flow: the multi-scale kernels
   carry the sub-millisecond bursts and the seconds-long persistence of same-side trades.
-* **Count autocorrelation beyond 30 s** needs the intraday profile: only a model with baseline
-  bins has it; a stationary kernel with decays of seconds forgets within a minute.
+* **Count autocorrelation beyond 30 s** needs the intraday profile: a stationary kernel with
+  decays of seconds forgets within a minute, and only the model with baseline bins has it (mean
+  over lags 30-300 s: real {acf_real:.3f}, by model in the table); its 15-minute steps swing more
+  than the real day's smooth profile, so it can overshoot.
 * **Spread and volatility** are not fitted directly: they come out of the book rules (improvers
   step inside by the calibrated improvement, cancels hit the touch as in the data, a level that
   empties reveals the one behind it). The level-1 file cannot show cancellations behind the touch,
@@ -166,6 +168,8 @@ reproduced.
 ```
 python -m simulator.validation_report            # writes this file, docs/img/*.png, docs/params/AMZN_2012-06-21*.json
 microexec calibrate data/lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv --out amzn.json
+microexec calibrate data/lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv --flow-model select --out amzn_ms.json
+python benchmarks/shortfall_mc.py --multiscale  # the reference order on the multi-scale AMZN flow
 microexec simulate --seed 1 --symbol AMZN --seconds 23400 --params amzn.json
 ```
 """

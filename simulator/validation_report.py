@@ -268,9 +268,8 @@ def main() -> None:
     real = real_facts(amzn_flow)
     sim = sim_facts(run, amzn_flow.horizon)
     plot_facts(real, {k: sim_facts(r, amzn_flow.horizon) for k, r in runs.items()}, img / "stylized_facts_amzn.png")
-    facts_md, held = vf.facts_table(
-        vf.compute_facts(amzn_flow.times, amzn_flow.dims, amzn_flow.spreads, amzn_flow.mids, amzn_flow.horizon),
-        {k: _run_facts(r, sims_of[k], amzn_flow.horizon) for k, r in runs.items()})
+    real_f = vf.compute_facts(amzn_flow.times, amzn_flow.dims, amzn_flow.spreads, amzn_flow.mids, amzn_flow.horizon)
+    facts_md, held = vf.facts_table(real_f, {k: _run_facts(r, sims_of[k], amzn_flow.horizon) for k, r in runs.items()})
     bad = {k: r.invariant_code for k, r in runs.items() if r.invariant_code != 0}
 
     print("our own orders: passive bias and impact curve on the AMZN calibration")
@@ -317,7 +316,8 @@ def main() -> None:
         bias_table=_bias_table(bias), impact_table=_impact_table(curves),
         bias_new=bias["market_view"].mean_bps, bias_new_se=bias["market_view"].stderr_bps,
         bias_goal="met" if abs(bias["market_view"].mean_bps) < 1.0 else "NOT met (at or above 1 bps)",
-        impact_1pct=curves[0.0].impact_bps[1], slope0=curves[0.0].slope, slope1=curves[1.0].slope,
+        acf_real=real_f.values["count ACF, mean over lags 30-300 s"], impact_1pct=curves[0.0].impact_bps[1],
+        slope0=curves[0.0].slope, slope1=curves[1.0].slope,
         y0=curves[0.0].prefactor, y1=curves[1.0].prefactor)
     out_path.write_text(doc + ("\n" + tail if tail else ""))
     print(f"wrote {out_path}")
