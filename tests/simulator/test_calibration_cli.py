@@ -47,7 +47,7 @@ def test_calibrate_then_simulate_and_shortfall_from_the_params(tmp_path, capsys)
 
 def test_calibrate_select_writes_the_chosen_flow_and_shortfall_runs_on_it(tmp_path, capsys):
     out = tmp_path / "amzn_ms.json"
-    rc = main(["calibrate", str(AMZN), "--out", str(out), "--start", "34200", "--end", "34800",
+    rc = main(["calibrate", str(AMZN), "--out", str(out), "--start", "34200", "--end", "34500",
                "--flow-model", "select"])
     assert rc == 0
     err = capsys.readouterr().err
