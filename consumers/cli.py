@@ -15,6 +15,7 @@ from confluent_kafka import KafkaException
 
 from streams.processor import Processor
 from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError, TopologyError
+from streams.security import KafkaUnreachable, check_access
 from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
 
@@ -33,9 +34,32 @@ def _advisor() -> Processor:
     return AdvisorProcessor(wall_clock_ns=time.time_ns)  # latency_ms: ingest -> advice, measured
 
 
+def _tca() -> Processor:
+    from consumers.tca.processor import TcaProcessor
+
+    return TcaProcessor()
+
+
+def _alerts() -> Processor:
+    from consumers.alerts.processor import AlertsProcessor
+
+    return AlertsProcessor()
+
+
+def _simulation() -> Processor:
+    from consumers.simulation.processor import SimulationProcessor
+
+    processor = SimulationProcessor()
+    processor.warm_up()  # compile the simulator before the first order waits for it
+    return processor
+
+
 CONSUMERS: dict[str, tuple[str, Callable[[], Processor]]] = {
     "state": ("microexec-state", _state),
     "advisor": ("microexec-advisor", _advisor),
+    "simulation": ("microexec-simulation", _simulation),
+    "tca": ("microexec-tca", _tca),
+    "alerts": ("microexec-alerts", _alerts),
 }
 
 
@@ -52,13 +76,14 @@ def _run(args: argparse.Namespace) -> int:
     default_app, factory = CONSUMERS[args.consumer]
     try:
         settings = load_settings()
+        check_access(settings.kafka_common())  # a wrong password or CA: exit 2 naming the variable, not a hang
         processor = factory()
         runtime = ExactlyOnceRuntime(processor, settings, args.app_id or default_app)
         stats = runtime.run()
     except (SettingsError, TopologyError, ValueError) as exc:
         print(f"microexec run {args.consumer}: {exc}", file=sys.stderr)
         return 2
-    except (FatalRuntimeError, KafkaException, RegistryUnavailable) as exc:
+    except (FatalRuntimeError, KafkaException, RegistryUnavailable, KafkaUnreachable) as exc:
         print(f"microexec run {args.consumer}: fatal: {exc} (restart the process)", file=sys.stderr)
         return 3
     logging.getLogger("microexec").info("stopped: %s", stats)

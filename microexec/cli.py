@@ -19,6 +19,9 @@ COMMAND_MODULES = (
     "consumers.cli",
     "microexec.demo",
     "microexec.offline_cli",
+    "microexec.replay.cli",
+    "microexec.drill",
+    "microexec.compare_live",
 )
 
 

@@ -27,22 +27,22 @@ class FeedRecord:
 
 
 def quote_record(symbol: str, ts_ns: int, ingest_ns: int, bid: float, bid_size: float, ask: float, ask_size: float,
-                 seq: int, feed: str, exchange: str = "") -> FeedRecord:
+                 seq: int, feed: str, exchange: str = "", source: str = "microexec-replay") -> FeedRecord:
     ts = format_ts_ns(ts_ns)
     return FeedRecord(QUOTE, symbol, ts_ns, {
         "ingestTs": format_ts_ns(ingest_ns), "eventTs": ts, "feed": feed, "channel": "quotes", "symbol": symbol,
-        "seq": seq, "source": "microexec-replay", "version": 1, "isFinal": True,
+        "seq": seq, "source": source, "version": 1, "isFinal": True,
         "payload": {"T": "q", "S": symbol, "bx": exchange, "bp": bid, "bs": bid_size, "ax": exchange, "ap": ask,
                     "as": ask_size, "c": [], "t": ts, "z": ""},
     })
 
 
 def trade_record(symbol: str, ts_ns: int, ingest_ns: int, price: float, size: float, trade_id: int, seq: int,
-                 feed: str, exchange: str = "") -> FeedRecord:
+                 feed: str, exchange: str = "", source: str = "microexec-replay") -> FeedRecord:
     ts = format_ts_ns(ts_ns)
     return FeedRecord(TRADE, symbol, ts_ns, {
         "ingestTs": format_ts_ns(ingest_ns), "eventTs": ts, "feed": feed, "channel": "trades", "symbol": symbol,
-        "seq": seq, "source": "microexec-replay", "version": 1, "isFinal": True,
+        "seq": seq, "source": source, "version": 1, "isFinal": True,
         "payload": {"T": "t", "S": symbol, "i": trade_id, "x": exchange, "p": price, "s": size, "c": [], "t": ts,
                     "z": ""},
     })

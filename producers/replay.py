@@ -6,6 +6,7 @@ its Kafka timestamp and inside its envelope, so consumers decide on event time w
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -15,12 +16,30 @@ from rich.progress import Progress
 from producers.records import BOOK, FeedRecord
 from streams.serde import AvroEncoder, Registry
 from streams.settings import Settings
+from streams.timeutil import format_ts_ns
 from streams.topics import BY_KEY
 
 
 def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 0.0, total: int | None = None,
-           show_progress: bool = True) -> int:
-    """Produce every record to its catalog topic; ``speed`` 1.0 is real time, 0 is as fast as possible."""
+           show_progress: bool = True, stamp_ingest: bool = False) -> int:
+    """Produce every record to its catalog topic; ``speed`` 1.0 is real time, 0 is as fast as possible.
+
+    ``stamp_ingest`` sets a JSON envelope's ``ingestTs`` to the wall time it is sent (a live feed's
+    stamp; the simulated market uses it), leaving the recorded value otherwise.
+
+    A record the broker does not take (delivery report with an error, e.g. after
+    ``message.timeout.ms`` of outage) raises ``RuntimeError``: a feed never drops records silently.
+    """
+    failures: list[str] = []
+
+    def delivered(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    def check() -> None:
+        if failures:
+            raise RuntimeError(f"{len(failures)} record(s) not delivered; first: {failures[0]}")
+
     producer = Producer({**settings.kafka_common(), "enable.idempotence": True, "linger.ms": 5,
                          "compression.type": "lz4", "partitioner": "murmur2_random"})
     registry = Registry(settings.schema_registry_url) if settings.schema_registry_url else None
@@ -42,19 +61,26 @@ def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 
                 if book_encoder is None:
                     book_encoder = AvroEncoder("l2_book_v1", book_spec.name, registry)
                 value = book_encoder.encode(record.value)
+            elif stamp_ingest:
+                value = json.dumps({**record.value, "ingestTs": format_ts_ns(time.time_ns())},
+                                   separators=(",", ":")).encode()
             else:
                 value = record.json_bytes()
             while True:
                 try:
                     producer.produce(BY_KEY[record.kind].name, value, record.symbol.encode(),
-                                     timestamp=record.ts_ns // 1_000_000)
+                                     timestamp=record.ts_ns // 1_000_000, on_delivery=delivered)
                     break
                 except BufferError:
                     producer.poll(0.05)
+                    check()
             sent += 1
-            if sent % 1000 == 0:
+            if speed > 0 or sent % 1000 == 0:
                 producer.poll(0)
+                check()
+            if sent % 1000 == 0:
                 progress.update(task, completed=sent)
     if producer.flush(60):
         raise RuntimeError("records left unsent after 60 s")
+    check()
     return sent

@@ -77,11 +77,13 @@ def summary(datasets: dict[str, list[WindowFit]]) -> str:
     return out
 
 
-def preserved_tail(existing: str, marker: str = "## Advisor vs baseline") -> str:
-    """Everything from the first line starting with ``marker`` to the end ('' if absent): another
+def preserved_tail(existing: str, marker: str = "## Advisor vs baseline",
+                   begin_marker: str = "<!-- replay-validation:begin -->") -> str:
+    """Everything from the first line starting with ``marker`` (or from the replay tool's
+    ``begin_marker`` line, when it comes first) to the end; '' if neither is there: another
     engineer's section that this generator must not drop."""
     lines = existing.splitlines(keepends=True)
     for k, line in enumerate(lines):
-        if line.startswith(marker):
+        if line.startswith(marker) or line.strip() == begin_marker:
             return "".join(lines[k:])
     return ""

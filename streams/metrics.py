@@ -28,6 +28,19 @@ REBALANCES = Counter("microexec_rebalances_total", "Partition assignment changes
 RUN_RECORDS = Counter("microexec_run_records_total",
                       "Input records offered as runs (compiled path): taken, or record_by_record after a decline",
                       ["app", "outcome"])
+PUNCTUATIONS = Counter("microexec_punctuations_total",
+                       "Wall-clock punctuate calls (one per owned partition per round), by outcome", ["app", "outcome"])
+LATE_RECORDS = Counter("microexec_late_records_total",
+                       "Input records that arrived after the event-time merge released a record they precede "
+                       "(beyond the lateness bound): processed at once, so live differs from a replay",
+                       ["app", "topic"])
+OUT_OF_ORDER = Counter("microexec_out_of_order_records_total",
+                       "Input records processed with an event time older than one processed before in their "
+                       "partition group (late arrivals, or disorder within a topic, which a replay repeats)",
+                       ["app", "topic"])
+MERGE_FLUSHES = Counter("microexec_merge_flushes_total",
+                        "Event-time merge holds ended by the wall clock (dense inputs paused)", ["app"])
+MERGE_BUFFERED = Gauge("microexec_merge_buffered_records", "Records held by the event-time merge", ["app"])
 RESTORED = Counter("microexec_state_restored_records_total", "Changelog records replayed into state", ["app"])
 
 

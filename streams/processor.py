@@ -91,6 +91,11 @@ class KeyValueState(Protocol):
 class Processor(Protocol):
     """User logic. ``input_formats`` maps each input topic to one of the FORMAT_* constants;
     ``output_schemas`` maps each output topic to its Avro schema stem in ``schemas/`` (None: raw bytes).
+
+    Optional, for the event-time merge of several inputs (docs/ordering.md): ``sparse_inputs``, the
+    input topics that are sparse or optional (they never drive the merge's clock and are waited for
+    only up to their lateness bound), and ``sparse_lateness_ms``, this processor's default bound for
+    them (MICROEXEC_SPARSE_LATENESS_MS overrides it).
     """
 
     # Read-only properties, so a plain class attribute of type dict satisfies the protocol.
@@ -105,6 +110,27 @@ class Processor(Protocol):
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]: ...
 
+
+class PunctuatingProcessor(Processor, Protocol):
+    """A processor that is also called on a wall-clock timer (Kafka Streams' wall-clock punctuation).
+
+    Why an explicit, separate entry point: ``process`` decides on event time only, so it cannot
+    notice that *nothing* arrives (a stopped upstream sends no records to time out on). The runtime
+    calls ``punctuate`` every ``punctuate_interval_s`` seconds of wall time for each partition it
+    owns, also when no record arrives at all, inside the same transaction as everything else: state
+    writes are changelogged and outputs produced exactly once (committed with the state that says
+    they were sent, or aborted with it). ``now_wall_ns`` is the one non-replayable input of the
+    pipeline: a replay by offset rewind reproduces every ``process`` output but not these, so a
+    processor should keep what punctuation compares against (e.g. the wall time it last saw a
+    record) in state and decide only by differences of ``now_wall_ns`` values. Emits without a
+    timestamp are stamped ``now_wall_ns``. The offline driver drives it with a given clock
+    (``streams.offline.punctuate_offline``). Processors without the method pay nothing.
+    """
+
+    @property
+    def punctuate_interval_s(self) -> float: ...
+
+    def punctuate(self, now_wall_ns: int, partition: int, state: KeyValueState) -> Iterable[Emit]: ...
 
 
 class RunProcessor(Processor, Protocol):

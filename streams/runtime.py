@@ -12,6 +12,12 @@ state written since; fatal ones (fencing) end the process, whose supervisor rest
 Partitions of the input topics are co-partitioned by key (range assignment), so the keyed state of
 input partition ``p`` lives in changelog partition ``p``; it is restored from the changelog before
 any record of ``p`` is processed.
+
+Wall-clock punctuation (``streams.processor.PunctuatingProcessor``): a processor with a
+``punctuate`` method is called every ``punctuate_interval_s`` of wall time for each partition whose
+state this instance holds, between batches and also when no record arrives; its state writes and
+outputs join the open transaction (one is begun if needed). The loop checks one float per batch,
+so a processor without the method costs nothing more.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,6 +39,7 @@ from confluent_kafka.admin import AdminClient
 from streams import metrics
 from streams.admin import ensure_topics
 from streams.dlq import dlq_headers
+from streams.merging import FatalConsumerError, MergeFeed, merger_for
 from streams.ordering import EventTimeMerger
 from streams.partitioning import partition_for
 from streams.processor import Emit, InvalidRecord, Processor, RawRecord, SourceRecord
@@ -67,6 +75,7 @@ class RunStats:
     dlq_reasons: dict[str, int] = field(default_factory=dict)
     run_records: int = 0  # records taken by a processor's run path (RunProcessor)
     runs_declined: int = 0  # run attempts declined or failed (then split, or redone record by record)
+    punctuations: int = 0  # wall-clock punctuation rounds (PunctuatingProcessor)
     first_record_at: float | None = None  # time.monotonic() of the first record, for throughput figures
     last_commit_at: float | None = None
 
@@ -136,16 +145,28 @@ class ExactlyOnceRuntime:
         }
         self._changelog_encoder = AvroEncoder("changelog_state_v1", self._changelog, self.registry)
         self._changelog_decoder = AvroDecoder("changelog_state_v1", self.registry)
-        # Several input topics: merge them in event time per partition number (streams/ordering.py).
-        self._merger: EventTimeMerger[Message] | None = (
-            EventTimeMerger(list(processor.input_formats)) if len(processor.input_formats) > 1 else None)
+        # Several input topics: merge them in event time per partition number, with bounded lateness
+        # (streams/ordering.py, docs/ordering.md).
+        self._merger: EventTimeMerger[Message] | None = merger_for(processor, settings)
+        self._merge_feed = (None if self._merger is None
+                            else MergeFeed(app_id, self._merger, settings.merge_max_buffered))
         self._run_topics: frozenset[str] = frozenset(getattr(processor, "run_topics", ()))
+        self._punctuate: Callable[[int, int, TransactionalState], Iterable[Emit]] | None = getattr(
+            processor, "punctuate", None)
+        self._punctuate_interval_s = math.inf
+        if self._punctuate is not None:
+            interval = getattr(processor, "punctuate_interval_s", None)
+            if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0 < interval < math.inf:
+                raise ValueError(f"{processor.name}: punctuate_interval_s must be a positive number of seconds, "
+                                 f"got {interval!r}")
+            self._punctuate_interval_s = float(interval)
         self._states: dict[int, TransactionalState] = {}
         self._next_offsets: dict[tuple[str, int], int] = {}
         self._committed_positions: dict[tuple[str, int], int] = {}
         self._in_txn = False
         self._uncommitted = 0
         self._partition_counts: dict[str, int] = {}
+        self._unprocessed: dict[tuple[str, int], int] = {}  # first unprocessed offset of a stopped batch
 
         common = settings.kafka_common()
         txn_id = f"{app_id}-{settings.instance_id}"
@@ -241,6 +262,7 @@ class ExactlyOnceRuntime:
         poll_timeout = min(interval / 5.0, 0.005)
         min_interval = self.settings.commit_min_interval_ms / 1000.0
         last_commit = last_data = last_position_check = time.monotonic()
+        next_punctuation = last_commit + self._punctuate_interval_s  # inf without a punctuate method
         try:
             while not self._stop.is_set():
                 # consume() waits until the batch is full or the timeout passes: a short timeout keeps
@@ -255,6 +277,9 @@ class ExactlyOnceRuntime:
                     messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
                     self._process_batch(messages)
+                if now >= next_punctuation:
+                    self._punctuate_partitions()
+                    next_punctuation = time.monotonic() + self._punctuate_interval_s
                 # Commit on the interval, or sooner once caught up (a short batch): a quiet stream then
                 # pays one poll plus one commit per hop, a busy one keeps full batches and few commits.
                 since = now - last_commit
@@ -283,41 +308,12 @@ class ExactlyOnceRuntime:
 
     # ------------------------------------------------------------------ processing
     def _merge(self, messages: list[Message], now: float, caught_up: bool) -> list[Message]:
-        """Buffer a consumed batch and return what the event-time merge releases now. Stretches of
-        one topic-partition that nothing could overtake skip the buffers (the common case of one
-        busy input), which spares the per-record (timestamp, offset) bookkeeping."""
-        merger = self._merger
-        assert merger is not None
-        released: list[Message] = []
-        start = 0
-        n = len(messages)
-        while start < n:
-            msg = messages[start]
-            err = msg.error()
-            if err is not None:
-                start += 1
-                if err.code() == KafkaError._PARTITION_EOF:
-                    merger.mark_end(msg.topic() or "", msg.partition() or 0)
-                    continue
-                if err.fatal():
-                    raise FatalRuntimeError(f"consumer error: {err}")
-                log.warning("consumer error (the client retries): %s", err)
-                continue
-            name, partition = msg.topic(), msg.partition()
-            end = start + 1
-            while end < n:
-                other = messages[end]
-                if other.error() is not None or other.partition() != partition or other.topic() != name:
-                    break
-                end += 1
-            if merger.passable(name, partition):  # type: ignore[arg-type]
-                released.extend(messages[start:end])
-            else:
-                merger.extend(name, partition,  # type: ignore[arg-type]
-                              [(m.timestamp()[1], m.offset(), m) for m in messages[start:end]])  # type: ignore[misc]
-            start = end
-        released.extend(merger.drain(now, caught_up))
-        return released
+        """Buffer a consumed batch and return what the event-time merge releases now (streams/merging.py)."""
+        assert self._merge_feed is not None
+        try:
+            return self._merge_feed.merge(messages, now, caught_up, self.consumer)
+        except FatalConsumerError as exc:
+            raise FatalRuntimeError(str(exc)) from exc
 
     def _process_batch(self, messages: list[Message]) -> None:
         """The hot path. Per record: decode, process, encode, produce; metrics are aggregated per
@@ -347,6 +343,44 @@ class ExactlyOnceRuntime:
             latency = metrics.PROCESSING_LATENCY.labels(self.app)
             for sample in samples:
                 latency.observe(sample)
+
+    def _punctuate_partitions(self) -> None:
+        """One wall-clock punctuation round: ``processor.punctuate`` for every partition whose state
+        we hold, in partition order. Outputs and state writes go into the open transaction (begun
+        here only if the round wrote or emitted something), so they commit with the changelog of
+        the state that says they were sent. A failing call is rolled back and logged; the next
+        round tries again (there is no record to dead-letter)."""
+        punctuate = self._punctuate
+        assert punctuate is not None
+        now_wall_ns = time.time_ns()
+        default_ts = now_wall_ns // 1_000_000
+        counts_out: dict[str, int] = {}
+        ok = 0
+        for partition in sorted(self._states):
+            state = self._states[partition]
+            state.begin_record()
+            try:
+                encoded = [self._encode(emit, default_ts) for emit in punctuate(now_wall_ns, partition, state)]
+            except RegistryUnavailable:
+                raise
+            except Exception:
+                state.rollback_record()
+                log.exception("punctuate of %s failed on partition %d", self.processor.name, partition)
+                metrics.PUNCTUATIONS.labels(self.app, "error").inc()
+                continue
+            ok += 1
+            if not encoded and next(state.dirty(), None) is None:
+                continue
+            if not self._in_txn:
+                self.producer.begin_transaction()
+                self._in_txn = True
+            self.stats.records_out += self._produce_encoded(encoded, counts_out)
+            self._uncommitted += 1  # commit soon, even with no input offsets to send
+        self.stats.punctuations += 1
+        if ok:
+            metrics.PUNCTUATIONS.labels(self.app, "ok").inc(ok)
+        for name, count in counts_out.items():
+            metrics.RECORDS_OUT.labels(self.app, name).inc(count)
 
     def _runs(self, messages: list[Message]) -> Iterator[tuple[bool, list[Message]]]:
         """Cut a batch into (is_run, records): runs are stretches of at least ``_MIN_RUN`` error-free
@@ -446,7 +480,14 @@ class ExactlyOnceRuntime:
         perf = time.perf_counter
         records_in = self.stats.records_in
         pending: list[_Encoded] = []  # produced after the loop, in order, within the same transaction
-        for msg in messages:
+        stop = self._stop
+        for i, msg in enumerate(messages):
+            if stop.is_set():
+                # A stop (SIGTERM) ends the batch here: a slow processor (a Monte Carlo per record)
+                # must not hold the process for a whole batch. Records not processed stay out of
+                # the offsets this transaction commits, so the next run starts with them.
+                self._hold_unprocessed(messages[i:])
+                break
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
@@ -582,6 +623,14 @@ class ExactlyOnceRuntime:
                 raise
         raise AssertionError("unreachable")
 
+    def _hold_unprocessed(self, messages: list[Message]) -> None:
+        """Remember the first offset of each topic-partition among ``messages`` (fetched, not
+        processed): the commit must not step past it, although the consumer's position has."""
+        for msg in messages:
+            if msg.error() is None:
+                key = (msg.topic() or "", msg.partition() or 0)
+                self._unprocessed.setdefault(key, msg.offset() or 0)
+
     def _offsets_to_commit(self) -> list[TopicPartition]:
         """Consumer positions of every assigned partition that moved since the last commit.
 
@@ -602,6 +651,9 @@ class ExactlyOnceRuntime:
                 first = self._merger.first_buffered_offset(t, p)
                 if first is not None:
                     moved[(t, p)] = first
+        for key, first in self._unprocessed.items():  # a batch cut short by a stop
+            if key in moved:
+                moved[key] = min(moved[key], first)
         return [TopicPartition(t, p, o) for (t, p), o in moved.items() if self._committed_positions.get((t, p)) != o]
 
     def _commit(self) -> None:
@@ -657,8 +709,8 @@ class ExactlyOnceRuntime:
         self._in_txn = False
         self._uncommitted = 0
         self._committed_positions.clear()
-        if self._merger is not None:
-            self._merger.clear()
+        if self._merge_feed is not None:
+            self._merge_feed.clear(self.consumer)
         gone = {(tp.topic, tp.partition) for tp in lost or []}
         assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
@@ -696,8 +748,8 @@ class ExactlyOnceRuntime:
             self._states.pop(number, None)
         for tp in partitions:
             self._committed_positions.pop((tp.topic, tp.partition), None)
-            if self._merger is not None:
-                self._merger.revoke(tp.topic, tp.partition)
+            if self._merge_feed is not None:
+                self._merge_feed.revoke(tp.topic, tp.partition)
 
     def _restore_partition(self, partition: int) -> TransactionalState:
         """Replay changelog partition ``partition`` (read_committed) into a fresh state."""

@@ -40,6 +40,11 @@ class RegistryUnavailable(RuntimeError):
     committed) rather than dead-letter good input during an outage."""
 
 
+class RegistryAuthError(RegistryUnavailable):
+    """The registry refused our credentials (401/403): a configuration error naming the setting, and
+    like an outage never a verdict on a record."""
+
+
 # Seconds before a registry request is abandoned. confluent-kafka's client waits forever by default:
 # a registry that accepts a connection and never answers then hangs the consumer (seen with a
 # half-open keep-alive connection) instead of reaching RegistryUnavailable.
@@ -49,10 +54,23 @@ REGISTRY_TIMEOUT_S = 10
 class Registry:
     """A thin, caching view of a Confluent-API schema registry (Karapace, Confluent, Apicurio ccompat)."""
 
-    def __init__(self, url: str, attempts: int = 5, timeout_s: float = REGISTRY_TIMEOUT_S) -> None:
+    def __init__(self, url: str, attempts: int = 5, timeout_s: float = REGISTRY_TIMEOUT_S,
+                 conf: Mapping[str, Any] | None = None) -> None:
+        """``conf``: basic auth and TLS (``Settings.registry_client_conf()``); None reads them from the
+        SCHEMA_REGISTRY_* variables, so every call site that passes only the URL gets them too."""
+        from streams.security import split_url_credentials
+
+        if conf is None:
+            from streams.settings import load_registry_security, registry_client_conf
+
+            _, user_info, tls = load_registry_security()
+            conf = registry_client_conf(user_info, tls)
+        url, url_user_info = split_url_credentials(url)  # the URL is printed in errors: no credentials in it
+        if url_user_info and "basic.auth.user.info" not in conf:
+            conf = {**conf, "basic.auth.user.info": url_user_info.reveal()}
         self.url = url
         # Retries are ours (see _call); the timeout turns a silent registry into a retried failure.
-        self.client = SchemaRegistryClient({"url": url, "max.retries": 0, "timeout": timeout_s})
+        self.client = SchemaRegistryClient({**conf, "url": url, "max.retries": 0, "timeout": timeout_s})
         self.attempts = attempts
         self._ids: dict[tuple[str, str], int] = {}
         self._by_id: dict[int, Any] = {}
@@ -62,7 +80,11 @@ class Registry:
         for attempt in range(self.attempts):
             try:
                 return fn()
-            except SchemaRegistryError:
+            except SchemaRegistryError as exc:
+                if exc.http_status_code in (401, 403):
+                    raise RegistryAuthError(f"schema registry at {self.url} refused our credentials ({what}: HTTP "
+                                            f"{exc.http_status_code}): check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"
+                                            ) from None
                 raise
             except Exception as exc:  # the client's HTTP layer raises its own connection error types
                 if attempt == self.attempts - 1:

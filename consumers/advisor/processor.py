@@ -62,6 +62,11 @@ class AdvisorProcessor:
         self._state_topic, self._shortfall_topic, self._out = topic("state"), topic("shortfall"), topic("advice")
         self.input_formats: Mapping[str, str] = {self._state_topic: FORMAT_AVRO, self._shortfall_topic: FORMAT_AVRO}
         self.output_schemas: Mapping[str, str | None] = {self._out: SCHEMA_VERSION}
+        # Event-time merge (docs/ordering.md): state sets the clock; shortfall tables come out of a
+        # Monte Carlo run seconds after their event time, so holding state records back for them
+        # would add latency to every advice and still not catch them: no wait by default.
+        self.sparse_inputs = frozenset({self._shortfall_topic})
+        self.sparse_lateness_ms = 0
 
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
         if record.topic == self._state_topic:
@@ -141,7 +146,9 @@ class AdvisorProcessor:
         sym = dict(sym_state)
         decision = self._decide(symbol, last, sym, now, state)
         state.put(symbol, sym)
-        return self._publish(symbol, decision, last_ts if last_ts is not None else now, record, last)
+        # As of the later of the two inputs: an advice carrying this distribution must not claim an
+        # event time before the distribution existed (every record is consistent with its event_ts).
+        return self._publish(symbol, decision, max(ts, last_ts) if last_ts is not None else now, record, last)
 
     # -- output -------------------------------------------------------------------------------
     def _latency_ms(self, d: Decision, source: Mapping[str, Any]) -> float:

@@ -116,6 +116,9 @@ class StateProcessor:
             self._book: FORMAT_AVRO,
         }
         self.output_schemas: Mapping[str, str | None] = {self._out: SCHEMA_VERSION}
+        # For the event-time merge (docs/ordering.md): quotes and trades are the dense market streams
+        # that set the merge's clock; order events and the optional depth feed must not hold them back.
+        self.sparse_inputs = frozenset({self._updates, self._book})
         self._ts_cache_s = -1
         self._ts_cache_prefix = ""
         # Config-derived constants of the per-quote hot path, computed once (the config is frozen).

@@ -6,7 +6,8 @@ that table. ``isolation.level=read_committed`` so that only records of committed
 transactions are ever seen. Values are Confluent wire-format Avro decoded with confluent_kafka's
 AvroDeserializer when a registry URL is set, else bare Avro decoded with fastavro and the schema in
 ``schemas/`` (the same fallback Torghut's own producer uses). A record that cannot be decoded is
-counted and skipped: the client must never take Torghut down.
+counted and skipped: the client must never take Torghut down. A failing poll is retried after a
+bounded, jittered exponential backoff (``Backoff``), and ``stop()`` interrupts that wait at once.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any
 import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from consumers.torghut_client.backoff import Backoff
 from consumers.torghut_client.book import AdviceBook, Coordinates
 from streams.schemas import parsed_schema, schema_text
+from streams.security import wait_for_metadata
 from streams.serde import REGISTRY_TIMEOUT_S
 from streams.topics import topic
 
@@ -43,13 +46,21 @@ def bare_avro_decoder(stems: Mapping[str, str]) -> Decoder:
     return decode
 
 
-def registry_decoder(url: str, stems: Mapping[str, str]) -> Decoder:
-    """Confluent wire format through the registry (writer schema by id, read into our schema)."""
+def registry_decoder(url: str, stems: Mapping[str, str], registry_conf: Mapping[str, Any] | None = None) -> Decoder:
+    """Confluent wire format through the registry (writer schema by id, read into our schema).
+
+    ``registry_conf``: basic auth / TLS (``Settings.registry_client_conf()``); None reads the
+    SCHEMA_REGISTRY_* variables."""
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    client = SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT_S})  # never wait forever
+    if registry_conf is None:
+        from streams.settings import load_registry_security, registry_client_conf
+
+        _, user_info, tls = load_registry_security()
+        registry_conf = registry_client_conf(user_info, tls)
+    client = SchemaRegistryClient({**registry_conf, "url": url, "timeout": REGISTRY_TIMEOUT_S})  # never wait forever
     deserializers = {name: AvroDeserializer(client, schema_text(stem)) for name, stem in stems.items()}
 
     def decode(topic_name: str, data: bytes) -> dict[str, Any]:
@@ -66,17 +77,24 @@ class AdviceSubscriber:
 
     ``AdviceSubscriber(book, kafka_config, schema_registry_url="")``: ``kafka_config`` holds at
     least ``bootstrap.servers`` (plus SASL settings in production); the consumer settings that
-    matter for correctness are forced here.
+    matter for correctness are forced here. ``consecutive_failures`` and ``last_error`` tell
+    Torghut's health checks whether the follower thread is currently failing.
     """
 
     def __init__(self, book: AdviceBook, kafka_config: Mapping[str, Any], schema_registry_url: str = "",
                  *, state_topic: str | None = None, advice_topic: str | None = None,
-                 consumer_factory: Callable[[dict[str, Any]], Any] = Consumer) -> None:
+                 consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
+                 registry_conf: Mapping[str, Any] | None = None, backoff: Backoff | None = None) -> None:
         self.book = book
         self.state_topic = state_topic or topic("state")
         self.advice_topic = advice_topic or topic("advice")
         stems = {self.state_topic: "microstructure_state_v1", self.advice_topic: "execution_advice_v1"}
-        self._decode = registry_decoder(schema_registry_url, stems) if schema_registry_url else bare_avro_decoder(stems)
+        self._decode = (registry_decoder(schema_registry_url, stems, registry_conf) if schema_registry_url
+                        else bare_avro_decoder(stems))
+        self._bootstrap = str(kafka_config.get("bootstrap.servers", ""))
+        self.backoff = backoff or Backoff()
+        self.consecutive_failures = 0
+        self.last_error = ""
         conf = {"group.id": "torghut-microexec-client", **dict(kafka_config)}
         conf.update({
             "isolation.level": "read_committed",
@@ -97,12 +115,16 @@ class AdviceSubscriber:
         from streams.settings import load_settings
 
         settings = load_settings(env)
-        return cls(book, settings.kafka_common(), settings.schema_registry_url)
+        return cls(book, settings.kafka_common(), settings.schema_registry_url,
+                   registry_conf=settings.registry_client_conf())
 
     # -- consuming ----------------------------------------------------------------------------
     def assign(self, timeout_s: float = 10.0) -> None:
-        """Assign every partition of both topics from the beginning of the compacted log."""
-        metadata = self._consumer.list_topics(timeout=timeout_s)
+        """Assign every partition of both topics from the beginning of the compacted log.
+
+        Raises ``KafkaAuthError`` (naming the variables) when the broker refuses our credentials,
+        ``KafkaUnreachable`` when no broker answers within ``timeout_s``."""
+        metadata = wait_for_metadata(self._consumer, self._bootstrap, timeout_s)
         partitions = []
         for name in (self.state_topic, self.advice_topic):
             tmeta = metadata.topics.get(name)
@@ -175,8 +197,25 @@ class AdviceSubscriber:
         while not self._stop.is_set():
             try:
                 self.poll_once(0.2)
-            except Exception:  # keep following; the book's staleness rules protect Torghut meanwhile
-                log.exception("advice subscriber poll failed")
+            except Exception as exc:  # keep following; the book's staleness rules protect Torghut meanwhile
+                self._failed(exc)
+            else:
+                if self.consecutive_failures:
+                    log.info("advice subscriber polls again after %d failed attempts", self.consecutive_failures)
+                    self.consecutive_failures, self.last_error = 0, ""
+                    self.backoff.reset()
+
+    def _failed(self, exc: Exception) -> None:
+        """Record the failure and wait the backoff delay; ``stop()`` ends the wait at once."""
+        delay = self.backoff.next_delay()
+        self.consecutive_failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.consecutive_failures == 1:
+            log.exception("advice subscriber poll failed; retrying in %.2fs", delay)
+        else:
+            log.warning("advice subscriber poll failed %d times in a row (%s); retrying in %.2fs",
+                        self.consecutive_failures, self.last_error, delay)
+        self._stop.wait(delay)
 
     def stop(self) -> None:
         self._stop.set()

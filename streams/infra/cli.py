@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     infra = subparsers.add_parser("infra", help="local Kafka + schema registry without Docker")
     actions = infra.add_subparsers(dest="infra_command", required=True)
     up = actions.add_parser("up", help="fetch jars if needed, start broker and registry, wait until they answer")
-    up.add_argument("--fresh", action="store_true", help="wipe the broker's data first")
+    up.add_argument("--fresh", action="store_true", help="wipe the broker's data and the registry's schemas first")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each service")
     up.set_defaults(func=_up)
     actions.add_parser("down", help="stop what `up` started").set_defaults(func=_down)

@@ -1,9 +1,11 @@
-"""`microexec infra up | down | status`: a single-node KRaft broker and an in-memory registry on loopback.
+"""`microexec infra up | down | status`: a single-node KRaft broker and a schema registry on loopback.
 
 Why this shape: CI and developer machines have Java but no Docker engine. Everything lives under
 one cache directory (jars, data, logs, pid files), ``up`` is idempotent, and ``down`` stops only
 processes whose command line points into that directory, so it never kills a stranger that
-happens to reuse a pid.
+happens to reuse a pid. The registry keeps its schemas in a file database tied to the broker's
+data (streams/infra/registry.py), so a restart of the stack loses neither records nor the schemas
+that decode them; ``--fresh`` wipes both.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -23,13 +24,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.infra import maven
-from streams.infra.java import JavaNotFound, best_java, find_java
+from streams.infra import maven, registry
+from streams.infra.java import JavaNotFound, find_java
+
+# Re-exported: the registry's version choice has always been reachable as stack.registry_choice().
+from streams.infra.registry import REGISTRY_VERSION_JAVA17, REGISTRY_VERSION_JAVA21, registry_choice  # noqa: F401
 
 LOCK_FILE = Path(__file__).with_name("kafka-jars.lock")
 KAFKA_VERSION = "4.3.1"
-REGISTRY_VERSION_JAVA21 = "3.3.3"  # compiled for Java 21 (class file 65)
-REGISTRY_VERSION_JAVA17 = "3.0.9"  # the newest line that still runs on Java 17
 
 
 class InfraError(RuntimeError):
@@ -38,11 +40,15 @@ class InfraError(RuntimeError):
 
 @dataclass(frozen=True)
 class StackConfig:
+    """Where the stack lives and listens. ``cache`` (default: ``home``) holds the downloaded jars, so a
+    second, private stack (a test's) can share them with the usual one and download nothing."""
+
     home: Path
     host: str = "127.0.0.1"
     kafka_port: int = 9092
     controller_port: int = 9093
     registry_port: int = 8081
+    cache: Path | None = None
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -67,8 +73,20 @@ class StackConfig:
         return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
 
     @property
+    def downloads(self) -> Path:
+        return self.cache or self.home
+
+    @property
     def kafka_libs(self) -> Path:
-        return self.home / f"kafka-{KAFKA_VERSION}" / "libs"
+        return self.downloads / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def kafka_data(self) -> Path:
+        return self.home / "kafka" / "data"
+
+    @property
+    def registry_data(self) -> Path:
+        return self.home / "registry"
 
     @property
     def run_dir(self) -> Path:
@@ -82,7 +100,14 @@ class StackConfig:
 
 
 # ---------------------------------------------------------------------------- processes
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Also reaps ``pid`` when it is our own exited child (a stack started from inside a test):
+    an unreaped zombie answers signal 0, and ``down`` then waited its full 30 s per service."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (the usual case: `infra up` ran in another process)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -97,7 +122,7 @@ def _ours(pid: int, cfg: StackConfig) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
     except OSError:
-        return _pid_alive(pid)
+        return pid_alive(pid)
     return str(cfg.home) in cmdline
 
 
@@ -109,7 +134,7 @@ def running_pid(cfg: StackConfig, name: str) -> int | None:
         pid = int(path.read_text().strip())
     except ValueError:
         return None
-    return pid if _pid_alive(pid) and _ours(pid, cfg) else None
+    return pid if pid_alive(pid) and _ours(pid, cfg) else None
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -118,7 +143,8 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
+def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
+    """Start ``argv`` detached (own session, log in run/), recording its pid as service ``name``."""
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     log = cfg.log_file(name).open("ab")
     proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -127,7 +153,8 @@ def _spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
     return proc.pid
 
 
-def _stop(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
+def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
+    """SIGTERM service ``name`` if it is ours, SIGKILL after ``timeout``; False when nothing ran."""
     pid = running_pid(cfg, name)
     cfg_pid = cfg.pid_file(name)
     if pid is None:
@@ -135,15 +162,15 @@ def _stop(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)
-    if _pid_alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     cfg_pid.unlink(missing_ok=True)
     return True
 
 
-def _log_tail(cfg: StackConfig, name: str, lines: int = 25) -> str:
+def log_tail(cfg: StackConfig, name: str, lines: int = 25) -> str:
     path = cfg.log_file(name)
     if not path.exists():
         return "(no log)"
@@ -162,44 +189,8 @@ def fetch_kafka(cfg: StackConfig) -> Path:
     return cfg.kafka_libs
 
 
-def registry_choice() -> tuple[str, str]:
-    """(registry version, java) — 3.3.3 where a Java 21+ exists, else the Java 17 line."""
-    wanted = os.environ.get("MICROEXEC_REGISTRY_VERSION")
-    java21 = best_java(21)
-    if wanted:
-        java, _ = find_java(21 if wanted.startswith("3.3") else 17)
-        return wanted, java
-    if java21 is not None:
-        return REGISTRY_VERSION_JAVA21, java21[0]
-    java17, _ = find_java(17)
-    print(f"note: Apicurio Registry {REGISTRY_VERSION_JAVA21} needs Java 21+ and none was found; "
-          f"using {REGISTRY_VERSION_JAVA17}, which runs on Java 17")
-    return REGISTRY_VERSION_JAVA17, java17
-
-
 def fetch_registry(cfg: StackConfig, version: str) -> Path:
-    target = cfg.home / f"apicurio-registry-{version}"
-    if (target / ".complete").exists():
-        return target
-    downloads = cfg.home / "downloads"
-    print(f"fetching Apicurio Registry {version} from Maven Central")
-    with maven.progress_bar() as progress:
-        archive = maven.fetch("io.apicurio", "apicurio-registry-app", version, downloads, ext="tar.gz",
-                              classifier="all", progress=progress)
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    (target / ".complete").write_text(version)
-    return target
-
-
-def _registry_jar(root: Path) -> Path:
-    for pattern in ("quarkus-run.jar", "*-runner.jar", "quarkus-app/quarkus-run.jar"):
-        found = sorted(root.glob(pattern))
-        if found:
-            return found[0]
-    raise InfraError(f"no runnable jar in {root}; delete it and run `microexec infra up` again")
+    return registry.fetch_registry(cfg.downloads, version)
 
 
 # ---------------------------------------------------------------------------- kafka
@@ -242,7 +233,7 @@ def _server_properties(cfg: StackConfig, data_dir: Path) -> str:
     ])
 
 
-_LOG4J2 = """Configuration:
+LOG4J2_YAML = """Configuration:
   Appenders:
     Console:
       name: STDOUT
@@ -263,13 +254,14 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
     java, _ = find_java(17)
     libs = fetch_kafka(cfg)
     kafka_dir = cfg.home / "kafka"
-    data_dir = kafka_dir / "data"
+    data_dir = cfg.kafka_data
     if fresh:
         shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(cfg.registry_data, ignore_errors=True)
     kafka_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_dir / "server.properties"
     props.write_text(_server_properties(cfg, data_dir))
-    (kafka_dir / "log4j2.yaml").write_text(_LOG4J2)
+    (kafka_dir / "log4j2.yaml").write_text(LOG4J2_YAML)
     classpath = f"{libs}/*"
     if not (data_dir / "meta.properties").exists():
         cluster_id = kraft_cluster_id()
@@ -279,17 +271,18 @@ def _start_kafka(cfg: StackConfig, fresh: bool) -> None:
             raise InfraError(f"formatting KRaft storage failed:\n{out.stdout}\n{out.stderr}")
     argv = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={kafka_dir / 'log4j2.yaml'}",
             f"-Dmicroexec.home={cfg.home}", "-cp", classpath, "kafka.Kafka", str(props)]
-    _spawn(cfg, "kafka", argv, kafka_dir)
+    spawn(cfg, "kafka", argv, kafka_dir)
 
 
 def _start_registry(cfg: StackConfig) -> None:
     version, java = registry_choice()
     root = fetch_registry(cfg, version)
-    argv = [java, "-Xms128m", "-Xmx768m", f"-Dmicroexec.home={cfg.home}",
-            f"-Dquarkus.http.port={cfg.registry_port}", f"-Dquarkus.http.host={cfg.host}",
-            "-Dapicurio.storage.kind=sql", "-Dapicurio.storage.sql.kind=h2",
-            "-jar", str(_registry_jar(root))]
-    _spawn(cfg, "registry", argv, root)
+    jar = registry.registry_jar(root)
+    if jar is None:
+        raise InfraError(f"no runnable jar in {root}; delete it and run `microexec infra up` again")
+    db_stem = registry.prepare_database(cfg.home, cfg.kafka_data)
+    argv = registry.registry_argv(java, jar, host=cfg.host, port=cfg.registry_port, db_stem=db_stem, home=cfg.home)
+    spawn(cfg, "registry", argv, root)
 
 
 def _kafka_ready(cfg: StackConfig) -> bool:
@@ -322,17 +315,18 @@ def _registry_ready(cfg: StackConfig) -> bool:
     return status == 200
 
 
-def _wait(cfg: StackConfig, name: str, ready: object, timeout: float) -> None:
+def wait_ready(cfg: StackConfig, name: str, ready: object, timeout: float) -> None:
+    """Poll ``ready(cfg)`` until true; InfraError with the log's tail if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(ready) and ready(cfg):
             return
         if running_pid(cfg, name) is None:
             raise InfraError(f"{name} exited during start-up; its log ({cfg.log_file(name)}) ends with:\n"
-                             f"{_log_tail(cfg, name)}")
+                             f"{log_tail(cfg, name)}")
         time.sleep(0.5)
     raise InfraError(f"{name} did not answer within {timeout:.0f}s; log: {cfg.log_file(name)}\n"
-                     f"{_log_tail(cfg, name)}")
+                     f"{log_tail(cfg, name)}")
 
 
 def _check_port_free(cfg: StackConfig, name: str, port: int) -> None:
@@ -354,20 +348,16 @@ def up(cfg: StackConfig, *, fresh: bool = False, timeout: float = 180.0) -> None
     if running_pid(cfg, "kafka") is None:
         _start_kafka(cfg, fresh)
     if running_pid(cfg, "registry") is None:
-        if not fresh and any((cfg.home / "kafka" / "data").glob("*-*")):
-            print("note: the registry keeps schemas in memory and is starting afresh while the broker keeps "
-                  "its data: Avro records written before cannot be decoded; `microexec infra up --fresh` "
-                  "starts both empty")
         _start_registry(cfg)
-    _wait(cfg, "kafka", _kafka_ready, timeout)
-    _wait(cfg, "registry", _registry_ready, timeout)
+    wait_ready(cfg, "kafka", _kafka_ready, timeout)
+    wait_ready(cfg, "registry", _registry_ready, timeout)
     status, body = _http("PUT", f"{cfg.registry_url}/config", {"compatibility": "BACKWARD"})
     if status != 200:
         raise InfraError(f"setting the registry's global compatibility to BACKWARD failed: {status} {body}")
 
 
 def down(cfg: StackConfig) -> list[str]:
-    stopped = [name for name in ("registry", "kafka") if _stop(cfg, name)]
+    stopped = [name for name in ("registry", "kafka") if stop_service(cfg, name)]
     return stopped
 
 

@@ -105,6 +105,17 @@ def test_volatility_axis_against_its_own_baseline() -> None:
     assert _run(cfg, [(0.0, 2.0, "normal", 2.0), (1.0, 50.0, "normal", 2.0)])[1].vol_ratio is None
 
 
+def test_volatile_illiquid_uses_its_wide_book_limits_only_at_a_very_wide_spread() -> None:
+    cfg = FrictionConfig()
+    warm = [(float(i), 2.0, "stressed", 10.0) for i in range(120)]  # illiquid, volatility baseline 2
+    for spread, expected in ((10.0, cfg.volatile_illiquid), (cfg.wide_spread_bps, cfg.volatile_illiquid_wide)):
+        decisions = _run(cfg, [*warm, *((float(120 + i), 4.0, "stressed", spread) for i in range(6))])
+        assert decisions[-1].regime == "volatile_illiquid" and decisions[-1].limits == expected
+    assert cfg.volatile_illiquid_wide != cfg.volatile_illiquid
+    with pytest.raises(ValueError):
+        FrictionConfig(wide_spread_bps=0.0).validate()
+
+
 def test_controller_state_from_an_older_layout_is_upgraded() -> None:
     old = {"vol": 0, "liq": 1, "ceil": 0.05, "ceil_t": T0}  # missing keys, no layout version
     ctl, decision = friction.step(old, T0 + S, None, "compressed", 2.0, FrictionConfig())

@@ -13,7 +13,7 @@ from fastavro.validation import validate
 from prometheus_client import REGISTRY
 
 from consumers.advisor import ADVISOR_VERSION
-from consumers.advisor.advisor import AdvisorConfig
+from consumers.advisor.advisor import AdverseSelectionConfig, AdvisorConfig
 from consumers.advisor.policy import BaselinePolicy
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.common.torghut_feed import synthetic_market
@@ -102,11 +102,16 @@ def test_invalid_state_gives_a_flagged_baseline_and_unkeyable_goes_to_dlq() -> N
 
 def test_adverse_selection_tightens_and_is_counted() -> None:
     before = REGISTRY.get_sample_value("execution_adverse_selection_flag_total", {"symbol": "ADV"}) or 0.0
-    # |OFI| 1, crumbling 1, stressed: z = -3 + 2.5 + 2 + 0.5*2 = 2.5 -> risk 0.924 > 0.85
-    [out] = advise_all([("state", state("ADV", order_flow_imbalance=-1.0, crumbling_quote_probability=1.0,
-                                        liquidity_regime="stressed"))])
-    assert out["adverse_selection_risk"] == pytest.approx(1 / (1 + 2.718281828459045 ** -2.5))
+    extreme = state("ADV", order_flow_imbalance=-1.0, crumbling_quote_probability=1.0, liquidity_regime="stressed")
+    # |OFI| 1, crumbling 1, stressed: z = -4 + 2.5 + 2 + 0.5*2 = 1.5 -> risk 0.818: tightened, below 0.85
+    [out] = advise_all([("state", extreme)])
+    assert out["adverse_selection_risk"] == pytest.approx(1 / (1 + 2.718281828459045 ** -1.5))
     assert out["preferred_order_type"] == "limit" and out["urgency_tier"] == "low" and out["quote_offset_bps"] == 0.0
+    assert (REGISTRY.get_sample_value("execution_adverse_selection_flag_total", {"symbol": "ADV"}) or 0.0) == before
+    # with the former bias (-3) the same state scores 0.924 > 0.85 and is counted as a flag
+    old_bias = AdvisorConfig(adverse=AdverseSelectionConfig(bias=-3.0))
+    [out] = advise_all([("state", extreme)], old_bias)
+    assert out["adverse_selection_risk"] == pytest.approx(1 / (1 + 2.718281828459045 ** -2.5))
     assert REGISTRY.get_sample_value("execution_adverse_selection_flag_total", {"symbol": "ADV"}) == before + 1
 
 

@@ -69,6 +69,7 @@ def random_config(rng: random.Random, baseline: BaselinePolicy) -> AdvisorConfig
     fr = FrictionConfig(
         calm_liquid=random_limits(rng), calm_illiquid=random_limits(rng),
         volatile_liquid=random_limits(rng), volatile_illiquid=random_limits(rng),
+        volatile_illiquid_wide=random_limits(rng), wide_spread_bps=rng.uniform(0.1, 60.0),
         vol_baseline_tau_s=rng.uniform(1.0, 1e4), vol_warmup_s=rng.choice((0.0, rng.uniform(0.0, 100.0))),
         volatile_enter_ratio=enter, volatile_exit_ratio=enter * rng.uniform(0.1, 0.99),
         illiquid_enter_spread_bps=spread_enter, illiquid_exit_spread_bps=spread_enter * rng.uniform(0.1, 0.99),

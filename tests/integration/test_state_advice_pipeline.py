@@ -25,6 +25,7 @@ from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
 from streams.topics import topic
+from tests.support.invariants import QuoteBook, advice_violations, state_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,15 @@ def test_feed_to_state_to_advice_to_torghut_client(pipeline_topics: Settings, un
     offline = run_offline(StateProcessor(), inputs)
     expected_state = {e.key: e.value for e in offline.outputs}
     assert {s: states[s] for s in SYMBOLS} == {s: expected_state[s] for s in SYMBOLS}
+
+    # Every published record is consistent with its own event_ts (tests/support/invariants.py).
+    state_dec = AvroDecoder("microstructure_state_v1", registry)
+    advice_dec = AvroDecoder("execution_advice_v1", registry)
+    all_states = {(m.partition(), m.offset()): state_dec.decode(m.value()) for m in read_all(settings, topic("state"))}
+    all_advice = [advice_dec.decode(m.value()) for m in read_all(settings, topic("advice"))]
+    quotes = [r.value for r in inputs if r.topic == topic("quotes")]
+    assert state_violations(all_states.values(), QuoteBook(quotes)) == []
+    assert advice_violations(all_advice, all_states, topic("state")) == []
 
     for symbol in SYMBOLS:
         assert advice[symbol]["event_ts"] == states[symbol]["event_ts"]

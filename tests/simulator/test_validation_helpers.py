@@ -15,6 +15,11 @@ def test_advisor_section_is_carried_over_verbatim() -> None:
     assert preserved_tail("# Title\n\n## Something else\n") == ""
     # Only a line that *starts* with the heading counts.
     assert preserved_tail("text mentioning ## Advisor vs baseline inline\n") == ""
+    # The replay tool wraps its section in markers: the begin marker travels with it.
+    marked = ("# T\n\n<!-- replay-validation:begin -->\n\n## Advisor vs baseline (x)\n\nrows\n"
+              "<!-- replay-validation:end -->\n")
+    assert preserved_tail(marked).startswith("<!-- replay-validation:begin -->\n\n## Advisor vs baseline (x)")
+    assert preserved_tail(marked).endswith("<!-- replay-validation:end -->\n")
 
 
 def test_facts_and_tolerances() -> None:
