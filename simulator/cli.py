@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     c.add_argument("--size-unit", type=float, default=1.0, help="size of one model unit (e.g. 1e-5 for BTC)")
     c.add_argument("--start", type=float, help="LOBSTER: window start, seconds after midnight")
     c.add_argument("--end", type=float, help="LOBSTER: window end, seconds after midnight")
+    c.add_argument("--flow-model", choices=("exp", "select"), default="exp",
+                   help="select: also fit multi-scale models (time-varying baseline, several time scales) "
+                        "and keep the one BIC chooses")
     c.set_defaults(func=cmd_calibrate)
 
     s = subparsers.add_parser("shortfall", help="Monte Carlo shortfall distribution of a parent order")
@@ -140,7 +143,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     err.print(f"{len(flow)} events over {flow.horizon:.0f} s from {flow.source}")
     try:
         with err.status("fitting the Hawkes model (maximum likelihood, free decays)") as status:
-            cal = calibrate(flow, progress=lambda m: status.update(m))
+            cal = calibrate(flow, progress=lambda m: status.update(m),
+                            flow_model=getattr(args, "flow_model", "exp"), bins=(1, 3))
     except ValueError as exc:
         return _fail(exc)
     try:
@@ -157,6 +161,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                       f"{d.ks_pvalue:.3g}" if d.fitted else "-",
                       f"{d.empirical_rate:.4f}", f"{d.model_rate:.4f}")
     Console().print(table)
+    if cal.choice is not None:
+        for c in cal.choice.candidates:
+            err.print(f"{c.name}: {c.n_params} parameters, log-likelihood {c.loglik:.1f}, BIC {c.bic:.0f}"
+                      f"{'  <- chosen' if c is cal.choice.best else ''}", soft_wrap=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -4,4 +4,4 @@ Bump it whenever a change alters simulated paths (rules, draw order, defaults), 
 digest mismatch between two runs can be told apart from a code change.
 """
 
-SIMULATOR_VERSION = "microexec-sim 0.1.0"
+SIMULATOR_VERSION = "microexec-sim 0.2.0"  # 0.2: own orders under the market view (passive bias fix)

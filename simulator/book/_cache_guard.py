@@ -20,8 +20,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 _SOURCES = (
     "book/core.py",
     "market/engine.py",
+    "market/cancels.py",
     "market/model.py",
     "execution/engine.py",
+    "execution/reaction.py",
+    "hawkes/multiscale.py",
     "hawkes/simulate.py",
     "hawkes/params.py",
 )

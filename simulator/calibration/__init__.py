@@ -1,23 +1,26 @@
-"""Calibration from recorded events: LOBSTER files or Torghut JSON quote/trade streams."""
+"""Calibration from recorded events: LOBSTER files, Binance feed recordings or Torghut JSON streams."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from simulator.calibration.binance import BTC_SIZE_UNIT, is_binance_recording, load_binance
 from simulator.calibration.calibrate import Calibration, DimensionReport, calibrate
-from simulator.calibration.flow import RecordedFlow
+from simulator.calibration.flow import RecordedFlow, slice_flow
 from simulator.calibration.lobster import LobsterFormatError, load_lobster
 from simulator.calibration.torghut import TorghutFormatError, flow_from_envelopes, load_torghut
 
 __all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow", "TorghutFormatError",
-           "calibrate", "flow_from_envelopes", "load_lobster", "load_recorded", "load_torghut"]
+           "calibrate", "flow_from_envelopes", "load_binance", "load_lobster", "load_recorded", "load_torghut",
+           "slice_flow"]
 
 
 def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = 1.0,
                   start_s: float | None = None, end_s: float | None = None) -> RecordedFlow:
     """One flow from the inputs: a LOBSTER message file (its order-book file beside it, or listed
-    too) or any number of Torghut JSON files of one symbol. Mixing sources is refused: one
-    calibration describes one market."""
+    too), Binance raw feed recordings (``<ns> {"stream": ...}`` lines, sizes in 1e-5 BTC unless
+    ``size_unit`` is changed from 1) or any number of Torghut JSON files of one symbol. Mixing
+    sources is refused: one calibration describes one market."""
     ps = [Path(p) for p in paths]
     if not ps:
         raise ValueError("no input files")
@@ -36,4 +39,9 @@ def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit
         return load_lobster(messages[0], book, tick_size=tick_size, start_s=start_s, end_s=end_s)
     if books:
         raise ValueError("a LOBSTER order-book file needs its message file")
+    binance = [is_binance_recording(p) for p in ps]
+    if any(binance):
+        if not all(binance):
+            raise ValueError("mixing Binance recordings and other inputs is not supported")
+        return load_binance(list(ps), tick_size=tick_size, size_unit=BTC_SIZE_UNIT if size_unit == 1.0 else size_unit)
     return load_torghut(list(ps), tick_size=tick_size, size_unit=size_unit)

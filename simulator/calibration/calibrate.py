@@ -15,7 +15,7 @@ the result into the market model:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.fit import FitResult, fit
 from simulator.hawkes.goodness import GoodnessReport
 from simulator.hawkes.marks import MarkDistribution, fit_marks
+from simulator.hawkes.multiscale import MultiScaleParams
+from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.params import HawkesParams
 from simulator.market.model import N_QUANTILES, MarketModel, quantile_table
 from simulator.market.types import DIM_NAMES, LIMIT_ASK_TOUCH, LIMIT_BID_TOUCH, N_DIMS
@@ -52,6 +54,8 @@ class Calibration:
     fit: FitResult
     dims: list[DimensionReport]
     active: list[int]
+    choice: ModelChoice | None = None
+    """With ``flow_model="select"``: every candidate tried and the one the criterion chose."""
 
     def report_rows(self) -> list[dict[str, Any]]:
         return [d.__dict__ for d in self.dims]
@@ -68,6 +72,16 @@ def _embed(sub: HawkesParams, active: list[int]) -> HawkesParams:
     return HawkesParams(mu, alpha, beta)
 
 
+def _embed_multiscale(sub: MultiScaleParams, active: list[int]) -> MultiScaleParams:
+    k = sub.n_scales
+    base = np.full((N_DIMS, sub.n_bins), ABSENT_MU)
+    alpha = np.zeros((N_DIMS, N_DIMS, k))
+    idx = np.asarray(active)
+    base[idx] = sub.baseline
+    alpha[np.ix_(idx, idx, np.arange(k))] = sub.alpha
+    return MultiScaleParams(base, sub.edges, alpha, sub.decays)
+
+
 def _offset_table(samples: np.ndarray, floor: int, default: int) -> np.ndarray:
     if samples.size == 0:
         return np.full(N_QUANTILES, default, np.int64)
@@ -75,8 +89,18 @@ def _offset_table(samples: np.ndarray, floor: int, default: int) -> np.ndarray:
 
 
 def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
-              progress: Callable[[str], None] | None = None) -> Calibration:
-    """Fit the ten-dimensional model to ``flow``; returns the model and the per-dimension KS report."""
+              progress: Callable[[str], None] | None = None, flow_model: str = "exp",
+              scales: Sequence[int] = (1, 2, 3, 4), bins: Sequence[int] = (1,),
+              criterion: str = "bic") -> Calibration:
+    """Fit the ten-dimensional model to ``flow``; returns the model and the per-dimension KS report.
+
+    ``flow_model="exp"`` (default) is the stationary one-exponential-per-pair model, as always.
+    ``flow_model="select"`` also fits multi-scale models (``scales`` x baseline ``bins``) and lets
+    ``criterion`` choose among all of them; if a multi-scale model wins, the market model carries
+    it (``MarketModel.multiscale``) and the KS report is the winner's.
+    """
+    if flow_model not in ("exp", "select"):
+        raise ValueError(f"flow_model must be 'exp' or 'select', not {flow_model!r}")
     say = progress or (lambda _msg: None)
     counts = flow.counts()
     active = [i for i in range(N_DIMS) if counts[i] >= MIN_EVENTS]
@@ -90,6 +114,16 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
     say(f"fitting {len(active)}-dimensional Hawkes to {len(events)} events over {flow.horizon:.0f} s")
     result = fit(events, **(fit_kwargs or {}))
     params = _embed(result.params, active)
+    choice = None
+    multiscale = None
+    gof = result.goodness
+    if flow_model == "select":
+        say(f"fitting multi-scale candidates: scales {list(scales)} x baseline bins {list(bins)}")
+        choice = select_model(events, scales=scales, bins=bins, criterion=criterion, exp_fit=result)
+        say(f"{criterion.upper()} chose: {choice.best.name}")
+        gof = choice.best.goodness
+        if isinstance(choice.best.params, MultiScaleParams):
+            multiscale = _embed_multiscale(choice.best.params, active)
 
     marks: list[MarkDistribution] = []
     for i in range(N_DIMS):
@@ -115,6 +149,7 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
         tick_size=flow.tick_size,
         ref_price=flow.ref_price,
         init_spread_ticks=max(1, init_spread),
+        multiscale=multiscale,
         metadata={
             "symbol": flow.symbol,
             "source": flow.source,
@@ -129,9 +164,9 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
             "decays_at_bound": [[DIM_NAMES[active[i]], DIM_NAMES[active[j]]] for i, j in result.decays_at_bound],
             "mapping_diagnostics": flow.diagnostics,
             "median_spread_ticks": init_spread,
-        },
+        } | ({} if choice is None else {"flow_model": choice.best.name, "criterion": criterion}),
     )
-    return Calibration(model, result, _dim_reports(result.goodness, counts, active, flow.horizon), active)
+    return Calibration(model, result, _dim_reports(gof, counts, active, flow.horizon), active, choice)
 
 
 def _dim_reports(gof: GoodnessReport, counts: np.ndarray, active: list[int], horizon: float) -> list[DimensionReport]:

@@ -61,3 +61,25 @@ def separate_ties(times: NDArray[np.float64], spacing: float = TIE_SPACING_S) ->
             out[k] = out[k - 1] + spacing
             moved += 1
     return out, moved
+
+
+def slice_flow(flow: RecordedFlow, start: float, end: float) -> RecordedFlow:
+    """The events of ``[start, end)`` as a flow of their own, times from 0: one rolling window.
+
+    Why: the simulation consumer recalibrates on the window it has just seen, from whatever source
+    (a LOBSTER day, a Binance recording, a Torghut stream). Per-event arrays are cut; the
+    placement samples (deep, cancel and inside offsets, level gaps) are not time-stamped and are
+    kept whole, so a short window borrows the recording's book geometry rather than a handful
+    of samples.
+    """
+    if not (0.0 <= start < end):
+        raise ValueError(f"need 0 <= start < end, got [{start}, {end})")
+    sel = (flow.times >= start) & (flow.times < end)
+    if not np.any(sel):
+        raise ValueError(f"no events in [{start}, {end}) of {flow.source}")
+    return RecordedFlow(
+        symbol=flow.symbol, source=f"{flow.source}[{start:g},{end:g})", times=flow.times[sel] - start,
+        dims=flow.dims[sel], sizes=flow.sizes[sel], horizon=float(min(end, flow.horizon) - start),
+        tick_size=flow.tick_size, ref_price=flow.ref_price, deep_offsets=flow.deep_offsets,
+        cancel_offsets=flow.cancel_offsets, spreads=flow.spreads[sel], mids=flow.mids[sel],
+        diagnostics=dict(flow.diagnostics), inside_offsets=flow.inside_offsets, level_gaps=flow.level_gaps)

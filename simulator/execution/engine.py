@@ -5,7 +5,8 @@ are merged in time order. Our actions are born at decision times from what the f
 ``feed_latency`` ago and reach the book ``entry_latency`` later, so a child can arrive at a book
 that has moved: a marketable child may partially fill, a resting child may be filled while its
 cancel is in flight. Resting children sit in the FIFO queue of the book like everyone else and
-fill only when the market orders reach them.
+fill only when the market orders reach them; the market's cancels can pull them at their queue
+position (queue-reactive own orders, see ``simulator.market.engine``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,17 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
-from simulator.market.engine import INF_TICK, S_MARKET_VOLUME, apply_event, ensure_sides, init_book
+from simulator.execution.reaction import ReactionTables, spawn_reaction
+from simulator.market.cancels import market_touch
+from simulator.market.engine import (
+    INF_TICK,
+    OWN_MARKET_VIEW,
+    S_MARKET_VOLUME,
+    S_PULLED,
+    apply_event,
+    ensure_sides,
+    init_book,
+)
 from simulator.market.model import Tables
 
 # Float policy slots (pol_f).
@@ -55,13 +66,16 @@ O_MKT_VOLUME = 4  # others' market-order volume during the horizon
 O_N_REC = 5
 O_N_FILLS = 6
 O_END_MID = 7
-O_SIZE = 8
+O_REACTIONS = 8  # market events that were the market's reaction to our fills
+O_REACT_DROPPED = 9
+O_SIZE = 10
 
 # Record kinds for our own actions (market events use their Hawkes dimension 0..9).
 R_POST = 100
 R_CANCEL = 101
 R_IOC = 102
 R_FILL = 103
+R_PULLED = 104  # a resting child removed by the market's cancel flow (queue-reactive own orders)
 
 A_POST = 0
 A_CANCEL = 1
@@ -104,9 +118,12 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                tb: Tables, pol_f: NDArray[np.float64],
                pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64], sched_pace: NDArray[np.float64],
                sched_cross: NDArray[np.int64], stats: NDArray[np.int64], rec_t: NDArray[np.float64],
-               rec_i: NDArray[np.int64], fills: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+               rec_i: NDArray[np.int64], fills: NDArray[np.float64], out: NDArray[np.float64],
+               rt: ReactionTables, ex_t: NDArray[np.float64], ex_d: NDArray[np.int64]) -> None:
     """Run market events and the parent's actions to the end of ``times``; results go to ``out``,
-    child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``."""
+    child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``. Our
+    aggressive fills seed reaction events (``simulator.execution.reaction``) into ``ex_*``, merged
+    with ``times`` in time order (none when the model's ``own_impact`` is 0)."""
     qty_total = pol_f[P_QTY]
     t0 = pol_f[P_T0]
     horizon = pol_f[P_HORIZON]
@@ -156,9 +173,15 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     ev = 0
     n_ev = times.shape[0]
     in_flight = 0  # shares in posts not yet at the book
+    ex_head = 0
+    ex_n = 0
+    n_react = 0
+    react_limit = t_end + entry_lat + 1e-6
 
     while True:
-        t_ev = times[ev] if ev < n_ev else np.inf
+        t_main = times[ev] if ev < n_ev else np.inf
+        t_ex = ex_t[ex_head] if ex_head < ex_n else np.inf
+        t_ev = min(t_main, t_ex)
         t_act = pa_t[pa_head % MAX_PENDING] if pa_head < pa_tail else np.inf
         t_dec = next_dec if not done_deciding else np.inf
         if t_ev == np.inf and t_act == np.inf and t_dec == np.inf:
@@ -200,6 +223,10 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                                 fills[n_fill, 1] = b.meta[M_NOTIONAL] / got
                                 fills[n_fill, 2] = got
                             n_fill += 1
+                            if rt.mult[aggressor] > 0.0:  # MARKET_BUY == BID == 0, MARKET_SELL == ASK == 1
+                                ex_head, ex_n, lost = spawn_reaction(t_act, aggressor, float(got), rt, react_limit,
+                                                                     rng, ex_t, ex_d, ex_head, ex_n)
+                                out[O_REACT_DROPPED] += lost
                         q -= got
                     if kind == A_POST and q > 0:
                         slot = -1
@@ -281,17 +308,39 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                 if next_dec > t_end:
                     next_dec = t_end
         else:
-            # A market-model event.
-            k = dims[ev]
+            # A market-model event (the drawn flow, or the market's reaction to our fills).
+            if t_ex < t_main:
+                k = ex_d[ex_head]
+                ex_head += 1
+                n_react += 1
+            else:
+                k = dims[ev]
+                ev += 1
             price, q = apply_event(b, k, rng, tb, stats)
             n_rec = _rec(n_rec, t_ev, k, price, q, b, rec_t, rec_i)
             hk = h_n % HIST
             h_t[hk] = t_ev
-            h_bid[hk] = best_bid(b)
-            h_ask[hk] = best_ask(b)
+            if tb.cfg[2] == OWN_MARKET_VIEW:
+                # The policy quotes against the others' touch: it knows its own orders, and a rule
+                # that follows the displayed touch would follow (and prop up) itself.
+                h_bid[hk] = market_touch(b, BID)
+                h_ask[hk] = market_touch(b, ASK)
+            else:
+                h_bid[hk] = best_bid(b)
+                h_ask[hk] = best_ask(b)
             h_vol[hk] = stats[S_MARKET_VOLUME]
             h_n += 1
-            ev += 1
+            if stats[S_PULLED] > 0:
+                # The market's cancel reached one of our children: it leaves the book unfilled and
+                # its quantity is worked again at the next decision (at the back of a queue).
+                pulled = stats[S_PULLED] - 1
+                stats[S_PULLED] = 0
+                for w in range(MAX_WORKING):
+                    if wk_oid[w] == pulled and wk_rem[w] > 0:
+                        n_rec = _rec(n_rec, t_ev, R_PULLED, wk_px[w], wk_rem[w], b, rec_t, rec_i)
+                        wk_oid[w] = -1
+                        wk_rem[w] = 0
+                        break
             nf = b.meta[M_NFILLS]
             for f in range(nf):
                 oid = b.fills[f, 0]
@@ -319,6 +368,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     out[O_N_REC] = n_rec
     out[O_N_FILLS] = n_fill
     out[O_END_MID] = 0.5 * (best_bid(b) + best_ask(b))
+    out[O_REACTIONS] = n_react
 
 
 @nb.njit(cache=True, nogil=True)  # Monte Carlo runs paths on several threads
@@ -327,11 +377,13 @@ def run_path(b: BookState, base_tick: int, ref_tick: int, spread: int, levels: i
              pol_f: NDArray[np.float64], pol_i: NDArray[np.int64], sched_frac: NDArray[np.float64],
              sched_pace: NDArray[np.float64], sched_cross: NDArray[np.int64], stats: NDArray[np.int64],
              rec_t: NDArray[np.float64], rec_i: NDArray[np.int64], fills: NDArray[np.float64],
-             out: NDArray[np.float64]) -> None:
+             out: NDArray[np.float64], rt: ReactionTables, ex_t: NDArray[np.float64],
+             ex_d: NDArray[np.int64]) -> None:
     """Reset the book, seed it and run the parent: one call from Python per path, because
     unboxing the book's arrays costs tens of microseconds per call and a Monte Carlo path of a
     quiet stock is only a few hundred microseconds of work."""
     reset_book(b, base_tick)
     init_book(b, ref_tick, spread, levels, per_level, tb, rng)
+    out[O_REACT_DROPPED] = 0.0
     run_parent(b, times, dims, rng, tb, pol_f, pol_i, sched_frac, sched_pace, sched_cross, stats, rec_t,
-               rec_i, fills, out)
+               rec_i, fills, out, rt, ex_t, ex_d)

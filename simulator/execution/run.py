@@ -35,9 +35,10 @@ from simulator.execution.engine import (
     run_path,
 )
 from simulator.execution.policy import ExecutionPolicy, ParentOrder
+from simulator.execution.reaction import REACTION_CAP, reaction_tables
 from simulator.execution.tca import shortfall_notional, slippage_bps
-from simulator.hawkes.simulate import simulate
 from simulator.market.engine import S_SIZE
+from simulator.market.flow import draw_flow
 from simulator.market.model import MarketModel
 
 
@@ -94,6 +95,9 @@ class PathRunner:
         self.out = np.zeros(O_SIZE)
         self.rec_t = np.zeros(0)
         self.rec_i = np.zeros((0, 5), np.int64)
+        self.reaction = reaction_tables(model)
+        self.ex_t = np.zeros(REACTION_CAP)
+        self.ex_d = np.zeros(REACTION_CAP, np.int64)
 
     def run(self, ss: np.random.SeedSequence,
             flow: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None,
@@ -114,15 +118,14 @@ class PathRunner:
         m = self.model
         flow_ss, book_ss = ss.spawn(2)
         if flow is None:
-            ev = simulate(m.hawkes, self.t_total, np.random.Generator(np.random.PCG64(flow_ss)),
-                          method="cluster")
+            ev = draw_flow(m, self.t_total, np.random.Generator(np.random.PCG64(flow_ss)))
             times, dims = ev.times, ev.dims
         else:
             times = np.ascontiguousarray(flow[0], dtype=np.float64)
             dims = np.ascontiguousarray(flow[1], dtype=np.int64)
         rng = np.random.Generator(np.random.PCG64(book_ss))
         b = self.book
-        need = len(times) + 4 * (int(self.order.horizon_s / self.policy.decision_interval_s) + 8) + 64
+        need = len(times) + 4 * (int(self.order.horizon_s / self.policy.decision_interval_s) + 8) + 64 + REACTION_CAP
         if self.rec_t.shape[0] < need:
             self.rec_t = np.zeros(2 * need)
             self.rec_i = np.zeros((2 * need, 5), np.int64)
@@ -130,7 +133,7 @@ class PathRunner:
         fr, pace, cross = self.sched
         run_path(b, m.ref_tick - b.lvl_head.shape[1] // 2, m.ref_tick, m.init_spread_ticks, m.init_levels,
                  m.init_orders_per_level, times, dims, rng, m.tables, self.pol_f, self.pol_i, fr, pace, cross,
-                 self.stats, self.rec_t, self.rec_i, self.fills, self.out)
+                 self.stats, self.rec_t, self.rec_i, self.fills, self.out, self.reaction, self.ex_t, self.ex_d)
         out = self.out
         n_rec = int(out[O_N_REC])
         n_fill = int(out[O_N_FILLS])

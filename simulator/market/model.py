@@ -19,10 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.hawkes.marks import MarkDistribution
+from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.params import HawkesParams
 from simulator.market.types import DIM_NAMES, N_DIMS
 
 N_QUANTILES = 64
+OWN_ORDER_RULES = {"legacy": 0, "reachable": 1, "market_view": 2}  # values of engine's OWN_* constants
 
 
 def quantile_table(samples: NDArray[Any], n: int = N_QUANTILES, floor: int = 1) -> NDArray[np.int64]:
@@ -43,7 +45,7 @@ class Tables(NamedTuple):
     cancel: NDArray[np.int64]  # (2, K) cancel offsets, ticks
     inside: NDArray[np.int64]  # (2, K) price improvement of inside-spread limits, ticks >= 1
     gaps: NDArray[np.int64]  # (1, K) tick gaps between levels of the start book and of refills
-    cfg: NDArray[np.int64]  # [refill/initial levels, refill gap ticks]
+    cfg: NDArray[np.int64]  # [refill/initial levels, refill gap ticks, own-order rule (engine OWN_*)]
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,32 @@ class MarketModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     inside_offset_table: NDArray[np.int64] | None = None  # (2, K); None: one tick of improvement
     level_gap_table: NDArray[np.int64] | None = None  # (K,); None: contiguous levels
+    multiscale: MultiScaleParams | None = None
+    """Opt-in richer order flow (time-varying baselines, several time scales). When set, paths draw
+    their flow from it instead of ``hawkes`` (which stays the stationary description, e.g. for
+    volume estimates of old consumers); None keeps every path exactly as before."""
+    flow_start_s: float = 0.0
+    own_impact: float = 0.0
+    """Our aggressive fills excite the market's flow (``simulator.execution.reaction``): 0 (default)
+    = no reaction; 1 = each fill counts as fill / mean size market orders of its side, through the
+    fitted branching column; other values scale that."""
+    own_order_rule: str = "market_view"
+    """How the market's flow treats our resting children (``simulator.market.engine``):
+    ``"market_view"`` (default since 0.2: cancels and placements act on the others' orders, an
+    order placed where a child of ours would block it trades with the child, the policy quotes
+    against the others' touch), ``"reachable"`` (cancels can pull our children at
+    their queue position) or ``"legacy"`` (before 0.2: cancels skip them; biased, kept to compare)."""
+    """Where in the multi-scale baseline profile (its clock: seconds from the start of the calibrated
+    window or day) a simulated path starts, e.g. 3600 for a path that starts an hour after the open."""
 
     def __post_init__(self) -> None:
         if self.hawkes.dim != N_DIMS:
             raise ValueError(f"market model needs {N_DIMS} Hawkes dimensions, got {self.hawkes.dim}")
+        if self.multiscale is not None:
+            if self.multiscale.dim != N_DIMS:
+                raise ValueError(f"multi-scale flow needs {N_DIMS} dimensions, got {self.multiscale.dim}")
+            if self.multiscale.spectral_radius() >= 1.0:
+                raise ValueError("multi-scale branching matrix is not stationary (spectral radius >= 1)")
         if len(self.marks) != N_DIMS:
             raise ValueError(f"need one mark distribution per dimension ({N_DIMS}), got {len(self.marks)}")
         dt = np.ascontiguousarray(self.deep_offset_table, dtype=np.int64)
@@ -87,7 +111,11 @@ class MarketModel:
             mv[i, :n] = m.values
             mv[i, n:] = m.values[-1]
             mc[i, :n] = m.cdf
-        cfg = np.array([self.init_levels, self.init_spread_ticks], np.int64)
+        if not (np.isfinite(self.own_impact) and self.own_impact >= 0):
+            raise ValueError("own_impact must be a finite number >= 0")
+        if self.own_order_rule not in OWN_ORDER_RULES:
+            raise ValueError(f"own_order_rule must be one of {list(OWN_ORDER_RULES)}, not {self.own_order_rule!r}")
+        cfg = np.array([self.init_levels, self.init_spread_ticks, OWN_ORDER_RULES[self.own_order_rule]], np.int64)
         it = np.ones((2, N_QUANTILES), np.int64) if self.inside_offset_table is None \
             else np.ascontiguousarray(self.inside_offset_table, dtype=np.int64)
         if it.ndim != 2 or it.shape[0] != 2 or np.any(it < 1):
@@ -113,13 +141,25 @@ class MarketModel:
     def mean_size(self, dim: int) -> float:
         return self.marks[dim].mean()
 
+    def flow_rates(self) -> NDArray[np.float64]:
+        """Long-run event rate per dimension of the flow paths are drawn from (1/s)."""
+        if self.multiscale is not None:
+            return self.multiscale.mean_intensity()
+        return self.hawkes.stationary_intensity()
+
     def expected_market_volume(self, seconds: float) -> float:
         """Expected shares traded by market orders in ``seconds`` at stationarity (sizes capped by depth aside)."""
-        lam = self.hawkes.stationary_intensity()
+        lam = self.flow_rates()
         return float(seconds * (lam[0] * self.mean_size(0) + lam[1] * self.mean_size(1)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {} if self.multiscale is None else {
+            "multiscale": self.multiscale.to_dict(), "flow_start_s": self.flow_start_s}
+        if self.own_order_rule != "market_view":
+            extra["own_order_rule"] = self.own_order_rule
+        if self.own_impact != 0.0:
+            extra["own_impact"] = self.own_impact
+        return extra | {
             "schema": "microexec.market_model.v1",
             "dims": list(DIM_NAMES),
             "hawkes": self.hawkes.to_dict(),
@@ -155,6 +195,10 @@ class MarketModel:
                 init_levels=int(data.get("init_levels", 10)),
                 init_orders_per_level=int(data.get("init_orders_per_level", 3)),
                 metadata=dict(data.get("metadata", {})),
+                multiscale=MultiScaleParams.from_dict(data["multiscale"]) if "multiscale" in data else None,
+                flow_start_s=float(data.get("flow_start_s", 0.0)),
+                own_order_rule=str(data.get("own_order_rule", "market_view")),
+                own_impact=float(data.get("own_impact", 0.0)),
             )
         except KeyError as exc:
             raise ValueError(f"params file is missing key {exc}") from exc

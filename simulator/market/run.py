@@ -10,11 +10,13 @@ from numpy.typing import NDArray
 
 from simulator.book.core import BookState, new_book
 from simulator.book.snapshot import BookSnapshot, snapshot
-from simulator.hawkes.simulate import jump_matrix, simulate
+from simulator.hawkes.simulate import jump_matrix
 from simulator.market.engine import S_SIZE, init_book, run_market_events, run_market_online
+from simulator.market.flow import draw_flow
 from simulator.market.model import MarketModel
 
-STAT_NAMES = ("events", "refills", "inside_dropped", "cancel_noop", "pool_replace", "market_volume")
+STAT_NAMES = ("events", "refills", "inside_dropped", "cancel_noop", "pool_replace", "market_volume", "own_pulled",
+              "last_pulled")
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,7 @@ def simulate_market(model: MarketModel, seconds: float, seed: int | np.random.Se
     hp = model.hawkes
     stats = np.zeros(S_SIZE, np.int64)
     if flow == "cluster":
-        ev = simulate(hp, float(seconds), np.random.Generator(np.random.PCG64(flow_ss)), method="cluster",
-                      max_events=max_events)
+        ev = draw_flow(model, float(seconds), np.random.Generator(np.random.PCG64(flow_ss)), max_events=max_events)
         cap = len(ev) if record else 0
         rec_t = np.zeros(cap)
         rec_i = np.zeros((cap, 5), np.int64)
@@ -71,6 +72,8 @@ def simulate_market(model: MarketModel, seconds: float, seed: int | np.random.Se
                                     int(check_every))
         t = float(seconds)
     elif flow == "thinning":
+        if model.multiscale is not None:
+            raise ValueError("the fused thinning loop draws the stationary model only; use flow='cluster'")
         cap = 0
         if record:
             expected = float(np.sum(hp.stationary_intensity())) * seconds

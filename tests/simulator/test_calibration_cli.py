@@ -43,3 +43,16 @@ def test_calibrate_then_simulate_and_shortfall_from_the_params(tmp_path, capsys)
     assert main(["shortfall", "--params", str(out), "--order-id", "t1", "--paths", "20", "--horizon", "60"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["n_paths"] == 20 and len(res["digest"]) == 64
+
+
+def test_calibrate_select_writes_the_chosen_flow_and_shortfall_runs_on_it(tmp_path, capsys):
+    out = tmp_path / "amzn_ms.json"
+    rc = main(["calibrate", str(AMZN), "--out", str(out), "--start", "34200", "--end", "34500",
+               "--flow-model", "select"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "<- chosen" in err and "exp per pair, constant baseline" in err
+    data = json.loads(out.read_text())
+    assert ("multiscale" in data) == (data["metadata"]["flow_model"] != "exp per pair, constant baseline")
+    assert main(["shortfall", "--params", str(out), "--order-id", "t2", "--paths", "20", "--horizon", "60"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_paths"] == 20

@@ -1,0 +1,25 @@
+"""The one place a market path's order flow is drawn: stationary Hawkes or the multi-scale model.
+
+The book loops consume a pre-drawn (times, dims) stream, because the market's flow is exogenous
+to the book; so the richer flow needs no change to them, only this choice of sampler. Both
+samplers take the same Generator, so the seeding contract (flow and book streams spawned from one
+SeedSequence) is unchanged, and a model without ``multiscale`` draws exactly what it drew before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.hawkes.events import HawkesEvents
+from simulator.hawkes.multiscale import simulate_multiscale
+from simulator.hawkes.simulate import simulate
+from simulator.market.model import MarketModel
+
+
+def draw_flow(model: MarketModel, seconds: float, rng: np.random.Generator, *,
+              max_events: int = 200_000_000) -> HawkesEvents:
+    """Order flow on ``[0, seconds]``; a multi-scale model starts at ``model.flow_start_s`` in its profile."""
+    if model.multiscale is None:
+        return simulate(model.hawkes, float(seconds), rng, method="cluster", max_events=max_events)
+    return simulate_multiscale(model.multiscale, float(seconds), rng, start=model.flow_start_s,
+                               max_events=max_events)

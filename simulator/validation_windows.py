@@ -1,0 +1,89 @@
+"""The windowed goodness-of-fit section of ``docs/validation.md``: every window and dimension, the
+stationary one-exponential-per-pair model beside the model the information criterion chose.
+
+Kept apart from :mod:`simulator.validation_report` so each stays small; this module only formats
+what :mod:`simulator.calibration.windows` computed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from simulator.calibration.windows import WindowFit
+
+LEVEL = 0.05
+
+
+def _hhmm(seconds_after_midnight: float) -> str:
+    h, rem = divmod(round(seconds_after_midnight), 3600)
+    return f"{h:02d}:{rem // 60:02d}"
+
+
+def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int, int]:
+    """(fitted dimensions, passes of the reference model, of the BIC choice, of the AIC choice) at 5%."""
+    n = sum(len(w.dims) for w in wins)
+    return (n, sum(w.passes("reference", LEVEL) for w in wins), sum(w.passes("chosen", LEVEL) for w in wins),
+            sum(w.passes("aic", LEVEL) for w in wins))
+
+
+def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
+    """One row per (window, dimension); ``clock_offset_s`` turns window starts into a time of day."""
+    rows = ["| window | dimension | events | exp per pair: KS | p | chosen model: KS | p |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for w in wins:
+        label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
+                 if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
+        for k, name in enumerate(w.dims):
+            (rs, rp), (cs, cp) = w.reference_ks[k], w.chosen_ks[k]
+
+            def mark(p: float) -> str:
+                return f"**{p:.3f}**" if p > LEVEL else f"{p:.2g}"
+
+            rows.append(f"| {label} | {name} | {w.counts[k]} | {rs:.3f} | {mark(rp)} | {cs:.3f} | {mark(cp)} |")
+    return "\n".join(rows)
+
+
+def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
+    rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
+            "passes chosen |", "|---|---:|---|---:|---:|---:|---:|"]
+    for w in wins:
+        label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
+                 if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
+        ref_bic = next(c[3] for c in w.candidates if c[0].startswith("exp per pair"))
+        best_bic = min(c[3] for c in w.candidates)
+        rows.append(f"| {label} | {w.n_events} | {w.chosen} | {ref_bic:.0f} | {best_bic:.0f} | "
+                    f"{w.passes('reference')}/{len(w.dims)} | {w.passes('chosen')}/{len(w.dims)} |")
+    return "\n".join(rows)
+
+
+def summary(datasets: dict[str, list[WindowFit]]) -> str:
+    """Pass rates per data set and overall, and how often each model was chosen."""
+    rows = ["| data | windows | fitted dimensions | KS passes at 5%: exp per pair, constant baseline | "
+            "KS passes: BIC's choice | KS passes: AIC's choice |", "|---|---:|---:|---:|---:|---:|"]
+    tot = [0, 0, 0, 0]
+    for name, wins in datasets.items():
+        n, r, c, a = pass_counts(wins)
+        tot = [tot[0] + n, tot[1] + r, tot[2] + c, tot[3] + a]
+        rows.append(f"| {name} | {len(wins)} | {n} | {r} ({100 * r / n:.0f}%) | {c} ({100 * c / n:.0f}%) | "
+                    f"{a} ({100 * a / n:.0f}%) |")
+    n, r, c, a = tot
+    rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {n} | {r} ({100 * r / n:.0f}%) | "
+                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) |")
+    out = "\n".join(rows)
+    for crit, key in (("BIC", "chosen"), ("AIC", "aic_chosen")):
+        chosen = Counter(getattr(w, key) for wins in datasets.values() for w in wins)
+        picks = "; ".join(f"{k}: {v}" for k, v in chosen.most_common())
+        out += f"\n\nModels chosen by {crit}, over all windows: {picks}."
+    return out
+
+
+def preserved_tail(existing: str, marker: str = "## Advisor vs baseline",
+                   begin_marker: str = "<!-- replay-validation:begin -->") -> str:
+    """Everything from the first line starting with ``marker`` (or from the replay tool's
+    ``begin_marker`` line, when it comes first) to the end; '' if neither is there: another
+    engineer's section that this generator must not drop."""
+    lines = existing.splitlines(keepends=True)
+    for k, line in enumerate(lines):
+        if line.startswith(marker) or line.strip() == begin_marker:
+            return "".join(lines[k:])
+    return ""
