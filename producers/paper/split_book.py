@@ -24,7 +24,7 @@ from producers.paper.orders import NS_PER_S, PaperOrder
 from producers.simulated_market.seeding import seed_sequence
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult, PathRunner
-from simulator.hawkes.simulate import simulate
+from simulator.market.flow import draw_flow
 from simulator.market.model import MarketModel
 from streams.timeutil import format_ts_ns
 
@@ -71,7 +71,7 @@ def execute_arms(model: MarketModel, order: PaperOrder, baseline: ExecutionPolic
                PathRunner(model, stretched_order(order, stretch).parent(), advised, warmup_s)]
     flow_ss, _ = _fresh(seed).spawn(2)
     t_total = max(r.t_total for r in runners)
-    ev = simulate(model.hawkes, t_total, np.random.Generator(np.random.PCG64(flow_ss)), method="cluster")
+    ev = draw_flow(model, t_total, np.random.Generator(np.random.PCG64(flow_ss)))  # multi-scale aware
     out = []
     for r in runners:
         keep = ev.times <= r.t_total
