@@ -132,7 +132,9 @@ def test_calibrations_and_shortfalls_on_the_broker_replay_byte_identical(sim_top
 
     # A second run with a fresh group and changelog over the same inputs: the same bytes again.
     def rows(msgs: list[Any]) -> list[tuple[int, bytes, bytes, int]]:
-        return [(m.partition(), m.key(), m.value(), m.timestamp()[1]) for m in msgs]
+        # Per partition in offset order: a read interleaves partitions in no fixed order.
+        return [(m.partition(), m.key(), m.value(), m.timestamp()[1])
+                for m in sorted(msgs, key=lambda m: (m.partition(), m.offset()))]
 
     latest_a = {m.key(): m for m in cal_msgs}
     ends_cal, ends_sf = end_offsets(settings, topic("calibration")), end_offsets(settings, topic("shortfall"))
