@@ -26,7 +26,6 @@ import gc
 import json
 import logging
 import math
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,8 +35,9 @@ from typing import Any, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams import metrics
+from streams import health, metrics
 from streams.admin import ensure_topics
+from streams.deadline import Deadline, Stalled, call_within
 from streams.dlq import dlq_headers
 from streams.merging import FatalConsumerError, MergeFeed, merger_for
 from streams.ordering import EventTimeMerger
@@ -47,10 +47,10 @@ from streams.serde import AvroDecoder, AvroEncoder, Registry, RegistryUnavailabl
 from streams.settings import Settings
 from streams.state import TransactionalState, canonical_json
 from streams.topics import CATALOG, changelog_topic, topic
+from streams.watchdog import Watchdog
 
 log = logging.getLogger("microexec.runtime")
 T = TypeVar("T")
-_TXN_TIMEOUT_S = 30.0
 _LATENCY_SAMPLE_MASK = 15  # observe the latency of one record in 16
 _MIN_RUN = 8  # shorter stretches are not worth a run's fixed cost (~30 us): record by record
 # topic, key, value, ts, headers, partition (-1: the producer's partitioner decides)
@@ -167,6 +167,10 @@ class ExactlyOnceRuntime:
         self._uncommitted = 0
         self._partition_counts: dict[str, int] = {}
         self._unprocessed: dict[tuple[str, int], int] = {}  # first unprocessed offset of a stopped batch
+        # Liveness (docs/liveness.md): bounded broker calls, a heartbeat, the watchdog of a main-thread run.
+        self.health = health.Health(app_id, 2.0 * settings.stall_timeout_s)
+        self._watchdog: Watchdog | None = None
+        self._failed = False  # a fatal error ends the run: the close must not try to commit again
 
         common = settings.kafka_common()
         txn_id = f"{app_id}-{settings.instance_id}"
@@ -215,12 +219,30 @@ class ExactlyOnceRuntime:
 
     def stop(self) -> None:
         """Ask the loop to finish: it commits what it has and returns."""
+        self.health.stopping = True
         self._stop.set()
 
-    def _install_signal_handlers(self) -> None:
+    def _install_watchdog(self) -> None:
+        """SIGTERM/SIGINT handling, shutdown grace and hang detection (streams/watchdog.py); a run
+        outside the main thread (tests) gets none, as signals only reach the main thread."""
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop())
+            self._watchdog = Watchdog(self.stop, lambda: self.health.last_beat, name=self.app,
+                                      grace_s=float(self.settings.shutdown_grace_s),
+                                      hang_s=2.0 * self.settings.stall_timeout_s)
+            self._watchdog.install()
+
+    def _budget(self) -> Deadline:
+        """One stall budget for a path of broker calls, cut short by the shutdown grace after a stop."""
+        watchdog = self._watchdog
+        return Deadline(float(self.settings.stall_timeout_s), None if watchdog is None else watchdog.shutdown_at)
+
+    def _bounded(self, what: str, fn: Callable[[float], T], deadline: Deadline | None = None) -> T:
+        """``fn(timeout)`` within ``deadline`` (a fresh budget if None); Stalled -> FatalRuntimeError."""
+        try:
+            return call_within(f"{self.app}: {what}", fn, deadline or self._budget(), beat=self.health.beat)
+        except Stalled as exc:
+            self._failed = True
+            raise FatalRuntimeError(f"{exc}; exiting for the supervisor to restart the consumer") from exc
 
     def prepare_topics(self) -> None:
         """Check the inputs are co-partitioned and create ``<app>.changelog`` (compacted) to match.
@@ -245,7 +267,17 @@ class ExactlyOnceRuntime:
             on_commit: Callable[[RunStats], None] | None = None) -> RunStats:
         """Process until stopped (SIGTERM/SIGINT or ``stop()``), idle for ``idle_timeout_s``, or
         ``max_records`` consumed; always ends with a commit of what was processed."""
-        self._install_signal_handlers()
+        self._install_watchdog()
+        health.register(self.health)
+        try:
+            return self._run(idle_timeout_s, max_records, on_commit)
+        finally:
+            health.unregister(self.health)
+            if self._watchdog is not None:
+                self._watchdog.uninstall()
+
+    def _run(self, idle_timeout_s: float | None, max_records: int | None,
+             on_commit: Callable[[RunStats], None] | None) -> RunStats:
         metrics.serve(self.settings.metrics_port)
         self.prepare_topics()
         started = time.monotonic()
@@ -253,7 +285,9 @@ class ExactlyOnceRuntime:
         if warm_up is not None:
             warm_up()  # before the GC freeze, so what it loads is frozen too
         _tune_gc(self.settings.gc_gen0_threshold)
-        self.producer.init_transactions(_TXN_TIMEOUT_S)  # fences and aborts a previous incarnation
+        self.health.beat()
+        # Fences and aborts a previous incarnation; bounded like every other transactional call.
+        self._bounded("init_transactions", self.producer.init_transactions)
         log.info("%s: transactions initialised in %.2fs", self.app, time.monotonic() - started)
         self.consumer.subscribe(list(self.processor.input_formats), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -263,8 +297,12 @@ class ExactlyOnceRuntime:
         min_interval = self.settings.commit_min_interval_ms / 1000.0
         last_commit = last_data = last_position_check = time.monotonic()
         next_punctuation = last_commit + self._punctuate_interval_s  # inf without a punctuate method
+        beat = self.health.beat
+        if self._watchdog is not None:
+            self._watchdog.hang_check = True
         try:
             while not self._stop.is_set():
+                beat()
                 # consume() waits until the batch is full or the timeout passes: a short timeout keeps
                 # a quiet stream's latency low, a busy stream fills batches long before it.
                 messages = raw = self.consumer.consume(batch, timeout=poll_timeout)
@@ -301,7 +339,12 @@ class ExactlyOnceRuntime:
                 if max_records is not None and self.stats.records_in >= max_records:
                     break
             self._commit()
+        except BaseException:
+            self._failed = True
+            raise
         finally:
+            if self._watchdog is not None:
+                self._watchdog.leaving()  # closing is bounded by the shutdown grace too
             self.consumer.close()
             self._restore_consumer.close()
         return self.stats
@@ -540,6 +583,7 @@ class ExactlyOnceRuntime:
     def _produce_encoded(self, encoded: list[_Encoded], counts_out: dict[str, int]) -> int:
         """Produce outputs in order (all of a batch at once: one tight loop, no call per record)."""
         produce = self.producer.produce
+        full_since = 0.0
         for out_topic, out_key, payload, ts, headers, partition in encoded:
             while True:
                 try:
@@ -551,7 +595,7 @@ class ExactlyOnceRuntime:
                         produce(out_topic, payload, out_key, timestamp=ts)
                     break
                 except BufferError:  # local queue full: serve delivery reports and try again
-                    self.producer.poll(0.05)
+                    full_since = self._queue_full(full_since)
             counts_out[out_topic] = counts_out.get(out_topic, 0) + 1
         return len(encoded)
 
@@ -592,12 +636,26 @@ class ExactlyOnceRuntime:
             kwargs["headers"] = headers
         if partition is not None:
             kwargs["partition"] = partition
+        full_since = 0.0
         while True:
             try:
                 self.producer.produce(out_topic, value, key, **kwargs)
                 return
             except BufferError:  # local queue full: serve delivery reports and try again
-                self.producer.poll(0.05)
+                full_since = self._queue_full(full_since)
+
+    def _queue_full(self, since: float) -> float:
+        """Wait a little for the producer's queue to drain (a broker that does not take records);
+        Stalled (fatal) once it has been full for the stall timeout."""
+        now = time.monotonic()
+        since = since or now
+        if now - since > self.settings.stall_timeout_s:
+            self._failed = True
+            raise FatalRuntimeError(f"{self.app}: producer queue full for {now - since:.0f}s "
+                                    "(MICROEXEC_STALL_TIMEOUT_S): the broker takes no records")
+        self.producer.poll(0.05)
+        self.health.beat()
+        return since
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         _, timestamp_ms = msg.timestamp()
@@ -610,19 +668,6 @@ class ExactlyOnceRuntime:
         metrics.DLQ.labels(self.app, reason).inc()
 
     # ------------------------------------------------------------------ transactions
-    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        for attempt in range(10):
-            try:
-                return fn()
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.retriable() and attempt < 9:
-                    log.warning("%s: retriable error, retrying: %s", what, err)
-                    time.sleep(0.1 * (attempt + 1))
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
     def _hold_unprocessed(self, messages: list[Message]) -> None:
         """Remember the first offset of each topic-partition among ``messages`` (fetched, not
         processed): the commit must not step past it, although the consumer's position has."""
@@ -665,6 +710,7 @@ class ExactlyOnceRuntime:
             self.producer.begin_transaction()
             self._in_txn = True
         started = time.perf_counter()
+        deadline = self._budget()  # one budget for offsets + commit (and the abort if it fails)
         try:
             for partition, state in self._states.items():
                 for key, value in state.dirty():
@@ -673,9 +719,10 @@ class ExactlyOnceRuntime:
                         "source_topic": None, "source_partition": partition, "source_offset": None})
                     self._produce(self._changelog, payload, key.encode("utf-8"), None, None, partition)
             if offsets:
-                self._retrying("send_offsets_to_transaction", lambda: self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), _TXN_TIMEOUT_S))
-            self._retrying("commit_transaction", lambda: self.producer.commit_transaction(_TXN_TIMEOUT_S))
+                group = self.consumer.consumer_group_metadata()
+                self._bounded("send_offsets_to_transaction", lambda timeout: self.producer.send_offsets_to_transaction(
+                    offsets, group, timeout), deadline)
+            self._bounded("commit_transaction", self.producer.commit_transaction, deadline)
         except KafkaException as exc:
             err = exc.args[0]
             if err.txn_requires_abort():
@@ -698,10 +745,12 @@ class ExactlyOnceRuntime:
         log.warning("aborting transaction (%s) and rewinding to committed offsets", reason)
         self.stats.aborts += 1
         metrics.ABORTS.labels(self.app, reason).inc()
+        deadline = self._budget()
         if self._in_txn:
             try:
-                self.producer.abort_transaction(_TXN_TIMEOUT_S)
+                self._bounded("abort_transaction", self.producer.abort_transaction, deadline)
             except KafkaException as exc:
+                self._failed = True
                 raise FatalRuntimeError(f"abort_transaction failed: {exc}") from exc
         for state in self._states.values():
             state.abort()
@@ -714,7 +763,8 @@ class ExactlyOnceRuntime:
         gone = {(tp.topic, tp.partition) for tp in lost or []}
         assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
-            for tp in self.consumer.committed(assignment, timeout=_TXN_TIMEOUT_S):
+            for tp in self._bounded("committed offsets", lambda timeout: self.consumer.committed(
+                    assignment, timeout=timeout), deadline):
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
                 try:
@@ -725,6 +775,7 @@ class ExactlyOnceRuntime:
     # ------------------------------------------------------------------ rebalances and restore
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "assign").inc()
+        self.health.assigned = self.health.assigned | {tp.partition for tp in partitions}
         log.info("%s: assigned %s", self.app, [(tp.topic, tp.partition) for tp in partitions])
         if self._merger is not None:
             for tp in partitions:
@@ -735,7 +786,8 @@ class ExactlyOnceRuntime:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "revoke").inc()
-        self._commit()  # commit on revoke: the next owner starts exactly where we stop
+        if not self._failed:  # after a fatal error (a stall) nothing may commit; the next owner redoes it
+            self._commit()  # commit on revoke (bounded): the next owner starts exactly where we stop
         self._drop_states(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -746,6 +798,8 @@ class ExactlyOnceRuntime:
     def _drop_states(self, partitions: list[TopicPartition]) -> None:
         for number in {tp.partition for tp in partitions}:
             self._states.pop(number, None)
+        self.health.restored = frozenset(self._states)
+        self.health.assigned = self.health.assigned - {tp.partition for tp in partitions}
         for tp in partitions:
             self._committed_positions.pop((tp.topic, tp.partition), None)
             if self._merge_feed is not None:
@@ -756,9 +810,11 @@ class ExactlyOnceRuntime:
         state = TransactionalState()
         self._states[partition] = state
         tp = TopicPartition(self._changelog, partition)
+        deadline = self._budget()  # restore waits on the broker: bounded, and restarted by progress below
         for attempt in range(50):  # a just-created changelog may not have a leader yet
             try:
-                low, high = self._restore_consumer.get_watermark_offsets(tp, timeout=10)
+                low, high = self._bounded(f"changelog {partition} offsets", lambda timeout: (
+                    self._restore_consumer.get_watermark_offsets(tp, timeout=timeout)), deadline)
                 break
             except KafkaException as exc:
                 err = exc.args[0]
@@ -771,14 +827,25 @@ class ExactlyOnceRuntime:
                 time.sleep(0.2)
         else:
             raise FatalRuntimeError(f"changelog {self._changelog}[{partition}] did not become readable")
+        self.health.beat()
         if high <= low:
+            self.health.restored = self.health.restored | {partition}
             return state
         tp.offset = OFFSET_BEGINNING
         self._restore_consumer.assign([tp])
         restored = 0
+        deadline.extend()
         try:
             while True:
                 batch = self._restore_consumer.consume(500, timeout=0.05)  # returns when full or timed out
+                if batch:
+                    deadline.extend()  # a long restore is fine as long as it moves
+                    self.health.beat()
+                elif deadline.expired():
+                    self._failed = True
+                    raise FatalRuntimeError(f"restore of {self._changelog}[{partition}] made no progress for "
+                                            f"{deadline.seconds:.0f}s at {restored} records "
+                                            "(MICROEXEC_STALL_TIMEOUT_S)")
                 done = False
                 for msg in batch:
                     err = msg.error()
@@ -799,6 +866,7 @@ class ExactlyOnceRuntime:
                     break
         finally:
             self._restore_consumer.unassign()
+        self.health.restored = self.health.restored | {partition}
         metrics.RESTORED.labels(self.app).inc(restored)
         log.info("restored %d changelog records into partition %d of %s", restored, partition, self.app)
         return state
