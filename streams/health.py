@@ -37,6 +37,14 @@ class Health:
         self.assigned: frozenset[int] = frozenset()
         self.restored: frozenset[int] = frozenset()
         self.stopping = False
+        self.broker_up_at = time.monotonic()  # last statistics report with a broker connection UP
+
+    def on_stats(self, stats_json: str) -> None:
+        """A librdkafka statistics report: note whether any broker connection is up. A consumer whose
+        broker is gone polls on happily and publishes nothing; this is how the loop notices."""
+        brokers = json.loads(stats_json).get("brokers", {})
+        if any(b.get("state") == "UP" for b in brokers.values()):
+            self.broker_up_at = time.monotonic()
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()
@@ -44,7 +52,9 @@ class Health:
     def live(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
         age = (time.monotonic() if now is None else now) - self.last_beat
         ok = age <= self.live_window_s
-        return ok, {"app": self.app, "live": ok, "loop_age_s": round(age, 3), "window_s": self.live_window_s}
+        broker_age = (time.monotonic() if now is None else now) - self.broker_up_at
+        return ok, {"app": self.app, "live": ok, "loop_age_s": round(age, 3), "window_s": self.live_window_s,
+                    "broker_seen_s_ago": round(broker_age, 1)}
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         live, detail = self.live()

@@ -199,7 +199,7 @@ class ExactlyOnceRuntime:
             "fetch.wait.max.ms": 20,
             "statistics.interval.ms": 5_000,
             "enable.partition.eof": self._merger is not None,  # an ended input must not hold back the merge
-            "stats_cb": lambda stats: metrics.record_lag_from_stats(app_id, stats),
+            "stats_cb": self._on_stats,
             **(consumer_overrides or {}),
         })
         self._restore_consumer = Consumer({
@@ -221,6 +221,11 @@ class ExactlyOnceRuntime:
         """Ask the loop to finish: it commits what it has and returns."""
         self.health.stopping = True
         self._stop.set()
+
+    def _on_stats(self, stats_json: str) -> None:
+        """librdkafka statistics (every 5 s): lag gauges, and whether any broker is connected."""
+        metrics.record_lag_from_stats(self.app, stats_json)
+        self.health.on_stats(stats_json)
 
     def _install_watchdog(self) -> None:
         """SIGTERM/SIGINT handling, shutdown grace and hang detection (streams/watchdog.py); a run
@@ -298,6 +303,8 @@ class ExactlyOnceRuntime:
         last_commit = last_data = last_position_check = time.monotonic()
         next_punctuation = last_commit + self._punctuate_interval_s  # inf without a punctuate method
         beat = self.health.beat
+        stall = float(self.settings.stall_timeout_s)
+        self.health.broker_up_at = time.monotonic()
         if self._watchdog is not None:
             self._watchdog.hang_check = True
         try:
@@ -315,6 +322,11 @@ class ExactlyOnceRuntime:
                     messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
                     self._process_batch(messages)
+                # consume() alone would wait for ever; statistics come every 5 s, so the outage is >= stall
+                if now - self.health.broker_up_at > stall + 5.0:
+                    self._failed = True
+                    raise FatalRuntimeError(f"{self.app}: no broker reachable for more than {stall:.0f}s "
+                                            "(MICROEXEC_STALL_TIMEOUT_S); exiting for the supervisor to restart")
                 if now >= next_punctuation:
                     self._punctuate_partitions()
                     next_punctuation = time.monotonic() + self._punctuate_interval_s
