@@ -15,9 +15,11 @@ exactly-once holds.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -55,14 +57,69 @@ class Deadline:
         self._at = time.monotonic() + self.seconds
 
 
+class Offload:
+    """A daemon thread that makes blocking client calls for the loop, so the loop can stop waiting.
+
+    Why: measured in the broker-restart test, one ``commit_transaction(timeout=1)`` stayed blocked
+    for more than 80 s after the broker was back, ignoring its timeout (librdkafka waits for its
+    transaction coordinator); a timeout passed to the call is therefore no bound. The loop hands
+    the call over and waits for the result at most until its deadline; then it raises ``Stalled``
+    and the process exits, leaving the blocked call behind (a daemon thread does not hold the exit).
+    Calls run one at a time, in order: a call queued behind a blocked one waits within its own budget.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], list[tuple[bool, Any]], threading.Event]] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._serve, name=f"{name}-client-calls", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            fn, box, done = self._calls.get()
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:  # handed to the waiting caller
+                box.append((False, exc))
+            done.set()
+
+    def submit(self, fn: Callable[[], Any]) -> tuple[list[tuple[bool, Any]], threading.Event]:
+        box: list[tuple[bool, Any]] = []
+        done = threading.Event()
+        self._calls.put((fn, box, done))
+        return box, done
+
+
 def _retriable(err: KafkaError) -> bool:
     return err.retriable() or err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
                                              KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
                                              KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
 
 
+def _stalled(what: str, deadline: Deadline, cause: str) -> Stalled:
+    return Stalled(f"{what} did not complete within {deadline.seconds:.0f}s (MICROEXEC_STALL_TIMEOUT_S, "
+                   f"or the shutdown grace after a stop){cause}")
+
+
+def _offloaded(what: str, fn: Callable[[float], T], timeout: float, deadline: Deadline, offload: Offload,
+               beat: Callable[[], None] | None) -> T:
+    """``fn(timeout)`` on the offload thread, waited for at most until ``deadline``."""
+    box, done = offload.submit(lambda: fn(timeout))
+    while not done.wait(max(0.01, min(SLICE_S, deadline.remaining()))):
+        if deadline.expired():
+            raise _stalled(what, deadline, f": blocked in the client call for {timeout + deadline.seconds:.0f}s "
+                                           "at most, past its own timeout")
+        if beat is not None:
+            beat()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
+
+
 def call_within(what: str, fn: Callable[[float], T], deadline: Deadline, *,
-                beat: Callable[[], None] | None = None) -> T:
+                beat: Callable[[], None] | None = None, offload: Offload | None = None) -> T:
     """``fn(timeout)`` until it succeeds, each attempt given at most ``SLICE_S`` of what is left.
 
     Retriable errors (timeouts included) are retried with a short backoff while the budget lasts;
@@ -73,11 +130,12 @@ def call_within(what: str, fn: Callable[[float], T], deadline: Deadline, *,
     while True:
         left = deadline.remaining()
         if left <= 0:
-            cause = f": {first_error.str()}" if first_error is not None else ""
-            raise Stalled(f"{what} did not complete within {deadline.seconds:.0f}s (MICROEXEC_STALL_TIMEOUT_S, "
-                          f"or the shutdown grace after a stop){cause}")
+            raise _stalled(what, deadline, f": {first_error.str()}" if first_error is not None else "")
+        timeout = max(0.05, min(SLICE_S, left))
         try:
-            return fn(max(0.05, min(SLICE_S, left)))
+            if offload is not None:
+                return _offloaded(what, fn, timeout, deadline, offload, beat)
+            return fn(timeout)
         except KafkaException as exc:
             err = exc.args[0]
             if not isinstance(err, KafkaError) or not _retriable(err) or err.fatal() or err.txn_requires_abort():

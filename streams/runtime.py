@@ -37,7 +37,7 @@ from confluent_kafka.admin import AdminClient
 
 from streams import health, metrics
 from streams.admin import ensure_topics
-from streams.deadline import Deadline, Stalled, call_within
+from streams.deadline import Deadline, Offload, Stalled, call_within
 from streams.dlq import dlq_headers
 from streams.merging import FatalConsumerError, MergeFeed, merger_for
 from streams.ordering import EventTimeMerger
@@ -170,6 +170,7 @@ class ExactlyOnceRuntime:
         # Liveness (docs/liveness.md): bounded broker calls, a heartbeat, the watchdog of a main-thread run.
         self.health = health.Health(app_id, 2.0 * settings.stall_timeout_s)
         self._watchdog: Watchdog | None = None
+        self._offload = Offload(app_id)  # transactional calls: librdkafka may block past their timeout
         self._failed = False  # a fatal error ends the run: the close must not try to commit again
 
         common = settings.kafka_common()
@@ -244,7 +245,8 @@ class ExactlyOnceRuntime:
     def _bounded(self, what: str, fn: Callable[[float], T], deadline: Deadline | None = None) -> T:
         """``fn(timeout)`` within ``deadline`` (a fresh budget if None); Stalled -> FatalRuntimeError."""
         try:
-            return call_within(f"{self.app}: {what}", fn, deadline or self._budget(), beat=self.health.beat)
+            return call_within(f"{self.app}: {what}", fn, deadline or self._budget(), beat=self.health.beat,
+                               offload=self._offload)
         except Stalled as exc:
             self._failed = True
             raise FatalRuntimeError(f"{exc}; exiting for the supervisor to restart the consumer") from exc

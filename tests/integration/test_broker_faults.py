@@ -278,7 +278,7 @@ def _finish(run: Run, fault: str, t_fault: float, t_back: float, before: int) ->
 def test_broker_sigkill_and_restart_mid_stream(private_stack: stack.StackConfig) -> None:
     cfg = private_stack
     # A stall timeout longer than the broker's restart (~6 s down + ~12 s start): the worker rides it out.
-    with _started(cfg, "kill", seed=21, stall_s=40) as run:
+    with _started(cfg, "kill", seed=21, stall_s=30) as run:
         before = run.committed() or 0
         pid = stack.running_pid(cfg, "kafka")
         assert pid is not None

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +18,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from streams import health, metrics
-from streams.deadline import SLICE_S, Deadline, Stalled, call_within
+from streams.deadline import SLICE_S, Deadline, Offload, Stalled, call_within
 from streams.settings import SettingsError, load_settings
 from streams.watchdog import EXIT_FORCED
 from tests.support.secure_broker import free_ports
@@ -43,6 +44,24 @@ def test_a_call_that_keeps_timing_out_ends_in_stalled_within_its_budget() -> Non
     took = time.monotonic() - started
     assert 1.9 <= took <= 2.5, took
     assert len(timeouts) >= 2 and max(timeouts) <= SLICE_S  # sliced: a stop is noticed within a second
+
+
+def _invalid(timeout: float) -> None:
+    raise KafkaException(KafkaError(KafkaError.INVALID_CONFIG, "bad"))
+
+
+def test_a_call_blocked_past_its_own_timeout_is_left_behind() -> None:
+    """librdkafka's commit_transaction was seen blocked for 80 s with timeout=1 s: the loop must not be."""
+    release = threading.Event()
+    offload = Offload("test")
+    started = time.monotonic()
+    with pytest.raises(Stalled, match="blocked in the client call"):
+        call_within("commit_transaction", lambda timeout: release.wait(60), Deadline(1.5), offload=offload)
+    assert 1.4 <= time.monotonic() - started <= 2.2
+    release.set()
+    assert call_within("commit_transaction", lambda timeout: timeout, Deadline(5.0), offload=offload) == SLICE_S
+    with pytest.raises(KafkaException):  # errors of the offloaded call reach the caller as they are
+        call_within("abort", _invalid, Deadline(5.0), offload=offload)
 
 
 def test_retriable_errors_are_retried_until_success() -> None:
