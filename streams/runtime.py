@@ -23,7 +23,6 @@ so a processor without the method costs nothing more.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import threading
@@ -35,10 +34,11 @@ from typing import Any, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams import health, metrics
+from streams import metrics, restore
 from streams.admin import ensure_topics
-from streams.deadline import Deadline, Offload, Stalled, call_within
+from streams.deadline import Stalled
 from streams.dlq import dlq_headers
+from streams.liveness import FatalRuntimeError, Liveness
 from streams.merging import FatalConsumerError, MergeFeed, merger_for
 from streams.ordering import EventTimeMerger
 from streams.partitioning import partition_for
@@ -47,7 +47,6 @@ from streams.serde import AvroDecoder, AvroEncoder, Registry, RegistryUnavailabl
 from streams.settings import Settings
 from streams.state import TransactionalState, canonical_json
 from streams.topics import CATALOG, changelog_topic, topic
-from streams.watchdog import Watchdog
 
 log = logging.getLogger("microexec.runtime")
 T = TypeVar("T")
@@ -55,10 +54,6 @@ _LATENCY_SAMPLE_MASK = 15  # observe the latency of one record in 16
 _MIN_RUN = 8  # shorter stretches are not worth a run's fixed cost (~30 us): record by record
 # topic, key, value, ts, headers, partition (-1: the producer's partitioner decides)
 _Encoded = tuple[str, bytes, bytes | None, int, tuple[tuple[str, bytes], ...], int]
-
-
-class FatalRuntimeError(RuntimeError):
-    """The instance can't go on (fenced, or a fatal client error); restart the process."""
 
 
 class TopologyError(RuntimeError):
@@ -168,10 +163,8 @@ class ExactlyOnceRuntime:
         self._partition_counts: dict[str, int] = {}
         self._unprocessed: dict[tuple[str, int], int] = {}  # first unprocessed offset of a stopped batch
         # Liveness (docs/liveness.md): bounded broker calls, a heartbeat, the watchdog of a main-thread run.
-        self.health = health.Health(app_id, 2.0 * settings.stall_timeout_s)
-        self._watchdog: Watchdog | None = None
-        self._offload = Offload(app_id)  # transactional calls: librdkafka may block past their timeout
-        self._failed = False  # a fatal error ends the run: the close must not try to commit again
+        self._live = Liveness(app_id, settings, self.stop)
+        self.health = self._live.health
 
         common = settings.kafka_common()
         txn_id = f"{app_id}-{settings.instance_id}"
@@ -200,7 +193,7 @@ class ExactlyOnceRuntime:
             "fetch.wait.max.ms": 20,
             "statistics.interval.ms": 5_000,
             "enable.partition.eof": self._merger is not None,  # an ended input must not hold back the merge
-            "stats_cb": self._on_stats,
+            "stats_cb": self._live.on_stats,
             **(consumer_overrides or {}),
         })
         self._restore_consumer = Consumer({
@@ -222,34 +215,6 @@ class ExactlyOnceRuntime:
         """Ask the loop to finish: it commits what it has and returns."""
         self.health.stopping = True
         self._stop.set()
-
-    def _on_stats(self, stats_json: str) -> None:
-        """librdkafka statistics (every 5 s): lag gauges, and whether any broker is connected."""
-        metrics.record_lag_from_stats(self.app, stats_json)
-        self.health.on_stats(stats_json)
-
-    def _install_watchdog(self) -> None:
-        """SIGTERM/SIGINT handling, shutdown grace and hang detection (streams/watchdog.py); a run
-        outside the main thread (tests) gets none, as signals only reach the main thread."""
-        if threading.current_thread() is threading.main_thread():
-            self._watchdog = Watchdog(self.stop, lambda: self.health.last_beat, name=self.app,
-                                      grace_s=float(self.settings.shutdown_grace_s),
-                                      hang_s=2.0 * self.settings.stall_timeout_s)
-            self._watchdog.install()
-
-    def _budget(self) -> Deadline:
-        """One stall budget for a path of broker calls, cut short by the shutdown grace after a stop."""
-        watchdog = self._watchdog
-        return Deadline(float(self.settings.stall_timeout_s), None if watchdog is None else watchdog.shutdown_at)
-
-    def _bounded(self, what: str, fn: Callable[[float], T], deadline: Deadline | None = None) -> T:
-        """``fn(timeout)`` within ``deadline`` (a fresh budget if None); Stalled -> FatalRuntimeError."""
-        try:
-            return call_within(f"{self.app}: {what}", fn, deadline or self._budget(), beat=self.health.beat,
-                               offload=self._offload)
-        except Stalled as exc:
-            self._failed = True
-            raise FatalRuntimeError(f"{exc}; exiting for the supervisor to restart the consumer") from exc
 
     def prepare_topics(self) -> None:
         """Check the inputs are co-partitioned and create ``<app>.changelog`` (compacted) to match.
@@ -274,14 +239,11 @@ class ExactlyOnceRuntime:
             on_commit: Callable[[RunStats], None] | None = None) -> RunStats:
         """Process until stopped (SIGTERM/SIGINT or ``stop()``), idle for ``idle_timeout_s``, or
         ``max_records`` consumed; always ends with a commit of what was processed."""
-        self._install_watchdog()
-        health.register(self.health)
+        self._live.start()
         try:
             return self._run(idle_timeout_s, max_records, on_commit)
         finally:
-            health.unregister(self.health)
-            if self._watchdog is not None:
-                self._watchdog.uninstall()
+            self._live.end()
 
     def _run(self, idle_timeout_s: float | None, max_records: int | None,
              on_commit: Callable[[RunStats], None] | None) -> RunStats:
@@ -294,7 +256,7 @@ class ExactlyOnceRuntime:
         _tune_gc(self.settings.gc_gen0_threshold)
         self.health.beat()
         # Fences and aborts a previous incarnation; bounded like every other transactional call.
-        self._bounded("init_transactions", self.producer.init_transactions)
+        self._live.bounded("init_transactions", self.producer.init_transactions)
         log.info("%s: transactions initialised in %.2fs", self.app, time.monotonic() - started)
         self.consumer.subscribe(list(self.processor.input_formats), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -305,10 +267,7 @@ class ExactlyOnceRuntime:
         last_commit = last_data = last_position_check = time.monotonic()
         next_punctuation = last_commit + self._punctuate_interval_s  # inf without a punctuate method
         beat = self.health.beat
-        stall = float(self.settings.stall_timeout_s)
-        self.health.broker_up_at = time.monotonic()
-        if self._watchdog is not None:
-            self._watchdog.hang_check = True
+        self._live.loop_started()
         try:
             while not self._stop.is_set():
                 beat()
@@ -324,11 +283,7 @@ class ExactlyOnceRuntime:
                     messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
                     self._process_batch(messages)
-                # consume() alone would wait for ever; statistics come every 5 s, so the outage is >= stall
-                if now - self.health.broker_up_at > stall + 5.0:
-                    self._failed = True
-                    raise FatalRuntimeError(f"{self.app}: no broker reachable for more than {stall:.0f}s "
-                                            "(MICROEXEC_STALL_TIMEOUT_S); exiting for the supervisor to restart")
+                self._live.check_broker(now)  # consume() alone would wait for ever on a broker that is gone
                 if now >= next_punctuation:
                     self._punctuate_partitions()
                     next_punctuation = time.monotonic() + self._punctuate_interval_s
@@ -354,11 +309,10 @@ class ExactlyOnceRuntime:
                     break
             self._commit()
         except BaseException:
-            self._failed = True
+            self._live.failed = True
             raise
         finally:
-            if self._watchdog is not None:
-                self._watchdog.leaving()  # closing is bounded by the shutdown grace too
+            self._live.leaving()
             self.consumer.close()
             self._restore_consumer.close()
         return self.stats
@@ -664,7 +618,7 @@ class ExactlyOnceRuntime:
         now = time.monotonic()
         since = since or now
         if now - since > self.settings.stall_timeout_s:
-            self._failed = True
+            self._live.failed = True
             raise FatalRuntimeError(f"{self.app}: producer queue full for {now - since:.0f}s "
                                     "(MICROEXEC_STALL_TIMEOUT_S): the broker takes no records")
         self.producer.poll(0.05)
@@ -724,7 +678,7 @@ class ExactlyOnceRuntime:
             self.producer.begin_transaction()
             self._in_txn = True
         started = time.perf_counter()
-        deadline = self._budget()  # one budget for offsets + commit (and the abort if it fails)
+        deadline = self._live.budget()  # one budget for offsets + commit (and the abort if it fails)
         try:
             for partition, state in self._states.items():
                 for key, value in state.dirty():
@@ -734,9 +688,10 @@ class ExactlyOnceRuntime:
                     self._produce(self._changelog, payload, key.encode("utf-8"), None, None, partition)
             if offsets:
                 group = self.consumer.consumer_group_metadata()
-                self._bounded("send_offsets_to_transaction", lambda timeout: self.producer.send_offsets_to_transaction(
-                    offsets, group, timeout), deadline)
-            self._bounded("commit_transaction", self.producer.commit_transaction, deadline)
+                send = self.producer.send_offsets_to_transaction
+                self._live.bounded("send_offsets_to_transaction", lambda timeout: send(offsets, group, timeout),
+                                   deadline)
+            self._live.bounded("commit_transaction", self.producer.commit_transaction, deadline)
         except KafkaException as exc:
             err = exc.args[0]
             if err.txn_requires_abort():
@@ -759,12 +714,12 @@ class ExactlyOnceRuntime:
         log.warning("aborting transaction (%s) and rewinding to committed offsets", reason)
         self.stats.aborts += 1
         metrics.ABORTS.labels(self.app, reason).inc()
-        deadline = self._budget()
+        deadline = self._live.budget()
         if self._in_txn:
             try:
-                self._bounded("abort_transaction", self.producer.abort_transaction, deadline)
+                self._live.bounded("abort_transaction", self.producer.abort_transaction, deadline)
             except KafkaException as exc:
-                self._failed = True
+                self._live.failed = True
                 raise FatalRuntimeError(f"abort_transaction failed: {exc}") from exc
         for state in self._states.values():
             state.abort()
@@ -777,7 +732,7 @@ class ExactlyOnceRuntime:
         gone = {(tp.topic, tp.partition) for tp in lost or []}
         assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
-            for tp in self._bounded("committed offsets", lambda timeout: self.consumer.committed(
+            for tp in self._live.bounded("committed offsets", lambda timeout: self.consumer.committed(
                     assignment, timeout=timeout), deadline):
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
@@ -800,7 +755,7 @@ class ExactlyOnceRuntime:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "revoke").inc()
-        if not self._failed:  # after a fatal error (a stall) nothing may commit; the next owner redoes it
+        if not self._live.failed:  # after a fatal error (a stall) nothing may commit; the next owner redoes it
             self._commit()  # commit on revoke (bounded): the next owner starts exactly where we stop
         self._drop_states(partitions)
 
@@ -820,68 +775,21 @@ class ExactlyOnceRuntime:
                 self._merge_feed.revoke(tp.topic, tp.partition)
 
     def _restore_partition(self, partition: int) -> TransactionalState:
-        """Replay changelog partition ``partition`` (read_committed) into a fresh state."""
+        """Replay changelog partition ``partition`` (read_committed) into a fresh state (streams/restore.py)."""
         state = TransactionalState()
         self._states[partition] = state
-        tp = TopicPartition(self._changelog, partition)
-        deadline = self._budget()  # restore waits on the broker: bounded, and restarted by progress below
-        for attempt in range(50):  # a just-created changelog may not have a leader yet
-            try:
-                low, high = self._bounded(f"changelog {partition} offsets", lambda timeout: (
-                    self._restore_consumer.get_watermark_offsets(tp, timeout=timeout)), deadline)
-                break
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION) and attempt > 20:
-                    raise FatalRuntimeError(f"changelog {self._changelog} has no partition {partition}") from exc
-                if not (err.retriable() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                                          KafkaError._UNKNOWN_PARTITION,
-                                                          KafkaError.NOT_LEADER_FOR_PARTITION)):
-                    raise
-                time.sleep(0.2)
-        else:
-            raise FatalRuntimeError(f"changelog {self._changelog}[{partition}] did not become readable")
-        self.health.beat()
-        if high <= low:
-            self.health.restored = self.health.restored | {partition}
-            return state
-        tp.offset = OFFSET_BEGINNING
-        self._restore_consumer.assign([tp])
-        restored = 0
-        deadline.extend()
+        deadline = self._live.budget()  # restore waits on the broker: bounded, and restarted by progress
         try:
-            while True:
-                batch = self._restore_consumer.consume(500, timeout=0.05)  # returns when full or timed out
-                if batch:
-                    deadline.extend()  # a long restore is fine as long as it moves
-                    self.health.beat()
-                elif deadline.expired():
-                    self._failed = True
-                    raise FatalRuntimeError(f"restore of {self._changelog}[{partition}] made no progress for "
-                                            f"{deadline.seconds:.0f}s at {restored} records "
-                                            "(MICROEXEC_STALL_TIMEOUT_S)")
-                done = False
-                for msg in batch:
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            done = True
-                            break
-                        raise KafkaException(err)
-                    raw_key = msg.key() or b""
-                    value = msg.value()
-                    if value is None:
-                        state.restore(raw_key.decode("utf-8"), None)
-                    else:
-                        entry = self._changelog_decoder.decode(value)
-                        state.restore(entry["state_key"], json.loads(entry["state_json"]))
-                    restored += 1
-                if done:
-                    break
-        finally:
-            self._restore_consumer.unassign()
+            low, high = restore.watermarks(self._restore_consumer, self._changelog, partition, deadline,
+                                           self._live.bounded)
+            self.health.beat()
+            restored = 0 if high <= low else restore.replay(
+                self._restore_consumer, self._changelog, partition, state, self._changelog_decoder, deadline,
+                self.health.beat)
+        except (restore.ChangelogMissing, Stalled) as exc:
+            self._live.failed = True
+            raise FatalRuntimeError(str(exc)) from exc
         self.health.restored = self.health.restored | {partition}
         metrics.RESTORED.labels(self.app).inc(restored)
         log.info("restored %d changelog records into partition %d of %s", restored, partition, self.app)
         return state
-
