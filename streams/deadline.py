@@ -69,14 +69,23 @@ class Offload:
     """
 
     def __init__(self, name: str) -> None:
-        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], list[tuple[bool, Any]], threading.Event]] = (
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], list[tuple[bool, Any]], threading.Event] | None] = (
             queue.SimpleQueue())
-        self._thread = threading.Thread(target=self._serve, name=f"{name}-client-calls", daemon=True)
-        self._thread.start()
+        self._name = name
+        self._thread: threading.Thread | None = None  # started by the first call
+
+    def close(self) -> None:
+        """Let the thread end once the calls queued before have run (a blocked one keeps it)."""
+        if self._thread is not None:
+            self._calls.put(None)
+            self._thread = None
 
     def _serve(self) -> None:
         while True:
-            fn, box, done = self._calls.get()
+            item = self._calls.get()
+            if item is None:
+                return
+            fn, box, done = item
             try:
                 box.append((True, fn()))
             except BaseException as exc:  # handed to the waiting caller
@@ -84,6 +93,9 @@ class Offload:
             done.set()
 
     def submit(self, fn: Callable[[], Any]) -> tuple[list[tuple[bool, Any]], threading.Event]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=f"{self._name}-client-calls", daemon=True)
+            self._thread.start()
         box: list[tuple[bool, Any]] = []
         done = threading.Event()
         self._calls.put((fn, box, done))

@@ -48,6 +48,7 @@ class Liveness:
 
     def end(self) -> None:
         health.unregister(self.health)
+        self.offload.close()
         if self.watchdog is not None:
             self.watchdog.uninstall()
 

@@ -211,7 +211,7 @@ class Run:
         return _committed_total(self.settings.bootstrap_servers, self.app, self.quotes, 3)
 
 
-def _start(cfg: stack.StackConfig, name: str, seed: int, stall_s: int) -> Run:
+def _start(cfg: stack.StackConfig, name: str, seed: int, stall_s: int, busy_us: int) -> Run:
     settings = _settings(cfg)
     quotes, out, app = f"quotes-{name}", f"out-{name}", f"faults-{name}"
     create_topics(settings, [(quotes, 3, False), (out, 3, False)])
@@ -221,7 +221,7 @@ def _start(cfg: stack.StackConfig, name: str, seed: int, stall_s: int) -> Run:
            "MICROEXEC_INSTANCE_ID": f"worker-{name}", "MICROEXEC_SESSION_TIMEOUT_MS": "6000",
            "MICROEXEC_STALL_TIMEOUT_S": str(stall_s), "MICROEXEC_SHUTDOWN_GRACE_S": str(GRACE_S),
            "MICROEXEC_METRICS_PORT": str(port), "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "tests.support.liveness_worker", quotes, out, app, "--busy-us", "150",
+    argv = [sys.executable, "-m", "tests.support.liveness_worker", quotes, out, app, "--busy-us", str(busy_us),
             "--txn-timeout-ms", str(TXN_TIMEOUT_MS)]
     supervisor = Supervisor(argv, env)
     supervisor.start()
@@ -239,8 +239,9 @@ def _start(cfg: stack.StackConfig, name: str, seed: int, stall_s: int) -> Run:
 
 
 @contextmanager
-def _started(cfg: stack.StackConfig, name: str, seed: int, stall_s: int = STALL_S) -> Iterator[Run]:
-    run = _start(cfg, name, seed, stall_s)
+def _started(cfg: stack.StackConfig, name: str, seed: int, stall_s: int = STALL_S,
+             busy_us: int = 150) -> Iterator[Run]:
+    run = _start(cfg, name, seed, stall_s, busy_us)
     try:
         yield run
     finally:
@@ -293,18 +294,21 @@ def test_broker_sigkill_and_restart_mid_stream(private_stack: stack.StackConfig)
 
 def test_broker_paused_longer_than_the_transaction_timeout(private_stack: stack.StackConfig) -> None:
     cfg = private_stack
-    with _started(cfg, "pause", seed=22) as run:
+    # 2.5 ms per record, slower than the feed: the worker always has fetched records to process, so
+    # its next commit after the pause blocks on the frozen broker, which is the state SIGTERM must end.
+    with _started(cfg, "pause", seed=22, busy_us=2_500) as run:
         pid = stack.running_pid(cfg, "kafka")
         assert pid is not None
         before = run.committed() or 0
         t_fault = time.monotonic()
         os.kill(pid, signal.SIGSTOP)
         try:
-            time.sleep(2.0)  # the worker is now blocked on the frozen broker (commit or fetch)
+            time.sleep(2.0)  # the worker is now blocked in a commit on the frozen broker
             # SIGTERM is honoured in that state too: within the shutdown grace, without SIGKILL.
             code, seconds = run.supervisor.terminate()
             print(f"\nSIGTERM while the broker is frozen: exit code {code} after {seconds:.1f}s (grace {GRACE_S}s)")
             assert seconds <= GRACE_S + 2, f"SIGTERM took {seconds:.1f}s with a frozen broker"
+            assert code in (3, 4), f"exit code {code}: the worker was not blocked on the broker (proves nothing)"
             time.sleep(max(0.0, TXN_TIMEOUT_MS / 1000 + 7 - (time.monotonic() - t_fault)))
         finally:
             os.kill(pid, signal.SIGCONT)
