@@ -7,7 +7,10 @@ the killed incarnation left open. Per transaction: the outputs, the DLQ records,
 every state key touched, and the input offsets (``send_offsets_to_transaction``) commit together
 or not at all. Error handling follows librdkafka's transactional API: retriable errors are retried,
 abortable ones abort the transaction, rewind the consumer to the committed offsets and drop the
-state written since; fatal ones (fencing) end the process, whose supervisor restarts it.
+state written since; fatal ones (fencing) end the process, whose supervisor restarts it. No wait
+is unbounded (streams/liveness.py, docs/liveness.md): every broker call of the commit, abort, init
+and restore paths has a wall-clock budget, a watchdog honours SIGTERM while the loop is blocked,
+and /healthz and /readyz report the loop's progress and the restored partitions.
 
 Partitions of the input topics are co-partitioned by key (range assignment), so the keyed state of
 input partition ``p`` lives in changelog partition ``p``; it is restored from the changelog before
