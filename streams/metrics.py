@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 RECORDS_IN = Counter("microexec_records_in_total", "Input records consumed", ["app", "topic"])
 RECORDS_OUT = Counter("microexec_records_out_total", "Output records produced (committed or not)", ["app", "topic"])
@@ -45,9 +45,10 @@ RESTORED = Counter("microexec_state_restored_records_total", "Changelog records 
 
 
 def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0 disables it)."""
-    if port:
-        start_http_server(port)
+    """Expose /metrics, with /healthz and /readyz beside it (streams/health.py), on ``port`` (0: off)."""
+    from streams import health
+
+    health.serve(port)
 
 
 def record_lag_from_stats(app: str, stats_json: str) -> None:

@@ -7,7 +7,10 @@ the killed incarnation left open. Per transaction: the outputs, the DLQ records,
 every state key touched, and the input offsets (``send_offsets_to_transaction``) commit together
 or not at all. Error handling follows librdkafka's transactional API: retriable errors are retried,
 abortable ones abort the transaction, rewind the consumer to the committed offsets and drop the
-state written since; fatal ones (fencing) end the process, whose supervisor restarts it.
+state written since; fatal ones (fencing) end the process, whose supervisor restarts it. No wait
+is unbounded (streams/liveness.py, docs/liveness.md): every broker call of the commit, abort, init
+and restore paths has a wall-clock budget, a watchdog honours SIGTERM while the loop is blocked,
+and /healthz and /readyz report the loop's progress and the restored partitions.
 
 Partitions of the input topics are co-partitioned by key (range assignment), so the keyed state of
 input partition ``p`` lives in changelog partition ``p``; it is restored from the changelog before
@@ -23,10 +26,8 @@ so a processor without the method costs nothing more.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,9 +37,11 @@ from typing import Any, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams import metrics
+from streams import metrics, restore
 from streams.admin import ensure_topics
+from streams.deadline import Stalled
 from streams.dlq import dlq_headers
+from streams.liveness import FatalRuntimeError, Liveness
 from streams.merging import FatalConsumerError, MergeFeed, merger_for
 from streams.ordering import EventTimeMerger
 from streams.partitioning import partition_for
@@ -50,15 +53,10 @@ from streams.topics import CATALOG, changelog_topic, topic
 
 log = logging.getLogger("microexec.runtime")
 T = TypeVar("T")
-_TXN_TIMEOUT_S = 30.0
 _LATENCY_SAMPLE_MASK = 15  # observe the latency of one record in 16
 _MIN_RUN = 8  # shorter stretches are not worth a run's fixed cost (~30 us): record by record
 # topic, key, value, ts, headers, partition (-1: the producer's partitioner decides)
 _Encoded = tuple[str, bytes, bytes | None, int, tuple[tuple[str, bytes], ...], int]
-
-
-class FatalRuntimeError(RuntimeError):
-    """The instance can't go on (fenced, or a fatal client error); restart the process."""
 
 
 class TopologyError(RuntimeError):
@@ -167,6 +165,9 @@ class ExactlyOnceRuntime:
         self._uncommitted = 0
         self._partition_counts: dict[str, int] = {}
         self._unprocessed: dict[tuple[str, int], int] = {}  # first unprocessed offset of a stopped batch
+        # Liveness (docs/liveness.md): bounded broker calls, a heartbeat, the watchdog of a main-thread run.
+        self._live = Liveness(app_id, settings, self.stop)
+        self.health = self._live.health
 
         common = settings.kafka_common()
         txn_id = f"{app_id}-{settings.instance_id}"
@@ -195,7 +196,7 @@ class ExactlyOnceRuntime:
             "fetch.wait.max.ms": 20,
             "statistics.interval.ms": 5_000,
             "enable.partition.eof": self._merger is not None,  # an ended input must not hold back the merge
-            "stats_cb": lambda stats: metrics.record_lag_from_stats(app_id, stats),
+            "stats_cb": self._live.on_stats,
             **(consumer_overrides or {}),
         })
         self._restore_consumer = Consumer({
@@ -215,12 +216,8 @@ class ExactlyOnceRuntime:
 
     def stop(self) -> None:
         """Ask the loop to finish: it commits what it has and returns."""
+        self.health.stopping = True
         self._stop.set()
-
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop())
 
     def prepare_topics(self) -> None:
         """Check the inputs are co-partitioned and create ``<app>.changelog`` (compacted) to match.
@@ -245,7 +242,14 @@ class ExactlyOnceRuntime:
             on_commit: Callable[[RunStats], None] | None = None) -> RunStats:
         """Process until stopped (SIGTERM/SIGINT or ``stop()``), idle for ``idle_timeout_s``, or
         ``max_records`` consumed; always ends with a commit of what was processed."""
-        self._install_signal_handlers()
+        self._live.start()
+        try:
+            return self._run(idle_timeout_s, max_records, on_commit)
+        finally:
+            self._live.end()
+
+    def _run(self, idle_timeout_s: float | None, max_records: int | None,
+             on_commit: Callable[[RunStats], None] | None) -> RunStats:
         metrics.serve(self.settings.metrics_port)
         self.prepare_topics()
         started = time.monotonic()
@@ -253,7 +257,9 @@ class ExactlyOnceRuntime:
         if warm_up is not None:
             warm_up()  # before the GC freeze, so what it loads is frozen too
         _tune_gc(self.settings.gc_gen0_threshold)
-        self.producer.init_transactions(_TXN_TIMEOUT_S)  # fences and aborts a previous incarnation
+        self.health.beat()
+        # Fences and aborts a previous incarnation; bounded like every other transactional call.
+        self._live.bounded("init_transactions", self.producer.init_transactions)
         log.info("%s: transactions initialised in %.2fs", self.app, time.monotonic() - started)
         self.consumer.subscribe(list(self.processor.input_formats), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -263,8 +269,11 @@ class ExactlyOnceRuntime:
         min_interval = self.settings.commit_min_interval_ms / 1000.0
         last_commit = last_data = last_position_check = time.monotonic()
         next_punctuation = last_commit + self._punctuate_interval_s  # inf without a punctuate method
+        beat = self.health.beat
+        self._live.loop_started()
         try:
             while not self._stop.is_set():
+                beat()
                 # consume() waits until the batch is full or the timeout passes: a short timeout keeps
                 # a quiet stream's latency low, a busy stream fills batches long before it.
                 messages = raw = self.consumer.consume(batch, timeout=poll_timeout)
@@ -277,6 +286,7 @@ class ExactlyOnceRuntime:
                     messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
                     self._process_batch(messages)
+                self._live.check_broker(now)  # consume() alone would wait for ever on a broker that is gone
                 if now >= next_punctuation:
                     self._punctuate_partitions()
                     next_punctuation = time.monotonic() + self._punctuate_interval_s
@@ -301,7 +311,11 @@ class ExactlyOnceRuntime:
                 if max_records is not None and self.stats.records_in >= max_records:
                     break
             self._commit()
+        except BaseException:
+            self._live.failed = True
+            raise
         finally:
+            self._live.leaving()
             self.consumer.close()
             self._restore_consumer.close()
         return self.stats
@@ -540,6 +554,7 @@ class ExactlyOnceRuntime:
     def _produce_encoded(self, encoded: list[_Encoded], counts_out: dict[str, int]) -> int:
         """Produce outputs in order (all of a batch at once: one tight loop, no call per record)."""
         produce = self.producer.produce
+        full_since = 0.0
         for out_topic, out_key, payload, ts, headers, partition in encoded:
             while True:
                 try:
@@ -551,7 +566,7 @@ class ExactlyOnceRuntime:
                         produce(out_topic, payload, out_key, timestamp=ts)
                     break
                 except BufferError:  # local queue full: serve delivery reports and try again
-                    self.producer.poll(0.05)
+                    full_since = self._queue_full(full_since)
             counts_out[out_topic] = counts_out.get(out_topic, 0) + 1
         return len(encoded)
 
@@ -592,12 +607,26 @@ class ExactlyOnceRuntime:
             kwargs["headers"] = headers
         if partition is not None:
             kwargs["partition"] = partition
+        full_since = 0.0
         while True:
             try:
                 self.producer.produce(out_topic, value, key, **kwargs)
                 return
             except BufferError:  # local queue full: serve delivery reports and try again
-                self.producer.poll(0.05)
+                full_since = self._queue_full(full_since)
+
+    def _queue_full(self, since: float) -> float:
+        """Wait a little for the producer's queue to drain (a broker that does not take records);
+        Stalled (fatal) once it has been full for the stall timeout."""
+        now = time.monotonic()
+        since = since or now
+        if now - since > self.settings.stall_timeout_s:
+            self._live.failed = True
+            raise FatalRuntimeError(f"{self.app}: producer queue full for {now - since:.0f}s "
+                                    "(MICROEXEC_STALL_TIMEOUT_S): the broker takes no records")
+        self.producer.poll(0.05)
+        self.health.beat()
+        return since
 
     def _dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         _, timestamp_ms = msg.timestamp()
@@ -610,19 +639,6 @@ class ExactlyOnceRuntime:
         metrics.DLQ.labels(self.app, reason).inc()
 
     # ------------------------------------------------------------------ transactions
-    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        for attempt in range(10):
-            try:
-                return fn()
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.retriable() and attempt < 9:
-                    log.warning("%s: retriable error, retrying: %s", what, err)
-                    time.sleep(0.1 * (attempt + 1))
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
     def _hold_unprocessed(self, messages: list[Message]) -> None:
         """Remember the first offset of each topic-partition among ``messages`` (fetched, not
         processed): the commit must not step past it, although the consumer's position has."""
@@ -665,6 +681,7 @@ class ExactlyOnceRuntime:
             self.producer.begin_transaction()
             self._in_txn = True
         started = time.perf_counter()
+        deadline = self._live.budget()  # one budget for offsets + commit (and the abort if it fails)
         try:
             for partition, state in self._states.items():
                 for key, value in state.dirty():
@@ -673,9 +690,11 @@ class ExactlyOnceRuntime:
                         "source_topic": None, "source_partition": partition, "source_offset": None})
                     self._produce(self._changelog, payload, key.encode("utf-8"), None, None, partition)
             if offsets:
-                self._retrying("send_offsets_to_transaction", lambda: self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), _TXN_TIMEOUT_S))
-            self._retrying("commit_transaction", lambda: self.producer.commit_transaction(_TXN_TIMEOUT_S))
+                group = self.consumer.consumer_group_metadata()
+                send = self.producer.send_offsets_to_transaction
+                self._live.bounded("send_offsets_to_transaction", lambda timeout: send(offsets, group, timeout),
+                                   deadline)
+            self._live.bounded("commit_transaction", self.producer.commit_transaction, deadline)
         except KafkaException as exc:
             err = exc.args[0]
             if err.txn_requires_abort():
@@ -698,10 +717,12 @@ class ExactlyOnceRuntime:
         log.warning("aborting transaction (%s) and rewinding to committed offsets", reason)
         self.stats.aborts += 1
         metrics.ABORTS.labels(self.app, reason).inc()
+        deadline = self._live.budget()
         if self._in_txn:
             try:
-                self.producer.abort_transaction(_TXN_TIMEOUT_S)
+                self._live.bounded("abort_transaction", self.producer.abort_transaction, deadline)
             except KafkaException as exc:
+                self._live.failed = True
                 raise FatalRuntimeError(f"abort_transaction failed: {exc}") from exc
         for state in self._states.values():
             state.abort()
@@ -714,7 +735,8 @@ class ExactlyOnceRuntime:
         gone = {(tp.topic, tp.partition) for tp in lost or []}
         assignment = [tp for tp in self.consumer.assignment() if (tp.topic, tp.partition) not in gone]
         if assignment:
-            for tp in self.consumer.committed(assignment, timeout=_TXN_TIMEOUT_S):
+            for tp in self._live.bounded("committed offsets", lambda timeout: self.consumer.committed(
+                    assignment, timeout=timeout), deadline):
                 if tp.offset < 0:
                     tp.offset = OFFSET_BEGINNING
                 try:
@@ -725,6 +747,7 @@ class ExactlyOnceRuntime:
     # ------------------------------------------------------------------ rebalances and restore
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "assign").inc()
+        self.health.assigned = self.health.assigned | {tp.partition for tp in partitions}
         log.info("%s: assigned %s", self.app, [(tp.topic, tp.partition) for tp in partitions])
         if self._merger is not None:
             for tp in partitions:
@@ -735,7 +758,8 @@ class ExactlyOnceRuntime:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels(self.app, "revoke").inc()
-        self._commit()  # commit on revoke: the next owner starts exactly where we stop
+        if not self._live.failed:  # after a fatal error (a stall) nothing may commit; the next owner redoes it
+            self._commit()  # commit on revoke (bounded): the next owner starts exactly where we stop
         self._drop_states(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -746,60 +770,29 @@ class ExactlyOnceRuntime:
     def _drop_states(self, partitions: list[TopicPartition]) -> None:
         for number in {tp.partition for tp in partitions}:
             self._states.pop(number, None)
+        self.health.restored = frozenset(self._states)
+        self.health.assigned = self.health.assigned - {tp.partition for tp in partitions}
         for tp in partitions:
             self._committed_positions.pop((tp.topic, tp.partition), None)
             if self._merge_feed is not None:
                 self._merge_feed.revoke(tp.topic, tp.partition)
 
     def _restore_partition(self, partition: int) -> TransactionalState:
-        """Replay changelog partition ``partition`` (read_committed) into a fresh state."""
+        """Replay changelog partition ``partition`` (read_committed) into a fresh state (streams/restore.py)."""
         state = TransactionalState()
         self._states[partition] = state
-        tp = TopicPartition(self._changelog, partition)
-        for attempt in range(50):  # a just-created changelog may not have a leader yet
-            try:
-                low, high = self._restore_consumer.get_watermark_offsets(tp, timeout=10)
-                break
-            except KafkaException as exc:
-                err = exc.args[0]
-                if err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION) and attempt > 20:
-                    raise FatalRuntimeError(f"changelog {self._changelog} has no partition {partition}") from exc
-                if not (err.retriable() or err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                                          KafkaError._UNKNOWN_PARTITION,
-                                                          KafkaError.NOT_LEADER_FOR_PARTITION)):
-                    raise
-                time.sleep(0.2)
-        else:
-            raise FatalRuntimeError(f"changelog {self._changelog}[{partition}] did not become readable")
-        if high <= low:
-            return state
-        tp.offset = OFFSET_BEGINNING
-        self._restore_consumer.assign([tp])
-        restored = 0
+        deadline = self._live.budget()  # restore waits on the broker: bounded, and restarted by progress
         try:
-            while True:
-                batch = self._restore_consumer.consume(500, timeout=0.05)  # returns when full or timed out
-                done = False
-                for msg in batch:
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            done = True
-                            break
-                        raise KafkaException(err)
-                    raw_key = msg.key() or b""
-                    value = msg.value()
-                    if value is None:
-                        state.restore(raw_key.decode("utf-8"), None)
-                    else:
-                        entry = self._changelog_decoder.decode(value)
-                        state.restore(entry["state_key"], json.loads(entry["state_json"]))
-                    restored += 1
-                if done:
-                    break
-        finally:
-            self._restore_consumer.unassign()
+            low, high = restore.watermarks(self._restore_consumer, self._changelog, partition, deadline,
+                                           self._live.bounded)
+            self.health.beat()
+            restored = 0 if high <= low else restore.replay(
+                self._restore_consumer, self._changelog, partition, state, self._changelog_decoder, deadline,
+                self.health.beat)
+        except (restore.ChangelogMissing, Stalled) as exc:
+            self._live.failed = True
+            raise FatalRuntimeError(str(exc)) from exc
+        self.health.restored = self.health.restored | {partition}
         metrics.RESTORED.labels(self.app).inc(restored)
         log.info("restored %d changelog records into partition %d of %s", restored, partition, self.app)
         return state
-

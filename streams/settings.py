@@ -61,6 +61,13 @@ SETTINGS_TABLE: tuple[Var, ...] = (
         "records on their way but does not deliver them, counted only while the consumer is caught up."),
     Var("MICROEXEC_MERGE_MAX_BUFFERED", "100000", "Records of one input partition the event-time merge may hold, "
         "1000..10000000; a fuller one is paused until half of them are processed (bounds memory)."),
+    Var("MICROEXEC_STALL_TIMEOUT_S", "60", "Longest time (s), 10..3600, a broker call on the commit, abort, "
+        "init or restore path may keep failing or waiting, and no broker may be reachable, before the consumer "
+        "exits with code 3 for its supervisor to restart it; a loop without progress for twice this is ended by "
+        "the watchdog (code 4) and fails /healthz (docs/liveness.md)."),
+    Var("MICROEXEC_SHUTDOWN_GRACE_S", "20", "Seconds, 1..600, a consumer has after SIGTERM/SIGINT to commit "
+        "and close; past it, or on a second signal, it exits with code 4 (the open transaction is aborted by "
+        "the next start). Keep it below the orchestrator's kill timeout (Kubernetes: 30 s)."),
     Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
     Var("EXECUTION_ADVISOR_ENABLED", "true", "false stops advice; state and TCA telemetry go on."),
 )
@@ -179,6 +186,8 @@ class Settings:
     sparse_lateness_ms: int | None = None  # None: the processor's default, else lateness_ms
     merge_idle_ms: int = 500
     merge_max_buffered: int = 100_000
+    stall_timeout_s: int = 60
+    shutdown_grace_s: int = 20
 
     def kafka_common(self) -> dict[str, Any]:
         """librdkafka settings shared by every client (the only place secrets are revealed).
@@ -302,6 +311,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sparse_lateness_ms=sparse_lateness_ms,
         merge_idle_ms=_int(env, "MICROEXEC_MERGE_IDLE_MS", 1, 600_000),
         merge_max_buffered=_int(env, "MICROEXEC_MERGE_MAX_BUFFERED", 1_000, 10_000_000),
+        stall_timeout_s=_int(env, "MICROEXEC_STALL_TIMEOUT_S", 10, 3_600),
+        shutdown_grace_s=_int(env, "MICROEXEC_SHUTDOWN_GRACE_S", 1, 600),
     )
 
 

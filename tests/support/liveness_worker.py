@@ -1,0 +1,44 @@
+"""A consumer process for the broker-fault tests: the test processor under the runtime, with the exit
+codes of `microexec run` (0 stopped, 3 fatal or stalled, 4 forced by the watchdog), so the test can
+act as its supervisor.
+
+Why its own worker: the faults need a transaction timeout shorter than the runtime's 60 s (a broker
+paused longer than it, in seconds rather than minutes), which only a producer override gives."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from confluent_kafka import KafkaException
+
+from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError
+from streams.serde import RegistryUnavailable
+from streams.settings import load_settings
+from tests.support.processors import QuoteSummaryProcessor
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("quotes")
+    parser.add_argument("out")
+    parser.add_argument("app")
+    parser.add_argument("--busy-us", type=int, default=0)
+    parser.add_argument("--txn-timeout-ms", type=int, default=60_000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("microexec").setLevel(logging.INFO)
+    try:
+        processor = QuoteSummaryProcessor(args.quotes, args.out, busy_us=args.busy_us)
+        runtime = ExactlyOnceRuntime(processor, load_settings(), args.app,
+                                     producer_overrides={"transaction.timeout.ms": args.txn_timeout_ms})
+        runtime.run()
+    except (FatalRuntimeError, KafkaException, RegistryUnavailable) as exc:
+        print(f"liveness worker: fatal: {exc}", file=sys.stderr, flush=True)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
