@@ -38,7 +38,7 @@ from streams.settings import Settings, load_settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, end_offsets, read_all
 from tests.support.processors import SUMMARY_SCHEMA, QuoteSummaryProcessor
-from tests.support.secure_broker import free_ports
+from tests.support.secure_broker import free_ports, private_stack_config
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,10 +52,7 @@ GRACE_S = 5
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackConfig]:
-    shared = stack.StackConfig.from_env()
-    kafka_port, controller_port, registry_port = free_ports(3)
-    cfg = stack.StackConfig(home=tmp_path_factory.mktemp("faults-stack"), kafka_port=kafka_port,
-                            controller_port=controller_port, registry_port=registry_port, cache=shared.downloads)
+    cfg = private_stack_config(tmp_path_factory.mktemp("faults-stack"))
     try:
         stack.up(cfg, timeout=240)
         yield cfg

@@ -25,7 +25,7 @@ from streams.settings import Settings, load_settings
 from streams.tail import tail
 from streams.topics import AVRO, CATALOG, changelog_topic
 from tests.support.kafka_io import create_topics, produce_all, read_all
-from tests.support.secure_broker import free_ports
+from tests.support.secure_broker import private_stack_config
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +34,7 @@ RECORDS_PER_TOPIC = 12
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackConfig]:
-    shared = stack.StackConfig.from_env()
-    kafka_port, controller_port, registry_port = free_ports(3)
-    cfg = stack.StackConfig(home=tmp_path_factory.mktemp("private-stack"), kafka_port=kafka_port,
-                            controller_port=controller_port, registry_port=registry_port, cache=shared.downloads)
+    cfg = private_stack_config(tmp_path_factory.mktemp("private-stack"))
     try:
         stack.up(cfg, timeout=240)
         yield cfg

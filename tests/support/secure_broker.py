@@ -189,3 +189,12 @@ def secure_broker(home: Path, timeout: float = 180.0) -> Iterator[SecureBroker]:
                            argv=tuple(argv))
     finally:
         stack.stop_service(cfg, "kafka")
+
+
+def private_stack_config(home: Path) -> stack.StackConfig:
+    """A stack of its own in ``home`` on free loopback ports, sharing only the downloaded jars with the
+    stack the rest of the suite uses (which a test that restarts, pauses or kills a broker must never
+    touch)."""
+    kafka_port, controller_port, registry_port = free_ports(3)
+    return stack.StackConfig(home=home, kafka_port=kafka_port, controller_port=controller_port,
+                             registry_port=registry_port, cache=stack.StackConfig.from_env().downloads)
