@@ -33,7 +33,7 @@ def _env(unique: str, root: Path = ROOT) -> dict[str, str]:
 
 
 def _clean_clone(tmp_path: Path) -> Path:
-    """The committed tree alone, as a user clones it (no untracked files, no ../shared beside it)."""
+    """The committed tree alone, as a user clones it: no untracked files, nothing beside the clone."""
     clone = tmp_path / "clone" / "microexec"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
     return clone
