@@ -218,7 +218,7 @@ def _start(cfg: stack.StackConfig, name: str, seed: int, stall_s: int, busy_us: 
            "MICROEXEC_INSTANCE_ID": f"worker-{name}", "MICROEXEC_SESSION_TIMEOUT_MS": "6000",
            "MICROEXEC_STALL_TIMEOUT_S": str(stall_s), "MICROEXEC_SHUTDOWN_GRACE_S": str(GRACE_S),
            "MICROEXEC_METRICS_PORT": str(port), "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "tests.support.liveness_worker", quotes, out, app, "--busy-us", str(busy_us),
+    argv = [sys.executable, "-m", "tests.support.quote_summary_worker", quotes, out, app, "--busy-us", str(busy_us),
             "--txn-timeout-ms", str(TXN_TIMEOUT_MS)]
     supervisor = Supervisor(argv, env)
     supervisor.start()

@@ -35,8 +35,8 @@ def _start_worker(settings: Settings, quotes: str, out: str, app: str) -> subpro
            "MICROEXEC_SESSION_TIMEOUT_MS": "6000", "PYTHONPATH": str(ROOT)}
     # ~500 us of work per record: slower than the feed arrives, so the worker is always mid-transaction
     # when it is killed (20,000 records take ~10 s of work).
-    return subprocess.Popen([sys.executable, "-m", "tests.support.eos_worker", quotes, out, app, "--busy-us", "500"],
-                            cwd=ROOT, env=env)
+    return subprocess.Popen([sys.executable, "-m", "tests.support.quote_summary_worker", quotes, out, app,
+                             "--busy-us", "500"], cwd=ROOT, env=env)
 
 
 def _committed_total(settings: Settings, app: str, quotes: str) -> int:

@@ -1,9 +1,9 @@
-"""A consumer process for the broker-fault tests: the test processor under the runtime, with the exit
-codes of `microexec run` (0 stopped, 3 fatal or stalled, 4 forced by the watchdog), so the test can
-act as its supervisor.
+"""A consumer process for the crash and broker-fault tests: the test processor under the runtime, with
+the exit codes of `microexec run` (0 stopped, 3 fatal or stalled, 4 forced by the watchdog), so a
+test can kill it mid-transaction or act as its supervisor.
 
-Why its own worker: the faults need a transaction timeout shorter than the runtime's 60 s (a broker
-paused longer than it, in seconds rather than minutes), which only a producer override gives."""
+``--txn-timeout-ms``: the fault tests pause a broker longer than the transaction timeout, in seconds
+rather than the runtime's 60 s, which only a producer override gives."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def main() -> int:
                                      producer_overrides={"transaction.timeout.ms": args.txn_timeout_ms})
         runtime.run()
     except (FatalRuntimeError, KafkaException, RegistryUnavailable) as exc:
-        print(f"liveness worker: fatal: {exc}", file=sys.stderr, flush=True)
+        print(f"quote summary worker: fatal: {exc}", file=sys.stderr, flush=True)
         return 3
     return 0
 
