@@ -44,6 +44,21 @@ def _others_at(b: BookState, side: int, i: int) -> int:
 
 
 @hot
+def _nth_order(b: BookState, side: int, i: int, j: int, n: int) -> int:
+    """The ``j``-th of the ``n`` orders at window level ``i`` (queue order), walked from whichever end
+    of the level is nearer: both cancel rules pick their victim this way."""
+    if j < n // 2 + 1:
+        oid = b.lvl_head[side, i]
+        for _ in range(j):
+            oid = b.o_next[oid]
+    else:
+        oid = b.lvl_tail[side, i]
+        for _ in range(n - 1 - j):
+            oid = b.o_prev[oid]
+    return int(oid)
+
+
+@hot
 def pick_cancel_market(b: BookState, side: int, off: int, u: float) -> int:
     """A cancel as the market would make it without us: ``off`` ticks behind the *others'* touch
     (falling back towards it past levels with no other orders), at a uniformly random position
@@ -70,15 +85,7 @@ def pick_cancel_market(b: BookState, side: int, off: int, u: float) -> int:
         return -1
     j = int(u * m)
     if m == n:  # no own order here: walk from the nearer end, as the legacy rule does
-        if j < n // 2 + 1:
-            oid = b.lvl_head[side, i]
-            for _ in range(j):
-                oid = b.o_next[oid]
-        else:
-            oid = b.lvl_tail[side, i]
-            for _ in range(n - 1 - j):
-                oid = b.o_prev[oid]
-        return int(oid)
+        return _nth_order(b, side, i, j, n)
     oid = b.lvl_head[side, i]
     k = 0
     while oid != NO_ORDER:
@@ -118,14 +125,7 @@ def pick_cancel(b: BookState, side: int, off: int, u: float, reach_own: bool) ->
         return -1
     j = int(u * n)
     # Walk from whichever end is nearer; skip own orders forward (towards the tail), wrapping once.
-    if j < n // 2 + 1:
-        oid = b.lvl_head[side, i]
-        for _ in range(j):
-            oid = b.o_next[oid]
-    else:
-        oid = b.lvl_tail[side, i]
-        for _ in range(n - 1 - j):
-            oid = b.o_prev[oid]
+    oid = _nth_order(b, side, i, j, n)
     if reach_own:
         return int(oid)
     for _ in range(n):
