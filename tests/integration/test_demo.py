@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -110,19 +112,26 @@ def test_demo_runs_and_writes_its_report(kafka_settings: object, unique: str, tm
     assert not [n for n, c in children.items() if _alive(c["pid"])], "children left running"
 
 
-@pytest.mark.timeout(300)
-def test_demo_fails_when_a_consumer_dies(kafka_settings: object, unique: str, tmp_path: Path) -> None:
-    out = tmp_path / "demo-out"
+@contextmanager
+def _running_demo(out: Path, unique: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A 3-minute demo in the background, killed on the way out if the test did not end it."""
     proc = subprocess.Popen(_demo(out, 3.0), env=_env(unique), cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
-        children = _children(out, {"state", "advisor", "feed", "paper"}, 180, proc)
-        os.kill(children["state"]["pid"], signal.SIGKILL)
-        output, _ = proc.communicate(timeout=90)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
+
+
+@pytest.mark.timeout(300)
+def test_demo_fails_when_a_consumer_dies(kafka_settings: object, unique: str, tmp_path: Path) -> None:
+    out = tmp_path / "demo-out"
+    with _running_demo(out, unique) as proc:
+        children = _children(out, {"state", "advisor", "feed", "paper"}, 180, proc)
+        os.kill(children["state"]["pid"], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=90)
     text = output.decode(errors="replace")
     assert proc.returncode not in (0, None), text[-3000:]
     assert "state exited" in text
@@ -132,15 +141,9 @@ def test_demo_fails_when_a_consumer_dies(kafka_settings: object, unique: str, tm
 @pytest.mark.timeout(300)
 def test_demo_interrupted_stops_every_child(kafka_settings: object, unique: str, tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
-    proc = subprocess.Popen(_demo(out, 3.0), env=_env(unique), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
+    with _running_demo(out, unique) as proc:
         children = _children(out, {"state", "advisor"}, 180, proc)
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
     assert proc.returncode == 130
     assert not [n for n, c in children.items() if _alive(c["pid"])], "children left running"
