@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY streams streams
 COPY consumers consumers
+COPY torghut_client torghut_client
 COPY producers producers
 COPY simulator simulator
 COPY microexec microexec

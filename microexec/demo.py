@@ -31,8 +31,6 @@ from rich.live import Live
 from rich.table import Table
 
 from consumers.cli import CONSUMERS
-from consumers.torghut_client.book import AdviceBook
-from consumers.torghut_client.subscriber import AdviceSubscriber
 from microexec.demo_procs import CONSUMER, FEED, PAPER, Supervisor, free_port, metrics_answer
 from microexec.demo_report import write_report
 from microexec.demo_view import LiveView
@@ -44,6 +42,7 @@ from streams.serde import AvroDecoder, Registry, RegistryUnavailable
 from streams.settings import Settings, SettingsError, load_settings
 from streams.timeutil import format_ts_ns
 from streams.topics import CATALOG, topic
+from torghut_client import AdviceBook, AdviceSubscriber
 
 PIPELINE = ("state", "advisor", "simulation", "tca", "alerts")
 REQUIRED = ("state", "advisor")  # the demo is meaningless without them

@@ -16,8 +16,6 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 from rich.console import Group
 from rich.table import Table
 
-from consumers.torghut_client.book import AdviceBook
-from consumers.torghut_client.subscriber import AdviceSubscriber
 from microexec.demo_procs import Supervisor
 from producers.simulated_market.regimes import schedule
 from streams.reading import partitions_of, reader
@@ -25,6 +23,7 @@ from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
 from streams.topics import topic
+from torghut_client import AdviceBook, AdviceSubscriber
 
 
 class AvroFollower:

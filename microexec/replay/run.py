@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumers.torghut_client.book import ClientRules
 from microexec.replay.outcomes import ArmOutcome, PairOutcome, rejected_arm
 from microexec.replay.sources import Market
 from microexec.replay.timeline import Timeline, arrivals
@@ -27,6 +26,7 @@ from producers.paper.split_book import DEFAULT_WARMUP_S, execute_arms, order_see
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult
 from streams.timeutil import TimestampError, parse_ts_ns
+from torghut_client import ClientRules
 
 ORDER_FIELDS = ("order_id", "symbol", "side", "quantity", "horizon_s", "strategy", "submitted_ns")
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.state.processor import StateProcessor
-from consumers.torghut_client.book import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
 from microexec.offline_cli import _source_records
 from producers.records import FeedRecord
 from streams.offline import as_inputs, run_offline
 from streams.timeutil import TimestampError, parse_ts_ns
 from streams.topics import topic
+from torghut_client import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
 
 
 @dataclass(frozen=True)

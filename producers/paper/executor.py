@@ -38,7 +38,6 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from consumers.torghut_client.subscriber import AdviceSubscriber
 from producers.paper.history import HistoryBook
 from producers.paper.orders import NS_PER_S, PaperOrder, generate_orders
 from producers.paper.policy_map import PaperConfig, advised_execution, baseline_order, baseline_policy
@@ -57,6 +56,7 @@ from simulator.market.model import MarketModel
 from streams.settings import Settings
 from streams.topics import topic
 from streams.torghut import parse_quote
+from torghut_client import AdviceSubscriber
 
 log = logging.getLogger("microexec.paper")
 

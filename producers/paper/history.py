@@ -13,8 +13,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.torghut_client.book import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
 from streams.timeutil import TimestampError, parse_ts_ns
+from torghut_client import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
 
 
 class _Series:

@@ -42,8 +42,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from consumers.torghut_client.book import AppliedAdvice, BaselineOrder
 from simulator.execution.policy import TIER_PACE, ExecutionPolicy
+from torghut_client import AppliedAdvice, BaselineOrder
 
 ORDER_TYPES = {"market": "marketable", "limit": "passive"}
 MAX_STRETCH = 3.0  # Torghut stretches execution time 1-3x when it tightens (TORGHUT.md)

@@ -136,8 +136,7 @@ def test_topics_create_over_sasl_ssl(broker: SecureBroker) -> None:
 
 def test_torghut_subscriber_refused_login_is_a_clear_start_up_error(broker: SecureBroker) -> None:
     """Torghut builds the client at start-up: a wrong password must surface there, named, within seconds."""
-    from consumers.torghut_client.book import AdviceBook
-    from consumers.torghut_client.subscriber import AdviceSubscriber
+    from torghut_client import AdviceBook, AdviceSubscriber
 
     env = _sasl_env(broker.sasl_plaintext, "SASL_PLAINTEXT", WRONG_PASSWORD)
     subscriber = AdviceSubscriber.from_env(AdviceBook(), env)

@@ -15,9 +15,6 @@ import pytest
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
-from consumers.torghut_client.book import AdviceBook, BaselineOrder
-from consumers.torghut_client.json_view import applied_json
-from consumers.torghut_client.subscriber import AdviceSubscriber
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.runtime import ExactlyOnceRuntime
@@ -27,6 +24,7 @@ from streams.timeutil import parse_ts_ns
 from streams.topics import topic
 from tests.support.invariants import QuoteBook, advice_violations, state_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
+from torghut_client import AdviceBook, AdviceSubscriber, BaselineOrder, applied_json
 
 pytestmark = pytest.mark.integration
 SYMBOLS = [f"SYM{i:02d}" for i in range(20)]

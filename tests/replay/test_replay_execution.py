@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.torghut_client.book import Coordinates
 from microexec.replay.run import ReplayConfig, execute_orders
 from microexec.replay.sources import Market
 from microexec.replay.timeline import TimedRecord, Timeline
@@ -13,6 +12,7 @@ from producers.paper.orders import PaperOrder
 from producers.records import QUOTE, FeedRecord
 from simulator.market.model import illustrative_model
 from streams.timeutil import format_ts_ns
+from torghut_client import Coordinates
 
 S = 1_000_000_000
 T0 = 1_767_225_600 * S

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.torghut_client.book import BaselineOrder, Coordinates
 from microexec.replay.timeline import TimedRecord, Timeline, arrivals, build_timeline
 from producers.lobster import lobster_records
 from streams.timeutil import format_ts_ns
 from tests.support.data import DATA_DIR
+from torghut_client import BaselineOrder, Coordinates
 
 S = 1_000_000_000
 AMZN = DATA_DIR / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"

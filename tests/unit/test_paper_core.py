@@ -9,7 +9,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.torghut_client.book import AppliedAdvice
 from producers.paper.orders import generate_orders
 from producers.paper.policy_map import (
     MAX_STRETCH,
@@ -22,6 +21,7 @@ from producers.paper.policy_map import (
 from producers.paper.split_book import execute_pair, full_shortfall_bps, order_seed, trade_updates
 from producers.simulated_market.symbols import symbol_model
 from streams.torghut import parse_trade_update
+from torghut_client import AppliedAdvice
 
 S = 1_000_000_000
 SYMS = ["AMZN", "SIM01", "SIM02"]

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from consumers.torghut_client.book import BaselineOrder
 from microexec.cli import main
 from producers.paper.history import HistoryBook
 from streams.timeutil import format_ts_ns
+from torghut_client import BaselineOrder
 
 S = 1_000_000_000
 T0 = 1_767_623_400 * S

@@ -15,7 +15,12 @@ from consumers.advisor.advisor import AdvisorConfig
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
-from consumers.torghut_client import (
+from streams.offline import run_offline
+from streams.processor import SourceRecord
+from streams.schemas import parsed_schema
+from streams.timeutil import format_ts_ns
+from streams.topics import topic
+from torghut_client import (
     AdviceBook,
     AdviceSubscriber,
     BaselineOrder,
@@ -25,11 +30,6 @@ from consumers.torghut_client import (
     decimal_string,
     record_json,
 )
-from streams.offline import run_offline
-from streams.processor import SourceRecord
-from streams.schemas import parsed_schema
-from streams.timeutil import format_ts_ns
-from streams.topics import topic
 
 S = 1_000_000_000
 MS = 1_000_000

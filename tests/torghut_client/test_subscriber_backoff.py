@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from consumers.torghut_client.backoff import Backoff
-from consumers.torghut_client.book import AdviceBook
-from consumers.torghut_client.subscriber import AdviceSubscriber
+from torghut_client import AdviceBook, AdviceSubscriber, Backoff
 
 
 def test_delays_grow_exponentially_within_the_jitter_band_and_never_pass_the_cap() -> None:

@@ -21,12 +21,12 @@ from typing import Any
 import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from consumers.torghut_client.backoff import Backoff
-from consumers.torghut_client.book import AdviceBook, Coordinates
 from streams.schemas import parsed_schema, schema_text
 from streams.security import wait_for_metadata
 from streams.serde import REGISTRY_TIMEOUT_S
 from streams.topics import topic
+from torghut_client.backoff import Backoff
+from torghut_client.book import AdviceBook, Coordinates
 
 log = logging.getLogger("microexec.torghut_client")
 

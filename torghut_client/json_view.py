@@ -15,8 +15,8 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
-from consumers.torghut_client.book import AppliedAdvice
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
+from torghut_client.book import AppliedAdvice
 
 TIMESTAMP_FIELDS = frozenset({"event_ts", "state_event_ts", "advice_event_ts"})
 

@@ -1,5 +1,9 @@
 """The library Torghut imports to consume microexec's state and advice.
 
+Why a top-level package and not under ``consumers/``: it runs inside Torghut's process, not as a
+microexec consumer (no group of its own, no transactions, nothing produced). Import from here;
+the submodules are an implementation detail.
+
 * ``AdviceBook`` (pure): latest state/advice per symbol and ``advice_for(symbol, now, baseline)``
   with Torghut's application rules, or a fallback with its reason; every answer has provenance.
 * ``record_json`` / ``applied_json``: the JSON view Torghut's parser accepts.
@@ -17,10 +21,10 @@ Example::
     answer = book.advice_for("NVDA", datetime.now(UTC), BaselineOrder(0.10, "market"))
 """
 
-from consumers.torghut_client.backoff import Backoff
-from consumers.torghut_client.book import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
-from consumers.torghut_client.json_view import applied_json, decimal_string, record_json
-from consumers.torghut_client.subscriber import AdviceSubscriber
+from torghut_client.backoff import Backoff
+from torghut_client.book import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
+from torghut_client.json_view import applied_json, decimal_string, record_json
+from torghut_client.subscriber import AdviceSubscriber
 
 __all__ = [
     "AdviceBook",
