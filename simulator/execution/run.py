@@ -38,7 +38,7 @@ from simulator.execution.policy import ExecutionPolicy, ParentOrder
 from simulator.execution.reaction import REACTION_CAP, reaction_tables
 from simulator.execution.tca import shortfall_notional, slippage_bps
 from simulator.market.engine import S_SIZE
-from simulator.market.flow import draw_flow
+from simulator.market.flow import draw_flow_arrays
 from simulator.market.model import MarketModel
 
 
@@ -118,8 +118,7 @@ class PathRunner:
         m = self.model
         flow_ss, book_ss = ss.spawn(2)
         if flow is None:
-            ev = draw_flow(m, self.t_total, np.random.Generator(np.random.PCG64(flow_ss)))
-            times, dims = ev.times, ev.dims
+            times, dims = draw_flow_arrays(m, self.t_total, np.random.Generator(np.random.PCG64(flow_ss)))
         else:
             times = np.ascontiguousarray(flow[0], dtype=np.float64)
             dims = np.ascontiguousarray(flow[1], dtype=np.int64)

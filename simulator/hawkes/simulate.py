@@ -67,6 +67,7 @@ from numpy.typing import NDArray
 
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.params import HawkesParams
+from simulator.hawkes.timesort import stable_time_order
 
 Method = Literal["cluster", "thinning"]
 
@@ -321,13 +322,24 @@ def _simulate_cluster(
                 n += 1
         if truncated:
             break
-    order = np.argsort(times[:n], kind="mergesort")
+    order = stable_time_order(times[:n], horizon)
     out_t = np.empty(n)
     out_d = np.empty(n, dtype=np.int64)
     for k in range(n):
         out_t[k] = times[order[k]]
         out_d[k] = dims[order[k]]
     return out_t, out_d, truncated
+
+
+def simulate_cluster_arrays(params: HawkesParams, horizon: float, rng: np.random.Generator, *,
+                            max_events: int = 200_000_000) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The cluster sampler's (times, dims), sorted and in range by construction, without the
+    :class:`HawkesEvents` re-validation (the Monte Carlo's per-path fast path)."""
+    times, dims, truncated = _simulate_cluster(params.mu, params.alpha, params.beta, float(horizon), rng,
+                                               int(max_events))
+    if truncated:
+        raise RuntimeError(f"more than max_events={max_events} events: is the process explosive?")
+    return times, dims
 
 
 def simulate(
@@ -347,9 +359,7 @@ def simulate(
         raise ValueError("horizon must be positive")
     mu, alpha, beta = params.mu, params.alpha, params.beta
     if method == "cluster":
-        times, dims, truncated = _simulate_cluster(mu, alpha, beta, float(horizon), rng, int(max_events))
-        if truncated:
-            raise RuntimeError(f"more than max_events={max_events} events: is the process explosive?")
+        times, dims = simulate_cluster_arrays(params, horizon, rng, max_events=max_events)
     elif method == "thinning":
         ubeta, group = decay_groups(beta)
         times, dims = _simulate_thinning(mu, alpha, beta, ubeta, group, float(horizon), rng, int(max_events))
