@@ -33,7 +33,7 @@ import numpy as np
 from _common import ROOT, kafka_settings, report
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
-from consumers.common.torghut_feed import quote_envelope, trade_envelope, trade_update_envelope
+from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
 from streams.serde import AvroDecoder, Registry
 from tests.support.kafka_io import create_topics
 

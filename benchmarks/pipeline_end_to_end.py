@@ -28,7 +28,7 @@ from confluent_kafka import Producer
 from runtime_passthrough import runtime_loop
 
 from consumers.cli import CONSUMERS
-from consumers.common.torghut_feed import trade_update_envelope
+from producers.torghut_envelopes import trade_update_envelope
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, produce_all
 

@@ -29,11 +29,11 @@ import uuid
 from _common import kafka_settings, report
 from runtime_passthrough import Passthrough
 
-from consumers.common.torghut_feed import synthetic_market
 from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
 from tests.support.kafka_io import create_topics, produce_all
+from tests.support.synthetic_market import synthetic_market
 
 KEYS = ("quotes", "trades", "trade_updates", "book_l2", "state")
 

@@ -29,7 +29,6 @@ from rich.progress import Progress
 
 from consumers.alerts.config import AlertsConfig
 from consumers.alerts.processor import AlertsProcessor
-from consumers.common.torghut_feed import quote_envelope
 from consumers.simulation.pricing import shortfall_record
 from consumers.tca.config import TcaConfig
 from consumers.tca.processor import TcaProcessor
@@ -39,6 +38,7 @@ from producers.paper.split_book import trade_updates
 from producers.simulated_market.regimes import REGIME_NAMES, regime_model
 from producers.simulated_market.seeding import seed_sequence
 from producers.simulated_market.symbols import fitted_model
+from producers.torghut_envelopes import quote_envelope
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import PathRunner
 from simulator.market.model import MarketModel

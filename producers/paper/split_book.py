@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from consumers.common.torghut_feed import trade_update_envelope
 from producers.paper.orders import NS_PER_S, PaperOrder
 from producers.simulated_market.seeding import seed_sequence
+from producers.torghut_envelopes import trade_update_envelope
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult, PathRunner
 from simulator.market.flow import draw_flow

@@ -16,13 +16,13 @@ from consumers.advisor import ADVISOR_VERSION
 from consumers.advisor.advisor import AdverseSelectionConfig, AdvisorConfig
 from consumers.advisor.policy import BaselinePolicy
 from consumers.advisor.processor import AdvisorProcessor
-from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.schemas import parsed_schema
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
+from tests.support.synthetic_market import synthetic_market
 
 S = 1_000_000_000
 T0 = 1_767_000_000 * S

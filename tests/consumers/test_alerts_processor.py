@@ -343,9 +343,9 @@ def test_state_and_advisor_output_raise_nothing_until_advice_stops() -> None:
     once the advice is cut off it fires advice_stream_stale for every symbol, once."""
     from consumers.advisor.advisor import AdvisorConfig
     from consumers.advisor.processor import AdvisorProcessor
-    from consumers.common.torghut_feed import synthetic_market
     from consumers.state.processor import StateProcessor
     from streams.offline import as_inputs
+    from tests.support.synthetic_market import synthetic_market
 
     symbols = ["AAA", "BBB", "CCC"]
     states = run_offline(StateProcessor(), list(synthetic_market(symbols, 6000, seed=5))).outputs

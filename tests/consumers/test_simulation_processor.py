@@ -10,15 +10,16 @@ from typing import Any
 from fastavro.validation import validate
 from prometheus_client import REGISTRY
 
-from consumers.common.torghut_feed import quote_envelope, synthetic_market, trade_update_envelope
 from consumers.simulation.config import SimulationConfig
 from consumers.simulation.processor import SimulationProcessor
+from producers.torghut_envelopes import quote_envelope, trade_update_envelope
 from streams.offline import OfflineResult, run_offline
 from streams.processor import Emit, SourceRecord
 from streams.schemas import parsed_schema
 from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
+from tests.support.synthetic_market import synthetic_market
 
 T0 = 1_767_000_000 * 1_000_000_000
 SYMBOLS = ["AAA", "BBB"]

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from consumers.common.torghut_feed import quote_envelope, synthetic_market, trade_envelope, trade_update_envelope
 from consumers.state.config import EmitThresholds, StateConfig
 from consumers.state.processor import StateProcessor
+from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.state import TransactionalState, canonical_json
 from streams.topics import topic
+from tests.support.synthetic_market import synthetic_market
 
 S = 1_000_000_000
 T0 = 1_767_000_000 * S  # 2025-12-29T09:20:00Z

@@ -15,15 +15,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.common.torghut_feed import quote_envelope, synthetic_market, trade_envelope, trade_update_envelope
 from consumers.state.config import EmitThresholds, RegimeThresholds, StateConfig
 from consumers.state.processor import StateProcessor
+from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
 from streams.processor import RawRecord, SourceRecord
 from streams.serde import decode_json
 from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
 from streams.torghut import NO_TIME, decode_quote, decode_quote_columns, decode_trade_columns, parse_trade
+from tests.support.synthetic_market import synthetic_market
 
 S = 1_000_000_000
 MS = 1_000_000

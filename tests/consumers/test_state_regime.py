@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.common.torghut_feed import quote_envelope
 from consumers.state.config import RegimeThresholds, StateConfig
 from consumers.state.processor import StateProcessor
 from consumers.state.regime import (
@@ -17,6 +16,7 @@ from consumers.state.regime import (
     target_level,
     target_level_of,
 )
+from producers.torghut_envelopes import quote_envelope
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.timeutil import format_ts_ns

@@ -16,8 +16,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.alerts.processor import AlertsProcessor
-from consumers.common.torghut_feed import quote_envelope
 from consumers.state.processor import StateProcessor
+from producers.torghut_envelopes import quote_envelope
 from streams.partitioning import partition_for
 from streams.processor import Processor
 from streams.runtime import ExactlyOnceRuntime

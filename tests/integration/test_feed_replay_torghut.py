@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.common.torghut_feed import quote_envelope, trade_envelope, trade_update_envelope
 from microexec.sample_data import ROOT
+from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
 from streams.settings import Settings
 from tests.support.kafka_io import create_topics, read_all
 

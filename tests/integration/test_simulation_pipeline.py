@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from consumers.advisor.processor import AdvisorProcessor
-from consumers.common.torghut_feed import synthetic_market
 from consumers.simulation.config import SimulationConfig
 from consumers.simulation.processor import SimulationProcessor
 from consumers.state.processor import StateProcessor
@@ -32,6 +31,7 @@ from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
 from streams.topics import topic
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
+from tests.support.synthetic_market import synthetic_market
 
 pytestmark = pytest.mark.integration
 SYMBOLS = ["AAPL", "NVDA", "MSFT"]

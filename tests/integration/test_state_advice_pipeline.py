@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from consumers.advisor.processor import AdvisorProcessor
-from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
 from streams.offline import run_offline
 from streams.processor import SourceRecord
@@ -24,6 +23,7 @@ from streams.timeutil import parse_ts_ns
 from streams.topics import topic
 from tests.support.invariants import QuoteBook, advice_violations, state_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
+from tests.support.synthetic_market import synthetic_market
 from torghut_client import AdviceBook, AdviceSubscriber, BaselineOrder, applied_json
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
 from streams.dlq import headers_dict
 from streams.offline import run_offline
@@ -23,6 +22,7 @@ from streams.state import canonical_json
 from streams.timeutil import parse_ts_ns
 from streams.topics import changelog_topic, topic
 from tests.support.kafka_io import create_topics, produce_all, read_all
+from tests.support.synthetic_market import synthetic_market
 
 pytestmark = pytest.mark.integration
 SYMBOLS = [f"R{i:02d}" for i in range(8)]

@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from consumers.common import torghut_feed
+from producers import torghut_envelopes
 
 BASE_NS = 1_795_000_000_000_000_000  # 2026-11-18, an arbitrary fixed event-time origin
 
 
 def quote_envelope(symbol: str, ts_ns: int, bid: float, ask: float, bid_size: float, ask_size: float,
                    seq: int) -> dict[str, Any]:
-    """The shared Torghut quote builder (consumers.common.torghut_feed) with a 2 ms ingest lag."""
-    return torghut_feed.quote_envelope(symbol, ts_ns, bid, bid_size, ask, ask_size, ingest_lag_ms=2.0, seq=seq)
+    """The shared Torghut quote builder (producers.torghut_envelopes) with a 2 ms ingest lag."""
+    return torghut_envelopes.quote_envelope(symbol, ts_ns, bid, bid_size, ask, ask_size, ingest_lag_ms=2.0, seq=seq)
 
 
 def quote_feed(n: int, symbols: list[str], seed: int = 7, step_ns: int = 1_000_000) -> list[tuple[str, bytes]]:

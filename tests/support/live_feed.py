@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Producer
 
-from consumers.common.torghut_feed import quote_envelope, trade_envelope, trade_update_envelope
+from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
 from streams.settings import Settings
 
 MS = 1_000_000

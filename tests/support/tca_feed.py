@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.common.torghut_feed import quote_envelope, trade_update_envelope
+from producers.torghut_envelopes import quote_envelope, trade_update_envelope
 from streams.timeutil import format_ts_ns
 
 NS = 1_000_000_000

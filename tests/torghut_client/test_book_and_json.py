@@ -13,13 +13,13 @@ from confluent_kafka import KafkaError
 
 from consumers.advisor.advisor import AdvisorConfig
 from consumers.advisor.processor import AdvisorProcessor
-from consumers.common.torghut_feed import synthetic_market
 from consumers.state.processor import StateProcessor
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.schemas import parsed_schema
 from streams.timeutil import format_ts_ns
 from streams.topics import topic
+from tests.support.synthetic_market import synthetic_market
 from torghut_client import (
     AdviceBook,
     AdviceSubscriber,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from consumers.common.torghut_feed import trade_update_envelope
 from microexec.demo import settle_verdict
 from microexec.demo_report import divergence_summary, trade_update_summary
+from producers.torghut_envelopes import trade_update_envelope
 
 
 def test_settle_verdict_fails_report_inputs_and_stuck_consumers_only() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers.common.torghut_feed import quote_envelope, trade_envelope, trade_update_envelope
 from producers.records import QUOTE, TRADE
 from producers.torghut_dump import TRADE_UPDATES, TorghutDumpError, torghut_dump_records
+from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
 
 S = 1_000_000_000
 T0 = 1_767_000_000 * S
