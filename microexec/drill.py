@@ -78,32 +78,32 @@ class SeedOutcome:
         return float(np.mean(np.abs(self.divergences))) if self.divergences else float("nan")
 
 
-def expected_distributions(model: MarketModel, policy: ExecutionPolicy, qty: int, s: DrillSettings
-                           ) -> dict[str, MonteCarloResult]:
+def expected_distributions(model: MarketModel, policy: ExecutionPolicy, qty: int, s: DrillSettings,
+                           symbol: str = SYMBOL) -> dict[str, MonteCarloResult]:
     """The simulator's view: the Monte Carlo distribution of a buy and of a sell of ``qty``."""
     out = {}
     for side in ("buy", "sell"):
-        order = PaperOrder(f"drill-expected-{side}", SYMBOL, side, qty, s.horizon_s, "drill", START_NS).parent()
+        order = PaperOrder(f"drill-expected-{side}", symbol, side, qty, s.horizon_s, "drill", START_NS).parent()
         out[side] = shortfall_monte_carlo(model, order, policy, s.paths, salt="drill", warmup_s=s.warmup_s)
     return out
 
 
 def _records(seed: int, truth: MarketModel, expected: dict[str, MonteCarloResult], policy: ExecutionPolicy,
-             qty: int, s: DrillSettings) -> Iterator[tuple[str, int, dict[str, Any]]]:
+             qty: int, s: DrillSettings, symbol: str = SYMBOL) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """(topic key, event time ns, value) of every input the TCA consumer would see, in event time."""
     sides = np.random.Generator(np.random.PCG64(seed_sequence(seed, "drill", "sides"))).integers(0, 2, s.orders)
     half_tick = truth.tick_size / 2.0
     t = START_NS
     for i in range(s.orders):
         side = "buy" if sides[i] == 0 else "sell"
-        order = PaperOrder(f"drill-{seed}-{i}", SYMBOL, side, qty, s.horizon_s, "drill", t)
+        order = PaperOrder(f"drill-{seed}-{i}", symbol, side, qty, s.horizon_s, "drill", t)
         result = PathRunner(truth, order.parent(), policy, s.warmup_s).run(seed_sequence(seed, "drill", i))[0]
         mid = result.arrival_mid
         # The arrival quote and one just after it (which settles the arrival mid for TCA).
         for dt in (-MS, MS):
-            yield "quotes", t + dt, quote_envelope(SYMBOL, t + dt, mid - half_tick, 500.0, mid + half_tick, 500.0)
+            yield "quotes", t + dt, quote_envelope(symbol, t + dt, mid - half_tick, 500.0, mid + half_tick, 500.0)
         yield "shortfall", t, shortfall_record(
-            order_id=order.arm_order_id("baseline"), symbol=SYMBOL, side=side, quantity=qty, horizon_s=s.horizon_s,
+            order_id=order.arm_order_id("baseline"), symbol=symbol, side=side, quantity=qty, horizon_s=s.horizon_s,
             event_ts_ns=t, status="ok", n_paths_requested=s.paths, result=expected[side], stored_cal=None,
             choice=None, arrival_mid=mid, work_events=None)
         for env in trade_updates(order, result, "baseline"):
@@ -117,20 +117,52 @@ def _event_ns(envelope: dict[str, Any]) -> int:
     return parse_ts_ns(envelope["payload"]["timestamp"])
 
 
-def _as_source(items: Iterable[tuple[str, int, dict[str, Any]]]) -> list[SourceRecord]:
+def _as_source(items: Iterable[tuple[str, int, dict[str, Any]]], symbol: str = SYMBOL) -> list[SourceRecord]:
     offsets: dict[str, int] = {}
     out = []
     for key, ts, value in sorted(items, key=lambda item: item[1]):
         name = topic(key)
         offsets[name] = offsets.get(name, -1) + 1
-        out.append(SourceRecord(name, 0, offsets[name], ts // MS, SYMBOL, value))
+        out.append(SourceRecord(name, 0, offsets[name], ts // MS, symbol, value))
     return out
 
 
+@dataclass(frozen=True)
+class DrillCase:
+    """One seed's inputs, prepared once, to run through the processors offline or on a broker."""
+
+    seed: int
+    symbol: str
+    truth: MarketModel
+    expected: dict[str, MonteCarloResult]
+    policy: ExecutionPolicy
+    qty: int
+    settings: DrillSettings
+
+    def records(self) -> list[tuple[str, int, dict[str, Any]]]:
+        """(topic key, event time ns, value) of the TCA consumer's inputs, in event time."""
+        return sorted(_records(self.seed, self.truth, self.expected, self.policy, self.qty, self.settings,
+                               self.symbol), key=lambda item: item[1])
+
+    def run_offline(self) -> SeedOutcome:
+        """Through the TCA and alerts processors under the offline driver."""
+        return run_seed(self.seed, self.truth, self.expected, self.policy, self.qty, self.settings, self.symbol)
+
+
+def drill_case(truth_regime: str, simulator_regime: str, seed: int, s: DrillSettings, symbol: str = SYMBOL,
+               base: MarketModel | None = None) -> DrillCase:
+    """Inputs of one seed: orders on ``truth_regime``'s market, expectations from ``simulator_regime``'s."""
+    base = base or fitted_model()
+    truth, simulator = regime_model(base, truth_regime), regime_model(base, simulator_regime)
+    policy = baseline_policy(PaperConfig())
+    qty = reference_order(simulator, horizon_s=s.horizon_s).quantity
+    return DrillCase(seed, symbol, truth, expected_distributions(simulator, policy, qty, s, symbol), policy, qty, s)
+
+
 def run_seed(seed: int, truth: MarketModel, expected: dict[str, MonteCarloResult], policy: ExecutionPolicy,
-             qty: int, s: DrillSettings) -> SeedOutcome:
+             qty: int, s: DrillSettings, symbol: str = SYMBOL) -> SeedOutcome:
     """One seed's orders through TCA and alerts; when (after how many orders) the breach fired."""
-    tca = run_offline(TcaProcessor(s.tca), _as_source(_records(seed, truth, expected, policy, qty, s)))
+    tca = run_offline(TcaProcessor(s.tca), _as_source(_records(seed, truth, expected, policy, qty, s, symbol), symbol))
     divergence = [e for e in tca.outputs if e.topic == topic("tca_divergence")]
     values = [float(e.value["divergence_bps"]) for e in divergence
               if isinstance(e.value, dict) and e.value.get("divergence_bps") is not None]
