@@ -76,7 +76,7 @@ class SimulationConfig:
     budget_events: float = 30_000_000.0  # simulated events per order: rate x (horizon + warm-up) x paths
     horizon_s: float = 300.0  # execution horizon of a parent order
     warmup_s: float = 60.0  # market warm-up before each path
-    mc_threads: int = 1  # Monte Carlo threads (speed only, never results)
+    mc_threads: int = 1  # threads for the Monte Carlo and the per-dimension fits (speed only, never results)
     reference_side: str = "buy"
     reference_fraction: float = 0.01  # reference qty = fraction of expected market volume over its horizon
     reference_horizon_s: float = 300.0

@@ -86,8 +86,12 @@ def _warm_start(previous: dict[str, Any] | None, active: list[int]) -> HawkesPar
 
 
 def fit_window(symbol: str, events: list[list[Any]], previous: dict[str, Any] | None, *, tick_size: float,
-               size_unit: float, max_iter: int) -> Fitted:
-    """Fit the window's events; raises FitFailure (never anything else) when it cannot be done."""
+               size_unit: float, max_iter: int, threads: int = 1) -> Fitted:
+    """Fit the window's events; raises FitFailure (never anything else) when it cannot be done.
+
+    ``threads`` fits the dimensions' rows in parallel: each row's likelihood is separate, so the
+    result is the same for any count; a refit blocks the consumer, so it may as well use the cores.
+    """
     try:
         flow = flow_from_envelopes(as_envelopes(symbol, events), tick_size=tick_size, size_unit=size_unit,
                                    source=f"window:{symbol}")
@@ -97,7 +101,7 @@ def fit_window(symbol: str, events: list[list[Any]], previous: dict[str, Any] | 
     if len(active) < 2:
         raise FitFailure("too_few_event_types", f"{len(active)} event types with >= {MIN_EVENTS} events")
     init = _warm_start(previous, active)
-    kwargs: dict[str, Any] = {"max_iter": max_iter, "start_iter": min(20, max_iter), "n_threads": 1}
+    kwargs: dict[str, Any] = {"max_iter": max_iter, "start_iter": min(20, max_iter), "n_threads": threads}
     if init is not None:
         kwargs["init"] = init
     try:

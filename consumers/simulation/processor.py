@@ -149,7 +149,7 @@ class SimulationProcessor:
         tick = cfg.tick_size(symbol) or min(cfg.default_tick_size, tick_from_decimals(int(meta["dec"])))
         try:
             fitted = fit_window(symbol, events, previous, tick_size=tick, size_unit=cfg.size_unit(symbol),
-                                max_iter=cfg.max_fit_iter)
+                                max_iter=cfg.max_fit_iter, threads=cfg.mc_threads)
         except FitFailure as exc:
             M.CALIBRATIONS.labels(exc.reason).inc()
             log.warning("%s: calibration kept (%s): %s", symbol, "previous" if previous else "none", exc)

@@ -91,6 +91,16 @@ def test_replay_gives_byte_identical_records() -> None:
     assert dump == again and len(dump) > 5
 
 
+def test_thread_count_changes_no_record() -> None:
+    """Refits and the Monte Carlo may use every core (MICROEXEC_SIM_MC_THREADS): the records must not
+    depend on it, or a consumer moved to a bigger machine would stop replaying its own history."""
+    feed = _feed(5000)
+    one, two = _run(feed, mc_threads=1), _run(feed, mc_threads=2)
+    dump = [canonical_json([e.topic, e.key, e.value, e.timestamp_ms]) for e in one.outputs]
+    assert dump == [canonical_json([e.topic, e.key, e.value, e.timestamp_ms]) for e in two.outputs]
+    assert len(_of(one, "calibration")) >= 2 and len(_of(one, "shortfall")) >= 2
+
+
 def _tca(symbol: str, t_ns: int, offset: int, requested: bool = True) -> SourceRecord:
     value = {"schema_version": "tca_divergence_v1", "symbol": symbol, "order_id": "x", "side": "buy",
              "event_ts": format_ts_ns(t_ns), "arrival_price": 100.0, "avg_fill_price": 100.1, "filled_qty": 1.0,
