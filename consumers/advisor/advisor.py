@@ -22,6 +22,7 @@ from streams.settings import advisor_enabled
 from streams.timeutil import TimestampError, parse_ts_ns
 
 LIQUIDITY_REGIMES = ("normal", "compressed", "stressed")
+DEFAULT_FILL_HAZARD_HORIZON_S = 60.0  # schemas/microstructure_state_v1.avsc default
 _REGIME_LEVEL = {"normal": 0, "compressed": 1, "stressed": 2}
 
 
@@ -51,10 +52,48 @@ class AdverseSelectionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PassiveFillConfig:
+    """When to let a tightened regime turn the order passive: only when a child joining the back of the
+    touch is likely to fill.
+
+    A regime's ``order_type="limit"`` saves the spread on what fills, but a passive child behind a long
+    queue may not fill at all, even in the 1-3x time Torghut gives a tightened order; then the advice
+    buys a cheaper price on a smaller fill. The state's ``fill_hazard`` is the probability that such a
+    child fills within ``fill_hazard_horizon_s`` (queue depletion + own-fill correction,
+    docs/features.md). It is put on a common horizon, ``reference_horizon_s``, with the exponential
+    model the hazard itself assumes: ``p_ref = 1 - (1 - p)^(reference / horizon)``; when ``p_ref <
+    min_fill_probability`` the proposal keeps the baseline's order type (market), which is never a
+    loosening, and the regime's other tightenings (participation, urgency, turnover) still apply.
+    ``min_fill_probability = 0`` turns the rule off (the regime's order type always). The adverse-
+    selection rule's limit is not gated: it is a risk response, not a cost one.
+    """
+
+    # 0.65, tuned on simulated seeds 1-20 only (microexec/replay/tuning.py; docs/validation.md)
+    min_fill_probability: float = 0.65
+    reference_horizon_s: float = 60.0
+
+    def validate(self) -> PassiveFillConfig:
+        if not (math.isfinite(self.min_fill_probability) and 0.0 <= self.min_fill_probability <= 1.0):
+            raise ValueError("min_fill_probability must be in [0, 1]")
+        if not (math.isfinite(self.reference_horizon_s) and self.reference_horizon_s > 0):
+            raise ValueError("reference_horizon_s must be finite and > 0")
+        return self
+
+
+def passive_fill_probability(fill_hazard: float, horizon_s: float, reference_horizon_s: float) -> float:
+    """``fill_hazard`` over ``horizon_s`` as a probability over ``reference_horizon_s``, by the exponential
+    (constant-hazard) model: survival ``(1 - p)`` per horizon, so ``(1 - p)^(reference / horizon)``."""
+    if fill_hazard >= 1.0:
+        return 1.0
+    return 1.0 - (1.0 - fill_hazard) ** (reference_horizon_s / horizon_s)
+
+
+@dataclass(frozen=True, slots=True)
 class AdvisorConfig:
     baseline: BaselinePolicy = field(default_factory=BaselinePolicy)
     friction: FrictionConfig = field(default_factory=FrictionConfig)
     adverse: AdverseSelectionConfig = field(default_factory=AdverseSelectionConfig)
+    passive: PassiveFillConfig = field(default_factory=PassiveFillConfig)
     # A state older than this (event time, against the advisor's partition clock) gives the baseline.
     max_state_age_s: float = 15.0
     # Simulated shortfall older than this is published but flagged shortfall_source="stale".
@@ -64,6 +103,7 @@ class AdvisorConfig:
     def validate(self) -> AdvisorConfig:
         self.baseline.validate()
         self.friction.validate()
+        self.passive.validate()
         if not (self.max_state_age_s > 0 and self.shortfall_max_age_s > 0):
             raise ValueError("max_state_age_s and shortfall_max_age_s must be > 0")
         return self
@@ -91,6 +131,7 @@ class StateView:
     order_flow_imbalance: float
     latency_ms_estimate: float
     fill_hazard: float
+    fill_hazard_horizon_s: float
     liquidity_regime: str
     crumbling: float | None
     realized_volatility_bps: float | None
@@ -126,6 +167,19 @@ def _req(state: Mapping[str, Any], name: str, lo: float | None = None, hi: float
     return value
 
 
+def _horizon(state: Mapping[str, Any]) -> float:
+    """``fill_hazard_horizon_s``, or the schema's default (60 s) when it is absent or unusable.
+
+    Lenient on purpose: the horizon only decides whether a passive proposal falls back to the
+    baseline's order type (never a loosening either way), and parse_state is also Torghut's client
+    validation (torghut_client.book), which must not start refusing states over this field."""
+    try:
+        value = _num(state, "fill_hazard_horizon_s", optional=True)
+    except InvalidState:
+        return DEFAULT_FILL_HAZARD_HORIZON_S
+    return value if value is not None and value > 0 else DEFAULT_FILL_HAZARD_HORIZON_S
+
+
 def parse_state(state: Mapping[str, Any]) -> StateView:
     """Validate a decoded state record; raises InvalidState naming the first bad field."""
     symbol = state.get("symbol")
@@ -149,6 +203,7 @@ def parse_state(state: Mapping[str, Any]) -> StateView:
         order_flow_imbalance=_req(state, "order_flow_imbalance", lo=-1.0, hi=1.0),
         latency_ms_estimate=_req(state, "latency_ms_estimate", lo=0.0),
         fill_hazard=_req(state, "fill_hazard", lo=0.0, hi=1.0),
+        fill_hazard_horizon_s=_horizon(state),
         liquidity_regime=str(regime),
         crumbling=_num(state, "crumbling_quote_probability", lo=0.0, hi=1.0, optional=True),
         realized_volatility_bps=_num(state, "realized_volatility_bps", lo=0.0, optional=True),
@@ -225,6 +280,10 @@ def advise(state: Mapping[str, Any] | None, controller: Mapping[str, Any] | None
     risk = adverse_selection_risk(view, fr.vol_ratio, cfg.adverse)
     lim = fr.limits
     order_type, offset, urgency = lim.order_type, lim.quote_offset_bps, lim.urgency_tier
+    pc = cfg.passive
+    if order_type == "limit" and pc.min_fill_probability > 0 and passive_fill_probability(
+            view.fill_hazard, view.fill_hazard_horizon_s, pc.reference_horizon_s) < pc.min_fill_probability:
+        order_type = cfg.baseline.order_type  # a passive child would likely not fill: keep the baseline's type
     adverse = risk >= cfg.adverse.limit_threshold
     if adverse:
         order_type, offset = "limit", 0.0

@@ -17,7 +17,7 @@ from producers.records import QUOTE, TRADE, FeedRecord
 from producers.simulated_market.feed import market_records, symbol_records
 from producers.simulated_market.regimes import DEFAULT_SEGMENT_S, REGIME_NAMES, regime_model, schedule, segments
 from producers.simulated_market.symbols import symbol_model, symbol_names
-from simulator.calibration import calibrate, flow_from_envelopes
+from simulator.calibration import DimensionReport, calibrate, flow_from_envelopes
 from simulator.market.model import MarketModel
 from streams.timeutil import parse_ts_ns
 
@@ -47,13 +47,14 @@ def _records(seed: int, symbols: list[str], start_ns: int, seconds: float, segme
 
 
 def load_simulated_market(seed: int, *, seconds: float, n_symbols: int = 1, segment_s: float = DEFAULT_SEGMENT_S,
-                          start: str = DEFAULT_START, regime: str | None = None,
+                          start: str = DEFAULT_START, regime: str | None = None, ks: bool = True,
                           tick: Callable[[int], None] = lambda _n: None,
                           say: Callable[[str], None] = lambda _m: None) -> Market:
     """The feed over ``seconds`` of event time, the per-order regime models, and a calibration of a
     single stationary model on the first symbol's feed (its KS figures show how far one Hawkes law
     is from a regime-switching market). ``regime`` forces one regime on the whole run instead of
-    the seeded schedule (to study calm, stressed or shock markets one at a time)."""
+    the seeded schedule (to study calm, stressed or shock markets one at a time). ``ks=False`` skips
+    that calibration (no KS figures; the tuning script does not report them)."""
     if not seconds > 0:
         raise MarketInputError("--seconds must be positive for a simulated market")
     if regime is not None and regime not in REGIME_NAMES:
@@ -71,9 +72,11 @@ def load_simulated_market(seed: int, *, seconds: float, n_symbols: int = 1, segm
         now = regime or schedule(seed, symbol, max(0.0, (ts_ns - start_ns) / 1e9), segment_s)
         return regime_model(calm[symbol], now), now
 
-    first = [r.value for r in feed if r.symbol == symbols[0] and r.kind in (QUOTE, TRADE)]
-    say("calibrating a stationary model on the simulated feed (KS figures)")
-    cal = calibrate(flow_from_envelopes(first, tick_size=calm[symbols[0]].tick_size, source="simulated"))
+    dims: list[DimensionReport] = []
+    if ks:
+        first = [r.value for r in feed if r.symbol == symbols[0] and r.kind in (QUOTE, TRADE)]
+        say("calibrating a stationary model on the simulated feed (KS figures)")
+        dims = calibrate(flow_from_envelopes(first, tick_size=calm[symbols[0]].tick_size, source="simulated")).dims
     counts: dict[str, float] = {}
     for a, z, scheduled in segments(seed, symbols[0], seconds, segment_s):
         counts[regime or scheduled] = counts.get(regime or scheduled, 0.0) + (z - a)
@@ -82,5 +85,5 @@ def load_simulated_market(seed: int, *, seconds: float, n_symbols: int = 1, segm
     notes = [f"simulated market seed {seed}, {seconds:.0f} s from {start}, {how} ({symbols[0]}: {mix})",
              f"{len(feed):,} feed records",
              "KS figures: one stationary model fitted on the simulated top-of-book feed"]
-    return Market("simulated", symbols, feed, model_at, cal.dims,
+    return Market("simulated", symbols, feed, model_at, dims,
                   [{"path": f"simulated:{seed}", "sha256": ""}], notes)

@@ -1,0 +1,169 @@
+"""Tunes the advisor's passive-fill threshold on the tuning seeds only (simulated seeds 1-20).
+
+    python -m microexec.replay.tuning [--seeds 1-20] [--seconds 900] [--orders 100] [--out FILE]
+
+Why a script: the held-out validation (microexec.replay.validation) is only credible if the
+threshold was chosen without it; this records how it was chosen, and on what. It never runs a
+held-out seed (it refuses them).
+
+How, cheaply: the rule (consumers/advisor/advisor.py ``PassiveFillConfig``) only changes the order
+type of advice that a friction regime made passive, by the state's ``fill_hazard``. So per seed the
+state processor runs once and the advisor twice, with the rule off (every such advice passive: arm
+"P") and with it always on (every such advice keeps the baseline's market type: arm "M"); each order
+is executed under both, on its own seeded market path, as ``microexec replay`` does. For a
+threshold ``t`` an order's advised outcome is P's when its passive-fill probability at arrival is at
+least ``t``, else M's: the same rows a replay with threshold ``t`` would give, orders being
+independent counterfactuals. Each candidate is then judged with the replay's own criteria
+(microexec/replay/metrics.py), per seed and pooled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from consumers.advisor.advisor import AdvisorConfig, PassiveFillConfig, passive_fill_probability
+from consumers.advisor.processor import AdvisorProcessor
+from consumers.state.processor import StateProcessor
+from microexec.offline_cli import _source_records
+from microexec.replay.metrics import criteria, regime_table, summarize
+from microexec.replay.outcomes import PairOutcome, rejected_arm
+from microexec.replay.run import ReplayConfig, arm, default_orders, policy_label
+from microexec.replay.simulated import load_simulated_market
+from microexec.replay.timeline import Timeline, TimedRecord, arrivals
+from microexec.replay.validation import FORCED_SEED, SIM_SEEDS, TUNING_SEEDS
+from producers.paper.policy_map import advised_execution, baseline_order, baseline_policy
+from producers.paper.split_book import execute_arms, order_seed
+from streams.offline import as_inputs, run_offline
+from streams.timeutil import parse_ts_ns
+from streams.topics import topic
+from torghut_client import Coordinates
+
+HELD_OUT = {*SIM_SEEDS, FORCED_SEED}
+ALWAYS_MARKET = 1.0  # every friction limit keeps the baseline's type (unless a child is sure to fill)
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, ALWAYS_MARKET)
+
+
+def _timeline(states: list[Any], cfg: AdvisorConfig) -> Timeline:
+    advice = run_offline(AdvisorProcessor(cfg), as_inputs(states))
+    out = []
+    for rank, (kind, emits) in enumerate((("state", states), ("advice", advice.outputs))):
+        for offset, e in enumerate(emits):
+            if isinstance(e.value, dict):
+                ts = parse_ts_ns(str(e.value["event_ts"]))
+                out.append((ts, rank, offset, TimedRecord(ts, kind, str(e.key), e.value,
+                                                          Coordinates(topic(kind), 0, offset))))
+    out.sort(key=lambda r: r[:3])
+    return Timeline([r[3] for r in out], 0)
+
+
+def seed_rows(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig) -> list[dict[str, Any]]:
+    """Per order: its passive-fill probability at arrival and the outcomes of the baseline and of
+    the advised arm with the rule off (P) and always on (M)."""
+    market = load_simulated_market(seed, seconds=seconds, ks=False)
+    orders = default_orders(market, n_orders, 1, None, (30.0, 120.0))
+    states = run_offline(StateProcessor(), list(_source_records(iter(market.feed)))).outputs
+    rc = ReplayConfig()
+    base_order, base_pol = baseline_order(rc.paper), baseline_policy(rc.paper)
+    keys = [(o.symbol, o.submitted_ns) for o in orders]
+    arms = {}
+    for name, t in (("P", 0.0), ("M", ALWAYS_MARKET)):
+        cfg = replace(base_cfg, passive=replace(base_cfg.passive, min_fill_probability=t))
+        arms[name] = arrivals(_timeline(states, cfg), keys, base_order, rc.rules)
+    rows = []
+    for k, order in enumerate(orders):
+        model, regime = market.model_at(order.symbol, order.submitted_ns)
+        row: dict[str, Any] = {"order": order, "regime": regime}
+        state = arms["P"][k].state
+        row["p"] = None if state is None else passive_fill_probability(
+            float(state["fill_hazard"]), float(state.get("fill_hazard_horizon_s") or 60.0),
+            base_cfg.passive.reference_horizon_s)
+        done: list[tuple[Any, float, Any, Any]] = []  # (policy, stretch, baseline arm, advised arm)
+        for name in ("P", "M"):
+            a = arms[name][k]
+            policy, stretch = advised_execution(a.applied, rc.paper)
+            hit = [d for d in done if d[0] == policy and d[1] == stretch]
+            if not hit:
+                b, adv = execute_arms(model, order, base_pol, policy, stretch, order_seed(rc.seed, order), rc.warmup_s)
+                hit = [(policy, stretch, arm(order, b), arm(order, adv))]
+                done += hit
+            _, _, base_arm, adv_arm = hit[0]
+            row["baseline"] = base_arm
+            row[name] = (a, rejected_arm(base_arm) if a.applied.risk_rejected else adv_arm,
+                         policy_label(policy, stretch), stretch)
+        rows.append(row)
+    return rows
+
+
+def pairs_at(rows: list[dict[str, Any]], threshold: float) -> list[PairOutcome]:
+    out = []
+    for r in rows:
+        pick = "P" if (r["p"] is not None and r["p"] >= threshold) or threshold <= 0 else "M"
+        a, adv, label, stretch = r[pick]
+        o = r["order"]
+        out.append(PairOutcome(o.order_id, o.symbol, o.side, o.quantity, o.submitted_ns, o.horizon_s,
+                               r["regime"] or a.regime, a.regime, a.applied.applied, a.applied.fallback_reason,
+                               a.applied.adverse_selection_risk, None, r["baseline"], adv,
+                               "risk-rejected" if a.applied.risk_rejected else label,
+                               1.0 if a.applied.risk_rejected else stretch))
+    return out
+
+
+def judge(pairs: list[PairOutcome]) -> dict[str, Any]:
+    base, adv = summarize([p.baseline for p in pairs]), summarize([p.advised for p in pairs])
+    regimes = regime_table(pairs)
+    crit = {c.name: c for c in criteria(base, adv, regimes)}
+    return {"pass": all(c.passed for c in crit.values()),
+            **{f"{n}_pass": c.passed for n, c in crit.items()},
+            "fill_gap_pp": crit["fill_rate"].figure, "mean_bps": (base.mean_slippage_bps, adv.mean_slippage_bps),
+            "p95_bps": (base.p95_shortfall_bps, adv.p95_shortfall_bps),
+            "regimes": {r.regime: (r.baseline_fill_rate, r.advised_fill_rate) for r in regimes}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", default=f"{TUNING_SEEDS.start}-{TUNING_SEEDS.stop - 1}", help="LO-HI")
+    ap.add_argument("--seconds", type=float, default=900.0)
+    ap.add_argument("--orders", type=int, default=100)
+    ap.add_argument("--out", type=Path, help="JSON summary")
+    args = ap.parse_args(argv)
+    lo, hi = (int(x) for x in args.seeds.split("-"))
+    seeds = list(range(lo, hi + 1))
+    if HELD_OUT & set(seeds):
+        raise SystemExit(f"refusing held-out seeds {sorted(HELD_OUT & set(seeds))}")
+    cfg = AdvisorConfig()
+    per_seed: dict[int, list[dict[str, Any]]] = {}
+    for s in seeds:
+        t0 = time.perf_counter()
+        per_seed[s] = seed_rows(s, args.seconds, args.orders, cfg)
+        print(f"seed {s}: {time.perf_counter() - t0:.1f} s", flush=True)
+    allrows = [r for s in seeds for r in per_seed[s]]
+    ps = sorted(r["p"] for r in allrows if r["p"] is not None)
+    print("passive-fill probability at arrival, quantiles 10/25/50/75/90:",
+          [round(ps[int(q * (len(ps) - 1))], 3) for q in (0.1, 0.25, 0.5, 0.75, 0.9)])
+    summary = []
+    for t in THRESHOLDS:
+        runs = [judge(pairs_at(per_seed[s], t)) for s in seeds]
+        pooled = judge(pairs_at(allrows, t))
+        market = sum(p.advised_policy.startswith("marketable") for p in pairs_at(allrows, t))
+        line = {"threshold": t, "passing_seeds": sum(r["pass"] for r in runs),
+                "fill_within_seeds": sum(r["fill_rate_pass"] for r in runs),
+                "mean_pass_seeds": sum(r["mean_slippage_pass"] for r in runs),
+                "p95_pass_seeds": sum(r["p95_shortfall_pass"] for r in runs),
+                "pooled_fill_gap_pp": pooled["fill_gap_pp"], "pooled_mean_bps": pooled["mean_bps"],
+                "pooled_p95_bps": pooled["p95_bps"], "pooled_regimes": pooled["regimes"],
+                "marketable_orders": market, "orders": len(allrows)}
+        summary.append(line)
+        print(json.dumps(line, default=lambda x: round(x, 4) if isinstance(x, float) else str(x)), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=1, default=lambda x: None if isinstance(x, float)
+                                       and not math.isfinite(x) else x))
+
+
+if __name__ == "__main__":
+    main()
