@@ -15,7 +15,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.advisor.advisor import AdvisorConfig, Shortfall, advise
+from dataclasses import replace
+
+from consumers.advisor.advisor import AdvisorConfig, PassiveFillConfig, Shortfall, advise
 from consumers.advisor.friction import FrictionConfig, RegimeLimits
 from consumers.advisor.policy import ORDER_TYPE_RANK, BaselinePolicy, baseline_advice, is_within
 from streams.timeutil import format_ts_ns
@@ -76,15 +78,16 @@ def random_config(rng: random.Random, baseline: BaselinePolicy) -> AdvisorConfig
         escalate_dwell_s=rng.choice((0.0, rng.uniform(0.0, 10.0))), relax_dwell_s=rng.uniform(0.0, 30.0),
         ceiling_down_per_s=rng.uniform(1e-4, 10.0), ceiling_up_per_s=rng.uniform(1e-4, 10.0),
     )
-    return AdvisorConfig(baseline=baseline, friction=fr, max_state_age_s=rng.uniform(0.1, 60.0))
+    passive = PassiveFillConfig(rng.choice((0.0, 1.0, rng.uniform(0.0, 1.0))), rng.uniform(0.1, 600.0))
+    return AdvisorConfig(baseline=baseline, friction=fr, passive=passive, max_state_age_s=rng.uniform(0.1, 60.0))
 
 
 STATE_FIELDS = ("spread_bps", "depth_top5_usd", "order_flow_imbalance", "latency_ms_estimate", "fill_hazard",
-                "crumbling_quote_probability", "realized_volatility_bps")
+                "crumbling_quote_probability", "realized_volatility_bps", "fill_hazard_horizon_s")
 ALL_KEYS = ("symbol", "event_ts", "liquidity_regime", *STATE_FIELDS)
 RANGES = {"spread_bps": (0.0, 60.0), "depth_top5_usd": (0.0, 5e6), "order_flow_imbalance": (-1.0, 1.0),
           "latency_ms_estimate": (0.0, 2000.0), "fill_hazard": (0.0, 1.0), "crumbling_quote_probability": (0.5, 1.0),
-          "realized_volatility_bps": (0.0, 30.0)}
+          "realized_volatility_bps": (0.0, 30.0), "fill_hazard_horizon_s": (1.0, 300.0)}
 
 
 def random_steps(rng: random.Random) -> list[tuple[dict[str, Any] | None, int]]:
@@ -126,13 +129,23 @@ shortfalls = st.one_of(st.none(), st.builds(Shortfall, p50=any_float, p95=any_fl
 def test_advice_is_never_looser_than_the_baseline(baseline: BaselinePolicy, rng: random.Random,
                                                   shortfall: Shortfall | None) -> None:
     cfg = random_config(rng, baseline)
-    controller = None
+    # The same configuration with the passive-fill rule off, run in lockstep: the rule may only change
+    # the order type, and only to the one the baseline itself would send (never looser than either).
+    off = replace(cfg, passive=replace(cfg.passive, min_fill_probability=0.0))
+    controller = controller_off = None
     for state, now in random_steps(rng):
         new_controller, decision = advise(state, controller, now, shortfall, cfg)
+        new_off, decision_off = advise(state, controller_off, now, shortfall, off)
+        assert new_controller == new_off
         if new_controller is not None:
-            controller = new_controller
+            controller = controller_off = new_controller
         a = decision.advice
         assert is_within(a, cfg.baseline), (a, cfg.baseline)
+        assert replace(a, preferred_order_type=decision_off.advice.preferred_order_type) == decision_off.advice
+        if a.preferred_order_type != decision_off.advice.preferred_order_type:
+            assert a == replace(decision_off.advice, preferred_order_type=baseline_advice(cfg.baseline)
+                                .preferred_order_type)
+            assert decision_off.advice.preferred_order_type != cfg.baseline.order_type
         assert a.preferred_order_type in ORDER_TYPE_RANK
         assert 0.0 <= decision.adverse_selection_risk <= 1.0
         assert decision.latency_ms >= 0.0
