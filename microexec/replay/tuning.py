@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from consumers.advisor.advisor import AdvisorConfig, PassiveFillConfig, passive_fill_probability
+from consumers.advisor.advisor import AdvisorConfig, passive_fill_probability
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.state.processor import StateProcessor
 from microexec.offline_cli import _source_records
@@ -35,7 +35,7 @@ from microexec.replay.metrics import criteria, regime_table, summarize
 from microexec.replay.outcomes import PairOutcome, rejected_arm
 from microexec.replay.run import ReplayConfig, arm, default_orders, policy_label
 from microexec.replay.simulated import load_simulated_market
-from microexec.replay.timeline import Timeline, TimedRecord, arrivals
+from microexec.replay.timeline import TimedRecord, Timeline, arrivals
 from microexec.replay.validation import FORCED_SEED, SIM_SEEDS, TUNING_SEEDS
 from producers.paper.policy_map import advised_execution, baseline_order, baseline_policy
 from producers.paper.split_book import execute_arms, order_seed

@@ -1,0 +1,39 @@
+"""The passive-fill tuning script: its per-order mix equals a real replay, and it refuses held-out seeds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from consumers.advisor.advisor import AdvisorConfig, PassiveFillConfig
+from consumers.advisor.processor import AdvisorProcessor
+from microexec.replay import tuning
+from microexec.replay.outcomes import PairOutcome
+from microexec.replay.run import ReplayConfig, default_orders, execute_orders
+from microexec.replay.simulated import load_simulated_market
+from microexec.replay.timeline import build_timeline
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.65, 0.9])
+def test_mixing_by_hazard_gives_the_replay_at_that_threshold(threshold: float) -> None:
+    seed, seconds, n = 5, 300.0, 25  # a tuning seed (1-20), short
+    cfg = AdvisorConfig()
+    rows = tuning.seed_rows(seed, seconds, n, cfg)
+    mixed = tuning.pairs_at(rows, threshold)
+    market = load_simulated_market(seed, seconds=seconds, ks=False)
+    orders = default_orders(market, n, 1, None, (30.0, 120.0))
+    at = replace(cfg, passive=PassiveFillConfig(min_fill_probability=threshold))
+    real = execute_orders(market, build_timeline(market.feed, AdvisorProcessor(at)), orders, ReplayConfig())
+    assert [(p.baseline, p.advised, p.advised_policy) for p in mixed] == \
+        [(p.baseline, p.advised, p.advised_policy) for p in real]
+    if threshold == 0.9:  # the rule did something on this market: more marketable orders than with it off
+        def marketable(pairs: list[PairOutcome]) -> int:
+            return sum(p.advised_policy.startswith("marketable") for p in pairs)
+        assert marketable(mixed) > marketable(tuning.pairs_at(rows, 0.0))
+        assert any(p.advised_policy.startswith("passive") for p in mixed)
+
+
+def test_held_out_seeds_are_refused() -> None:
+    with pytest.raises(SystemExit, match="held-out"):
+        tuning.main(["--seeds", "2020-2030"])
