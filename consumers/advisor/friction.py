@@ -48,7 +48,9 @@ class FrictionConfig:
     # passively at the touch (offset 0: join, never improve; improving inside the wide simulated spreads
     # filled little more and was picked off) and slows it by the same 2x, which Torghut turns into 2x
     # the execution time. Illiquid-and-volatile keeps the baseline's cap but the low tier, so it can
-    # still take volume early; 2% (the old value) was floored to Torghut's 5% anyway.
+    # still take volume early; 2% (the old value) was floored to Torghut's 5% anyway. The advisor keeps the
+    # baseline's market type instead of "limit" when a passive child is unlikely to fill (advisor.py
+    # PassiveFillConfig, by the state's fill_hazard).
     calm_liquid: RegimeLimits = RegimeLimits(0.10, 0.25, "normal", "market", 3.0)
     calm_illiquid: RegimeLimits = RegimeLimits(0.05, 0.12, "normal", "limit", 0.0)
     volatile_liquid: RegimeLimits = RegimeLimits(0.05, 0.15, "normal", "limit", 0.0)
