@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from dataclasses import replace
 
 from consumers.advisor.advisor import AdvisorConfig, PassiveFillConfig, Shortfall, advise
 from consumers.advisor.friction import FrictionConfig, RegimeLimits
