@@ -90,7 +90,7 @@ def canonical_json(value: Any) -> str:
     """Deterministic JSON: equal states give equal bytes, so changelogs and digests compare.
 
     A state value may also be an object with ``as_dict()`` (a processor that keeps a compiled
-    form of its state, e.g. consumers.state.quote_run.SymbolRows): its dict is what is written."""
+    form of its state, e.g. consumers.state.layout.SymbolRows): its dict is what is written."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_as_dict)
 
 

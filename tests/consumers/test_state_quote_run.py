@@ -1,8 +1,11 @@
-"""The compiled quote-run path of the state consumer against its per-record path.
+"""The state consumer's run path against its per-record path.
 
 ``StateProcessor.process_run`` must give exactly (bit for bit) the states and records that
 ``process`` gives one record at a time, or decline; these tests feed both the same records and
 also check that the run path really was taken, so a run path that always declined would fail.
+(Both paths fold quotes and trades with the same compiled loop; what differs is how runs are cut,
+decoded as columns, and how the state is kept between them. The compiled fold against the
+readable reference: test_state_reference.py.)
 """
 
 from __future__ import annotations
@@ -222,13 +225,13 @@ def test_timestamp_text_variants_match_the_per_record_parse() -> None:
 
 def test_rows_mirror_the_state_layout() -> None:
     """A key added to the state dict must be added to the rows too (or the fold would drop it)."""
-    from consumers.state import quote_run
+    from consumers.state import layout
     from consumers.state.processor import STATE_LAYOUT_VERSION, new_symbol_state
 
-    assert quote_run.LAYOUT_VERSION == STATE_LAYOUT_VERSION
-    assert set(new_symbol_state()) == {"v", *quote_run.FLOAT_KEYS, *quote_run.INT_KEYS, *quote_run.CODE_KEYS}
-    floats, ints = quote_run.to_rows([new_symbol_state()])
-    rows = quote_run.SymbolRows(floats[0], ints[0])
+    assert layout.LAYOUT_VERSION == STATE_LAYOUT_VERSION
+    assert set(new_symbol_state()) == {"v", *layout.FLOAT_KEYS, *layout.INT_KEYS, *layout.CODE_KEYS}
+    floats, ints = layout.to_rows([new_symbol_state()])
+    rows = layout.SymbolRows(floats[0], ints[0])
     assert rows.as_dict() == new_symbol_state()
 
 

@@ -1,18 +1,19 @@
-"""A run of quotes folded into the per-symbol state in one compiled loop.
+"""The state features, compiled: quotes and trades folded into per-symbol rows in one numba loop.
 
-Why: quotes are nearly all of the state consumer's input, and folding them one Python call at a
-time cost more than the exactly-once passthrough of the same records. The runtime hands a run of
-consecutive records of one quote partition to ``StateProcessor.process_run``; this module is its
-arithmetic: the per-symbol state dicts become two rows (floats, ints), the run is folded in a numba
-loop, and the rows become dicts again.
+Why compiled: quotes are nearly all of the state consumer's input, and folding them one Python call
+at a time cost more than the exactly-once passthrough of the same records. Both runtime paths use
+this one loop: ``StateProcessor.process_run`` hands it a run of consecutive quotes and trades of one
+partition, ``StateProcessor.process`` a run of one.
 
-It is the same computation as ``StateProcessor._on_quote`` and the helpers it calls, written out
-in the same order with the same operations, so states and records are bit-identical (tested on
-random feeds against the per-record path). It never refuses a record itself: wherever the
-per-record path could raise (a non-finite state, a division by zero) or behave in a way int64/float64
-rows cannot mirror (a missing value used in arithmetic, time gaps beyond 2**53 ns), the loop stops
-and returns the record's index, and the whole run is redone by the per-record path, which then
-gives the exact result or the exact DLQ reason.
+It computes what the reference fold (consumers/state/reference.py, the readable definition that
+docs/features.md describes) computes, with the same operations in the same order, so states and
+records are bit-identical (tests/consumers/test_state_reference.py checks it on synthetic and
+random feeds). It never refuses a record itself: wherever the reference could raise (a non-finite
+state) or behave in a way int64/float64 rows cannot mirror (a missing value used in arithmetic,
+time gaps beyond 2**53 ns), the loop stops and returns the record's index, and the caller hands
+that record to the reference, which then gives the exact result or the exact DLQ reason.
+
+The configuration reaches the loop as a ``FoldConfig`` record (consumers/state/fold_config.py).
 """
 
 from __future__ import annotations
@@ -24,120 +25,41 @@ import numba as nb
 import numpy as np
 
 from consumers.state.config import StateConfig
+from consumers.state.fold_config import NS, fold_config
+from consumers.state.layout import ACCUMULATOR_COLUMNS, CODE_KEYS, FLOAT_KEYS, INT_KEYS, INT_NONE
 
-NS = 1_000_000_000
-LAYOUT_VERSION = 1  # the state dict layout these rows mirror (processor.STATE_LAYOUT_VERSION)
-INT_NONE = np.iinfo(np.int64).min  # None in an int row; a float row uses NaN (states are finite)
-_EXACT_NS = 2**53  # int64 time gaps up to this convert to float64 exactly, as Python's int/int does
-
-FLOAT_KEYS = ("bid", "bs", "ask", "as", "ofi_s", "ofi_a", "rv_r2", "rv_dt", "cur_spread", "cur_depth", "cur_vol",
-              "b_spread", "b_depth", "b_w", "b_vol", "b_vol_w", "tr_bid", "tr_ask", "own_s", "own_n", "lat_ack",
-              "lat_fill", "lat_feed", "l2_depth", "e_spread", "e_depth", "e_ofi", "e_fh", "e_lat", "e_crumb")
-INT_KEYS = ("q_t", "first_t", "last_t", "ofi_t", "tr_t", "own_t", "lat_ack_t", "lat_fill_t", "lat_feed_t", "l2_t",
-            "reg", "reg_dir", "reg_pt", "reg_t", "e_t", "e_reg", "late", "b_t")
-CODE_KEYS = ("e_dsrc", "e_lsrc")  # strings with a few values, held as small ints in the int row
-DEPTH_SOURCES = ("l2_book", "top_of_book")
-LATENCY_SOURCES = ("order_ack", "first_fill", "feed_lag", "none")
-_CODES = ({name: i for i, name in enumerate(DEPTH_SOURCES)}, {name: i for i, name in enumerate(LATENCY_SOURCES)})
-_NAMES = (DEPTH_SOURCES, LATENCY_SOURCES)
-
+# Columns of the float and int rows, named as the state dict's keys (layout.FLOAT_KEYS, INT_KEYS +
+# CODE_KEYS): the fold reads f[BID] where the reference reads s["bid"].
 (BID, BS, ASK, AS, OFI_S, OFI_A, RV_R2, RV_DT, CUR_SPREAD, CUR_DEPTH, CUR_VOL, B_SPREAD, B_DEPTH, B_W, B_VOL,
  B_VOL_W, TR_BID, TR_ASK, OWN_S, OWN_N, LAT_ACK, LAT_FILL, LAT_FEED, L2_DEPTH, E_SPREAD, E_DEPTH, E_OFI, E_FH,
  E_LAT, E_CRUMB) = range(len(FLOAT_KEYS))
 (Q_T, FIRST_T, LAST_T, OFI_T, TR_T, OWN_T, LAT_ACK_T, LAT_FILL_T, LAT_FEED_T, L2_T, REG, REG_DIR, REG_PT, REG_T,
  E_T, E_REG, LATE, B_T, E_DSRC, E_LSRC) = range(len(INT_KEYS) + len(CODE_KEYS))
+_EXACT_NS = 2**53  # int64 time gaps up to this convert to float64 exactly, as Python's int/int does
+_UNDERFLOW = 760.0  # exp(-x) is 0.0 in float64 for every x beyond ~745.2, however x was rounded
 
 # Emit reasons (0: no record) and the columns of the per-record outputs.
 REASONS = ("", "first", "regime_change", "material_change", "heartbeat")
 OUT_SPREAD, OUT_DEPTH, OUT_OFI, OUT_LATENCY, OUT_HAZARD, OUT_CRUMB, OUT_VOL, OUT_BID, OUT_ASK = range(9)
 OUT_NOW, OUT_REG, OUT_DSRC, OUT_LSRC, OUT_REASON = range(5)
+N_OUT_F, N_OUT_I = 9, 5
 KIND_QUOTE, KIND_TRADE = 0, 1
-# _finite_state's accumulators (processor._ACCUMULATORS and cur_vol), as float-row columns.
-_ACCUMULATOR_COLUMNS = (CUR_SPREAD, CUR_DEPTH, OFI_S, OFI_A, RV_R2, RV_DT, TR_BID, TR_ASK, B_SPREAD, B_DEPTH, B_VOL,
-                        L2_DEPTH, LAT_FEED, LAT_ACK, LAT_FILL, CUR_VOL)
-_UNDERFLOW = 760.0  # exp(-x) is 0.0 in float64 for every x beyond ~745.2, however x was rounded
-
-
-def config_vector(cfg: StateConfig) -> np.ndarray:
-    """The configuration as the loop reads it, each entry the exact expression the Python path uses."""
-    r, e = cfg.regime, cfg.emit
-    return np.array([
-        cfg.latency_alpha, cfg.quote_size_multiplier, cfg.ofi_tau_s, cfg.vol_tau_s, cfg.baseline_tau_s,
-        cfg.l2_max_age_s * NS, r.warmup_s * NS, r.escalate_dwell_s * NS, r.relax_dwell_s * NS,
-        e.min_interval_s * NS, e.heartbeat_s * NS, cfg.latency_sample_max_age_s * NS, cfg.trade_rate_tau_s,
-        cfg.fill_hazard_horizon_s, cfg.own_fill_tau_s, cfg.own_fill_prior_strength,
-        r.stressed_enter_spread_ratio, r.stressed_enter_depth_ratio, r.stressed_enter_vol_ratio,
-        r.stressed_exit_spread_ratio, r.stressed_exit_depth_ratio, r.stressed_exit_vol_ratio,
-        r.compressed_enter_spread_ratio, r.compressed_enter_depth_ratio, r.compressed_enter_vol_ratio,
-        r.compressed_exit_spread_ratio, r.compressed_exit_depth_ratio, r.compressed_exit_vol_ratio,
-        e.depth_rel, e.crumbling_abs, e.spread_bps_abs, e.spread_rel, e.ofi_abs, e.fill_hazard_abs,
-        e.latency_ms_abs, e.latency_rel,
-    ], dtype=np.float64)
-
-
-def to_rows(states: list[dict[str, Any]]) -> tuple[list[list[float]], list[list[int]]]:
-    """State dicts -> (float rows, int rows) as lists. Raises (TypeError, KeyError, OverflowError)
-    for a state the rows cannot hold exactly; the caller then takes the per-record path."""
-    floats: list[list[float]] = []
-    ints: list[list[int]] = []
-    for s in states:
-        frow = [math.nan if s[k] is None else s[k] for k in FLOAT_KEYS]
-        irow = [INT_NONE if s[k] is None else s[k] for k in INT_KEYS]
-        irow += [-1 if s[k] is None else codes[s[k]] for k, codes in zip(CODE_KEYS, _CODES, strict=True)]
-        # Exactly float and int (a bool is an int to numpy, and an int would come back a float).
-        if any(type(v) is not float for v in frow) or any(type(v) is not int for v in irow):
-            raise TypeError("state value of an unexpected type")
-        if any(not INT_NONE < v < 2**63 for v in irow[:len(INT_KEYS)] if v is not INT_NONE):
-            raise OverflowError("state int beyond int64 (or equal to the None sentinel)")
-        floats.append(frow)
-        ints.append(irow)
-    return floats, ints
-
-
-class SymbolRows:
-    """A symbol's state as the fold holds it, stored as is in the partition's state between runs.
-
-    Why not convert back to a dict after every run: a run touches many symbols and the conversion
-    both ways cost more than folding a short run. The dict is built only when someone needs it:
-    the changelog at commit time (``as_dict``, which ``streams.state.canonical_json`` calls) or the
-    per-record path (``StateProcessor._load``). The arrays are never written after the object is
-    made (each run folds fresh copies), so the state's copy-on-write undo stays valid.
-    """
-
-    __slots__ = ("floats", "ints")
-
-    def __init__(self, floats: list[float], ints: list[int]) -> None:
-        # Python lists, not numpy rows: a run gathers and scatters them with one numpy call each,
-        # where per-row numpy indexing cost microseconds per symbol.
-        self.floats = floats
-        self.ints = ints
-
-    def as_dict(self) -> dict[str, Any]:
-        return from_row(self.floats, self.ints, {"v": LAYOUT_VERSION})
-
-
-def from_row(floats: list[float], ints: list[int], base: dict[str, Any]) -> dict[str, Any]:
-    """One symbol's rows (as Python lists) -> its state dict, starting from ``base`` (a copy)."""
-    for key, value in zip(FLOAT_KEYS, floats, strict=True):
-        base[key] = None if value != value else value
-    n_int = len(INT_KEYS)
-    for key, value in zip(INT_KEYS, ints, strict=False):
-        base[key] = None if value == INT_NONE else value
-    for key, code, names in zip(CODE_KEYS, ints[n_int:], _NAMES, strict=True):
-        base[key] = None if code < 0 else names[code]
-    return base
 
 
 @nb.njit(cache=True)
-def _target_level(current: int, spread: float, depth: float, v: float, c: np.ndarray) -> int:
-    """regime.target_level_of with the thresholds from the config vector (v = 0.0 for None)."""
-    if spread >= c[16] or depth <= c[17] or v >= c[18]:
+def _target_level(current: int, spread: float, depth: float, v: float, c: Any) -> int:
+    """regime.target_level_of with the thresholds from the config record (v = 0.0 for None)."""
+    if (spread >= c.stressed_enter_spread_ratio or depth <= c.stressed_enter_depth_ratio
+            or v >= c.stressed_enter_vol_ratio):
         return 2
-    if current == 2 and (spread >= c[19] or depth <= c[20] or v >= c[21]):
+    if current == 2 and (spread >= c.stressed_exit_spread_ratio or depth <= c.stressed_exit_depth_ratio
+                         or v >= c.stressed_exit_vol_ratio):
         return 2
-    if spread >= c[22] or depth <= c[23] or v >= c[24]:
+    if (spread >= c.compressed_enter_spread_ratio or depth <= c.compressed_enter_depth_ratio
+            or v >= c.compressed_enter_vol_ratio):
         return 1
-    if current >= 1 and (spread >= c[25] or depth <= c[26] or v >= c[27]):
+    if current >= 1 and (spread >= c.compressed_exit_spread_ratio or depth <= c.compressed_exit_depth_ratio
+                         or v >= c.compressed_exit_vol_ratio):
         return 1
     return 0
 
@@ -166,8 +88,8 @@ def _queue_fill(rate_per_s: float, queue_ahead: float, horizon_s: float) -> floa
 
 @nb.njit(cache=True)
 def _non_finite(f: np.ndarray) -> bool:
-    """_finite_state: any accumulator infinite (NaN is None in a float row, and allowed)."""
-    for j in _ACCUMULATOR_COLUMNS:  # noqa: SIM110 (a plain loop: numba compiles it, not any() over a generator)
+    """layout.finite_state: any accumulator infinite (NaN is None in a float row, and allowed)."""
+    for j in ACCUMULATOR_COLUMNS:  # noqa: SIM110 (a plain loop: numba compiles it, not any() over a generator)
         if math.isinf(f[j]):
             return True
     return False
@@ -175,16 +97,20 @@ def _non_finite(f: np.ndarray) -> bool:
 
 @nb.njit(cache=True)
 def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarray, times: np.ndarray,
-                values: np.ndarray, c: np.ndarray, out_idx: np.ndarray, out_f: np.ndarray,
+                values: np.ndarray, config: np.ndarray, out_idx: np.ndarray, out_f: np.ndarray,
                 out_i: np.ndarray) -> int:
     """Fold a run of quotes (kind 0: bid, bid size, ask, ask size) and trades (kind 1: price, size)
     into the rows. ``times`` holds event and ingest time (INT_NONE: none). Records that emit are
     written compactly: ``out_idx[j]`` is the record, ``out_f[j]``/``out_i[j]`` its outputs.
-    Returns the number of records that emit, or -1 - i for a record i the per-record path must do."""
-    alpha, mult, ofi_tau, vol_tau, baseline_tau = c[0], c[1], c[2], c[3], c[4]
-    l2_max_age_ns, warmup_ns, escalate_ns, relax_ns = c[5], c[6], c[7], c[8]
-    min_interval_ns, heartbeat_ns, lat_max_age_ns = c[9], c[10], c[11]
-    tr_tau, horizon, own_tau, prior = c[12], c[13], c[14], c[15]
+    Returns the number of records that emit, or -1 - i for a record i the reference must do."""
+    c = config[0]
+    alpha, mult, ofi_tau, vol_tau, baseline_tau = (c.latency_alpha, c.quote_size_multiplier, c.ofi_tau_s, c.vol_tau_s,
+                                                   c.baseline_tau_s)
+    l2_max_age_ns, warmup_ns = c.l2_max_age_ns, c.warmup_ns
+    escalate_ns, relax_ns = c.escalate_dwell_ns, c.relax_dwell_ns
+    min_interval_ns, heartbeat_ns, lat_max_age_ns = c.min_interval_ns, c.heartbeat_ns, c.latency_sample_max_age_ns
+    tr_tau, horizon, own_tau, prior = (c.trade_rate_tau_s, c.fill_hazard_horizon_s, c.own_fill_tau_s,
+                                       c.own_fill_prior_strength)
     emitted = 0
     for i in range(kind.shape[0]):
         k = sym[i]
@@ -198,7 +124,7 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
         if not is_trade and have_prev and t < prev_t:
             n[LATE] += 1  # an older quote than the one held: counted, nothing else
             continue
-        if ingest != INT_NONE:  # _feed_lag, for quotes and trades alike
+        if ingest != INT_NONE:  # ReferenceFold._feed_lag, for quotes and trades alike
             lag_ms = (ingest - t) / 1e6
             if not lag_ms > 0.0:
                 lag_ms = 0.0
@@ -206,7 +132,7 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
             f[LAT_FEED] = lag_ms if math.isnan(lat) else lat + alpha * (lag_ms - lat)
             n[LAT_FEED_T] = t
         if is_trade:
-            # StateProcessor._on_trade, then _finish.
+            # ReferenceFold.on_trade, then finish.
             price, size = values[i, 0], values[i, 1]
             if not math.isnan(f[BID]) and (price <= f[BID] or price >= f[ASK]):
                 d = _decay(t - n[TR_T], tr_tau)
@@ -234,7 +160,7 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
             else:
                 depth, depth_src = (f[BID] * f[BS] + f[ASK] * f[AS]) * 1.0, 1
         else:
-            # StateProcessor._on_quote up to the regime step.
+            # ReferenceFold.on_quote (its advance included) up to the regime step.
             bid, ask = values[i, 0], values[i, 2]
             bs, as_ = values[i, 1] * mult, values[i, 3] * mult
             if have_prev:
@@ -310,13 +236,13 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
                 n[LAST_T] = now = t
             else:
                 now = last_t
-                l2_t = n[L2_T]  # the per-record path's _depth(s, now)
+                l2_t = n[L2_T]  # the reference's depth(s, now)
                 if l2_t != INT_NONE and now - l2_t <= l2_max_age_ns:
                     depth, depth_src = f[L2_DEPTH], 0
                 else:
                     depth, depth_src = (f[BID] * f[BS] + f[ASK] * f[AS]) * 1.0, 1
 
-        # _step_regime(s, now, depth)
+        # ReferenceFold.step_regime(s, now, depth)
         level, pending_dir = n[REG], n[REG_DIR]
         b_w = f[B_W]
         if n[FIRST_T] == INT_NONE:
@@ -353,7 +279,7 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
         if not regime_changed and e_t != INT_NONE and now - e_t < min_interval_ns:
             continue
 
-        # _evaluate(...)
+        # ReferenceFold._evaluate(...)
         ofi_abs_sum = f[OFI_A]
         if ofi_abs_sum <= 0.0:
             ofi = 0.0
@@ -401,12 +327,12 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
             if (math.isnan(e_depth) or math.isnan(e_spread) or math.isnan(e_lat) or math.isnan(f[E_CRUMB])
                     or math.isnan(f[E_OFI]) or math.isnan(f[E_FH])):
                 return -1 - i
-            if (abs(depth - e_depth) > c[28] * e_depth
-                    or abs(crumb - f[E_CRUMB]) >= c[29]
-                    or abs(spread - e_spread) >= max(c[30], c[31] * e_spread)
-                    or abs(ofi - f[E_OFI]) >= c[32]
-                    or abs(hazard - f[E_FH]) >= c[33]
-                    or abs(latency - e_lat) >= max(c[34], c[35] * e_lat)
+            if (abs(depth - e_depth) > c.depth_rel * e_depth
+                    or abs(crumb - f[E_CRUMB]) >= c.crumbling_abs
+                    or abs(spread - e_spread) >= max(c.spread_bps_abs, c.spread_rel * e_spread)
+                    or abs(ofi - f[E_OFI]) >= c.ofi_abs
+                    or abs(hazard - f[E_FH]) >= c.fill_hazard_abs
+                    or abs(latency - e_lat) >= max(c.latency_ms_abs, c.latency_rel * e_lat)
                     or depth_src != n[E_DSRC] or latency_src != n[E_LSRC]):
                 why = 3
             elif now - e_t >= heartbeat_ns:
@@ -427,10 +353,28 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
     return emitted
 
 
+@nb.njit(cache=True)
+def fold_one(fl: np.ndarray, it: np.ndarray, kind: int, t: int, ingest: int, v0: float, v1: float, v2: float,
+             v3: float, config: np.ndarray, out_f: np.ndarray, out_i: np.ndarray) -> int:
+    """``fold_events`` for a single record given as scalars (symbol row 0), so the per-record path
+    sets up no arrays of its own in Python: its fixed cost is what made it slower than plain Python."""
+    kinds = np.empty(1, np.int8)
+    kinds[0] = kind
+    times = np.empty((1, 2), np.int64)
+    times[0, 0], times[0, 1] = t, ingest
+    values = np.empty((1, 4), np.float64)
+    values[0, 0], values[0, 1], values[0, 2], values[0, 3] = v0, v1, v2, v3
+    return fold_events(fl, it, kinds, np.zeros(1, np.int64), times, values, config, np.empty(1, np.int64), out_f,
+                       out_i)
+
+
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the fold now, with the argument types process_run uses,
+    """Compile (or load from numba's cache) the fold now, with the argument types the processor uses,
     so a consumer's first run does not stall for it."""
     f64, i64 = np.float64, np.int64
     fold_events(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64),
                 np.zeros(0, np.int8), np.zeros(0, i64), np.zeros((0, 2), i64), np.zeros((0, 4), f64),
-                config_vector(StateConfig()), np.zeros(0, i64), np.zeros((0, 9), f64), np.zeros((0, 5), i64))
+                fold_config(StateConfig()), np.zeros(0, i64), np.zeros((0, N_OUT_F), f64), np.zeros((0, N_OUT_I), i64))
+    fold_one(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64), KIND_QUOTE, 0,
+             INT_NONE, 0.0, 0.0, 0.0, 0.0, fold_config(StateConfig()), np.zeros((1, N_OUT_F), f64),
+             np.zeros((1, N_OUT_I), i64))
