@@ -4,6 +4,7 @@ WORKDIR /opt/microexec
 COPY pyproject.toml README.md ./
 COPY schemas schemas
 COPY streams streams
+COPY torghut_domain torghut_domain
 COPY consumers consumers
 COPY torghut_client torghut_client
 COPY producers producers

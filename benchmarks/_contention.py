@@ -47,8 +47,8 @@ def fill_backlog(settings: Settings, quotes_topic: str, trades_topic: str, recor
 
     from confluent_kafka import Producer
 
-    from streams.topics import topic
     from tests.support.synthetic_market import synthetic_market
+    from torghut_domain.topics import topic
 
     producer = Producer({**settings.kafka_common(), "linger.ms": 20, "batch.num.messages": 10000,
                          "queue.buffering.max.messages": 500000, "compression.type": "lz4"})

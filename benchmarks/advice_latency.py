@@ -55,7 +55,7 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     for key in KEYS:
         os.environ[f"MICROEXEC_TOPIC_{key.upper()}"] = f"lat-{key}-{tag}"
-    from streams.topics import topic
+    from torghut_domain.topics import topic
 
     settings = kafka_settings()
     from consumers.advisor.processor import AdvisorProcessor

@@ -57,7 +57,7 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     for key in KEYS:
         os.environ[f"MICROEXEC_TOPIC_{key.upper()}"] = f"o2e-{key}-{tag}"
-    from streams.topics import topic
+    from torghut_domain.topics import topic
 
     settings = kafka_settings()
     create_topics(settings, [(topic(k), PARTITIONS, k in ("advice", "calibration")) for k in KEYS])

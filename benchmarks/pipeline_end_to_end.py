@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     tag = uuid.uuid4().hex[:8]
-    from streams.topics import CATALOG, topic
+    from torghut_domain.topics import CATALOG, topic
 
     for spec in CATALOG:
         os.environ[f"MICROEXEC_TOPIC_{spec.key.upper()}"] = f"e2e-{spec.key}-{tag}"

@@ -19,10 +19,10 @@ from _common import kafka_settings, report
 from confluent_kafka import Consumer, Producer
 
 from streams.processor import FORMAT_RAW, Emit, KeyValueState, SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, produce_all
+from torghut_domain.runtime import TorghutRuntime
 
 
 class Passthrough:
@@ -67,7 +67,7 @@ def raw_loop(settings: Settings, source: str, sink: str, records: int) -> float:
 
 
 def runtime_loop(settings: Settings, source: str, sink: str, records: int) -> tuple[float, int]:
-    runtime = ExactlyOnceRuntime(Passthrough(source, sink), settings, f"bench-{uuid.uuid4().hex[:8]}")
+    runtime = TorghutRuntime(Passthrough(source, sink), settings, f"bench-{uuid.uuid4().hex[:8]}")
     stats = runtime.run(max_records=records, idle_timeout_s=60)
     assert stats.records_in == records and stats.first_record_at and stats.last_commit_at
     return records / (stats.last_commit_at - stats.first_record_at), stats.commits

@@ -29,16 +29,16 @@ import uuid
 from _common import kafka_settings, report
 from runtime_passthrough import Passthrough
 
-from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
 from tests.support.kafka_io import create_topics, produce_all
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.runtime import TorghutRuntime
 
 KEYS = ("quotes", "trades", "trade_updates", "book_l2", "state")
 
 
-def throughput(runtime: ExactlyOnceRuntime, records: int) -> tuple[float, int]:
+def throughput(runtime: TorghutRuntime, records: int) -> tuple[float, int]:
     stats = runtime.run(max_records=records, idle_timeout_s=120)
     assert stats.records_in == records, stats
     assert stats.first_record_at is not None and stats.last_commit_at is not None
@@ -47,7 +47,7 @@ def throughput(runtime: ExactlyOnceRuntime, records: int) -> tuple[float, int]:
 
 def produce_synthetic(settings: Settings, n_symbols: int, n_records: int,
                       trade_every: int) -> tuple[int, tuple[str, ...]]:
-    from streams.topics import topic
+    from torghut_domain.topics import topic
 
     symbols = [f"S{i:03d}" for i in range(n_symbols)]
     # 1,000 quotes/s over the symbols, the rate the advice latency benchmark uses too.
@@ -67,7 +67,7 @@ def produce_recorded(settings: Settings, binance_limit: int) -> tuple[int, tuple
     from producers.binance import binance_records
     from producers.lobster import lobster_records
     from producers.replay import replay
-    from streams.topics import topic
+    from torghut_domain.topics import topic
 
     amzn = DATA / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
     btc = sorted((DATA / "binance").glob("*.gz"))
@@ -92,7 +92,7 @@ def main() -> None:
     for key in KEYS:
         os.environ[f"MICROEXEC_TOPIC_{key.upper()}"] = f"bench-{key}-{tag}"
     from consumers.state.processor import StateProcessor
-    from streams.topics import topic
+    from torghut_domain.topics import topic
 
     settings: Settings = kafka_settings()
     sink = f"bench-copy-{tag}"
@@ -108,9 +108,9 @@ def main() -> None:
     refs: list[float] = []
     ours_runs: list[float] = []
     for rep in range(args.repeat):
-        reference, _ = throughput(ExactlyOnceRuntime(Passthrough(inputs, sink), settings, f"copy-{tag}-{rep}"),
+        reference, _ = throughput(TorghutRuntime(Passthrough(inputs, sink), settings, f"copy-{tag}-{rep}"),
                                   records)
-        state_runtime = ExactlyOnceRuntime(StateProcessor(), settings, f"state-{tag}-{rep}")
+        state_runtime = TorghutRuntime(StateProcessor(), settings, f"state-{tag}-{rep}")
         ours, emitted = throughput(state_runtime, records)
         taken = state_runtime.stats.run_records
         refs.append(reference)

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException
 
 from streams.processor import Processor
-from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError, TopologyError
+from streams.runtime import FatalRuntimeError, TopologyError
 from streams.security import KafkaUnreachable, check_access
 from streams.serde import RegistryUnavailable
 from streams.settings import SettingsError, load_settings
+from torghut_domain.runtime import TorghutRuntime
 
 
 def _state() -> Processor:
@@ -78,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         settings = load_settings()
         check_access(settings.kafka_common())  # a wrong password or CA: exit 2 naming the variable, not a hang
         processor = factory()
-        runtime = ExactlyOnceRuntime(processor, settings, args.app_id or default_app)
+        runtime = TorghutRuntime(processor, settings, args.app_id or default_app)
         stats = runtime.run()
     except (SettingsError, TopologyError, ValueError) as exc:
         print(f"microexec run {args.consumer}: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = (
     "streams.infra.cli",
     "streams.cli",
+    "torghut_domain.cli",
     "simulator.cli",
     "producers.cli",
     "consumers.cli",

@@ -24,7 +24,7 @@ from streams.processor import Processor, SourceRecord
 from streams.reading import read_to_end
 from streams.serde import AvroDecoder, Registry, ValueDecoder, decode_key
 from streams.settings import Settings, SettingsError, load_settings
-from streams.topics import CATALOG
+from torghut_domain.topics import CATALOG
 
 DEFAULT_IGNORED = {"advisor": ("latency_ms",)}
 

@@ -41,8 +41,8 @@ from streams.reading import read_to_end
 from streams.serde import AvroDecoder, Registry, RegistryUnavailable
 from streams.settings import Settings, SettingsError, load_settings
 from streams.timeutil import format_ts_ns
-from streams.topics import CATALOG, topic
 from torghut_client import AdviceBook, AdviceSubscriber
+from torghut_domain.topics import CATALOG, topic
 
 PIPELINE = ("state", "advisor", "simulation", "tca", "alerts")
 REQUIRED = ("state", "advisor")  # the demo is meaningless without them
@@ -136,7 +136,7 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ.setdefault(f"MICROEXEC_TOPIC_{spec.key.upper()}", f"demo-{run_id}.{spec.key}")
     try:
         settings = load_settings()
-        create_catalog_topics(settings)
+        create_catalog_topics(settings, CATALOG)
     except (SettingsError, KafkaException) as exc:
         console.print(f"[red]microexec demo: {exc}")
         return 2

@@ -22,8 +22,8 @@ from streams.reading import partitions_of, reader
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
-from streams.topics import topic
 from torghut_client import AdviceBook, AdviceSubscriber
+from torghut_domain.topics import topic
 
 
 class AvroFollower:

@@ -45,7 +45,7 @@ from simulator.market.model import MarketModel
 from simulator.montecarlo import MonteCarloResult, reference_order, shortfall_monte_carlo
 from streams.offline import as_inputs, run_offline
 from streams.processor import Emit, SourceRecord
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 SYMBOL = "DRILL"
 START_NS = 1_767_225_600 * NS_PER_S  # 2026-01-01T00:00:00Z: any fixed instant will do

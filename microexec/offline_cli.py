@@ -22,7 +22,7 @@ from producers.lobster import LobsterFormatError, lobster_records
 from producers.records import FeedRecord
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,7 +17,7 @@ from producers.records import BOOK, FeedRecord
 from streams.serde import AvroEncoder, Registry
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns
-from streams.topics import BY_KEY
+from torghut_domain.topics import BY_KEY
 
 
 def replay(settings: Settings, records: Iterable[FeedRecord], *, speed: float = 0.0, total: int | None = None,

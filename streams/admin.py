@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from streams.reading import read_to_end
 from streams.settings import Settings
 from streams.timeutil import TimestampError, parse_iso_ms
-from streams.topics import CATALOG, changelog_topic
+from streams.topics import TopicSpec, changelog_topic
 
 log = logging.getLogger("microexec.admin")
 
@@ -56,9 +56,10 @@ def ensure_topics(admin: AdminClient, topics: Iterable[tuple[str, int, bool]], r
     return created
 
 
-def create_catalog_topics(settings: Settings) -> list[str]:
+def create_catalog_topics(settings: Settings, catalog: Iterable[TopicSpec]) -> list[str]:
+    """Create the missing topics of a catalog (the domain package's)."""
     admin = AdminClient(settings.kafka_common())
-    return ensure_topics(admin, [(spec.name, settings.partitions, spec.compacted) for spec in CATALOG],
+    return ensure_topics(admin, [(spec.name, settings.partitions, spec.compacted) for spec in catalog],
                          settings.replication_factor)
 
 

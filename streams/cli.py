@@ -1,4 +1,4 @@
-"""`microexec topics create | list`, `microexec rewind`, `microexec tail`."""
+"""`microexec rewind` and `microexec tail` (a domain's topic catalog brings its own `topics` commands)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,14 @@ import sys
 
 from confluent_kafka import KafkaException
 
-from streams.admin import AdminError, create_catalog_topics, rewind_group
+from streams.admin import AdminError, rewind_group
 from streams.security import KafkaAuthError, KafkaUnreachable, check_access
 from streams.serde import RegistryUnavailable
 from streams.settings import Settings, SettingsError, load_settings
 from streams.tail import print_tail, tail
-from streams.topics import CATALOG
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    topics = subparsers.add_parser("topics", help="the topic catalog")
-    actions = topics.add_subparsers(dest="topics_command", required=True)
-    actions.add_parser("create", help="create every catalog topic that is missing (idempotent)").set_defaults(
-        func=_topics_create)
-    actions.add_parser("list", help="print the catalog").set_defaults(func=_topics_list)
-
     rewind = subparsers.add_parser("rewind", help="move a stopped consumer group's offsets")
     rewind.add_argument("--group", required=True)
     rewind.add_argument("--topic", required=True)
@@ -41,12 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tail_cmd.set_defaults(func=_tail)
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
     print(f"microexec: {message}", file=sys.stderr)
     return 2
 
 
-def _checked_settings() -> Settings:
+def checked_settings() -> Settings:
     """Settings plus one authenticated connection, so a wrong password or CA is reported by variable
     name within a second instead of as a metadata timeout 15 s later."""
     settings = load_settings()
@@ -57,28 +50,12 @@ def _checked_settings() -> Settings:
     return settings
 
 
-def _topics_create(args: argparse.Namespace) -> int:
-    try:
-        created = create_catalog_topics(_checked_settings())
-    except (SettingsError, AdminError, KafkaException) as exc:
-        return _fail(str(exc))
-    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
-    return 0
-
-
-def _topics_list(args: argparse.Namespace) -> int:
-    for spec in CATALOG:
-        policy = "compact" if spec.compacted else "delete"
-        print(f"{spec.name:40s} {spec.fmt:12s} {policy:8s} {spec.schema or '-':28s} {spec.written_by}")
-    return 0
-
-
 def _rewind(args: argparse.Namespace) -> int:
     try:
-        plan = rewind_group(_checked_settings(), args.group, args.topic, args.to, wait_s=args.wait,
+        plan = rewind_group(checked_settings(), args.group, args.topic, args.to, wait_s=args.wait,
                             reset_state=args.reset_state)
     except (SettingsError, AdminError, KafkaException) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     for partition, offset in plan.offsets:
         print(f"{plan.topic}[{partition}] -> {offset}")
     return 0
@@ -86,10 +63,10 @@ def _rewind(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     try:
-        print_tail(tail(_checked_settings(), args.topic, from_beginning=args.from_beginning, follow=args.follow,
+        print_tail(tail(checked_settings(), args.topic, from_beginning=args.from_beginning, follow=args.follow,
                         last=args.last, committed_only=not args.uncommitted))
     except (SettingsError, KafkaException, RegistryUnavailable) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except BrokenPipeError:
         return 0
     return 0

@@ -2,7 +2,7 @@
 
 Why it is needed in Python: a record keyed by one thing sometimes has to live beside records keyed
 by another. A shortfall distribution is keyed by order id (DESIGN.md) but the TCA consumer joins it
-with the order's trade updates, which Torghut keys by symbol; keyed state is per input partition,
+with the order's trade updates, which the upstream keys by symbol; keyed state is per input partition,
 so the distribution must land on the partition the symbol's records land on. ``Emit.partition_key``
 asks the runtime for exactly that placement, computed here the way every Kafka producer computes it.
 """

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-# How a topic's bytes are decoded before the processor sees them.
-FORMAT_TORGHUT_JSON = "torghut_json"  # Torghut's camelCase JSON envelope -> dict
-FORMAT_TORGHUT_QUOTE = "torghut_quote"  # a quote envelope -> validated streams.torghut.Quote (typed fast path)
+# How a topic's bytes are decoded before the processor sees them. A domain package may add its own
+# formats (streams.serde.register_format), e.g. a typed fast path for its busiest topic.
+FORMAT_JSON = "json"  # any JSON document -> dict (or list, number...)
 FORMAT_AVRO = "avro"  # Confluent wire format via the registry, or bare Avro -> dict
 FORMAT_RAW = "raw"  # bytes untouched
 
@@ -89,7 +89,8 @@ class KeyValueState(Protocol):
 
 
 class Processor(Protocol):
-    """User logic. ``input_formats`` maps each input topic to one of the FORMAT_* constants;
+    """User logic. ``input_formats`` maps each input topic to one of the FORMAT_* constants
+    (or a format a domain package registered with ``streams.serde.register_format``);
     ``output_schemas`` maps each output topic to its Avro schema stem in ``schemas/`` (None: raw bytes).
 
     Optional, for the event-time merge of several inputs (docs/ordering.md): ``sparse_inputs``, the

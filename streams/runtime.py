@@ -49,7 +49,7 @@ from streams.processor import Emit, InvalidRecord, Processor, RawRecord, SourceR
 from streams.serde import AvroDecoder, AvroEncoder, Registry, RegistryUnavailable, ValueDecoder, decode_key
 from streams.settings import Settings
 from streams.state import TransactionalState, canonical_json
-from streams.topics import CATALOG, changelog_topic, topic
+from streams.topics import changelog_topic
 
 log = logging.getLogger("microexec.runtime")
 T = TypeVar("T")
@@ -109,18 +109,20 @@ def _coords(msg: Message) -> tuple[str, int, int]:
     return name, partition, offset
 
 
-def _catalog_stem(topic_name: str) -> str | None:
-    for spec in CATALOG:
-        if spec.name == topic_name:
-            return spec.schema
+def _no_schema(topic_name: str) -> str | None:
     return None
 
 
 class ExactlyOnceRuntime:
-    """Runs one processor under exactly-once semantics until stopped."""
+    """Runs one processor under exactly-once semantics until stopped.
 
-    def __init__(self, processor: Processor, settings: Settings, app_id: str, *,
-                 registry: Registry | None = None, consumer_overrides: Mapping[str, Any] | None = None,
+    ``dlq_topic`` receives every refused record; ``schema_of`` names the Avro schema stem of an input
+    topic the processor's ``input_schemas`` does not (a domain's topic catalog). A domain package
+    binds both in a subclass."""
+
+    def __init__(self, processor: Processor, settings: Settings, app_id: str, *, dlq_topic: str,
+                 schema_of: Callable[[str], str | None] = _no_schema, registry: Registry | None = None,
+                 consumer_overrides: Mapping[str, Any] | None = None,
                  producer_overrides: Mapping[str, Any] | None = None) -> None:
         self.processor = processor
         self.settings = settings
@@ -130,11 +132,11 @@ class ExactlyOnceRuntime:
             self.registry = Registry(settings.schema_registry_url)
         self.stats = RunStats()
         self._stop = threading.Event()
-        self._dlq_topic = topic("dlq")
+        self._dlq_topic = dlq_topic
         self._changelog = changelog_topic(app_id)
         input_schemas: Mapping[str, str] = getattr(processor, "input_schemas", {})
         self._decoders = {
-            name: ValueDecoder(fmt, input_schemas.get(name) or _catalog_stem(name), self.registry)
+            name: ValueDecoder(fmt, input_schemas.get(name) or schema_of(name), self.registry)
             for name, fmt in processor.input_formats.items()
         }
         self._encoders: dict[str, AvroEncoder | None] = {

@@ -1,6 +1,6 @@
 """Loading the Avro contracts from ``schemas/``.
 
-Why one loader: the runtime, the tail command, the Torghut client and the tests must all use the
+Why one loader: the runtime, the tail command, the client library and the tests must all use the
 same parsed schema for a stem, and parsing is not free.
 """
 

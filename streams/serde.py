@@ -1,5 +1,5 @@
-"""Bytes <-> records: Confluent wire-format Avro through a registry, bare Avro without one, and
-Torghut's JSON envelopes.
+"""Bytes <-> records: Confluent wire-format Avro through a registry, bare Avro without one, JSON,
+and whatever formats a domain package registers (``register_format``).
 
 Why fastavro directly instead of confluent_kafka's AvroSerializer: the wire format is five bytes
 and a schemaless Avro body, and the per-call machinery of the serializer classes costs more than
@@ -26,9 +26,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streams.avro_flat import compile_flat_encoder
-from streams.processor import FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE, InvalidRecord
+from streams.processor import FORMAT_AVRO, FORMAT_JSON, FORMAT_RAW, InvalidRecord
 from streams.schemas import parsed_schema, schema_text
-from streams.torghut import decode_quote
 
 T = TypeVar("T")
 _MAGIC = 0
@@ -191,23 +190,36 @@ def decode_key(data: bytes | None) -> str | None:
         raise InvalidRecord("invalid_key", f"key is not UTF-8: {exc}") from exc
 
 
+# Formats beyond the built-in ones, by name: a domain's typed decoders (bytes -> value, InvalidRecord
+# for what they refuse). Registered at import of the module that defines the format's name, so a
+# processor that names a format has registered it.
+_FORMATS: dict[str, Callable[[bytes], Any]] = {}
+
+
+def register_format(name: str, decode: Callable[[bytes], Any]) -> str:
+    """Make ``name`` a format processors can give in ``input_formats``; returns ``name``."""
+    if name in (FORMAT_AVRO, FORMAT_RAW, FORMAT_JSON) or _FORMATS.get(name, decode) is not decode:
+        raise ValueError(f"input format {name!r} is already taken")
+    _FORMATS[name] = decode
+    return name
+
+
 class ValueDecoder:
     """Picks the decoder for a topic's format (processor.input_formats)."""
 
     def __init__(self, fmt: str, avro_stem: str | None, registry: Registry | None) -> None:
-        if fmt not in (FORMAT_AVRO, FORMAT_RAW, FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE):
-            raise ValueError(f"unknown input format {fmt!r}")
         self.fmt = fmt
         self.avro = AvroDecoder(avro_stem, registry) if fmt == FORMAT_AVRO else None
+        self._raw = fmt == FORMAT_RAW  # bytes as they are: checked inline, the passthrough's hot path
+        self._decode: Callable[[bytes], Any] = decode_json  # FORMAT_JSON (and unused for raw)
+        if self.avro is not None:
+            self._decode = self.avro.decode
+        elif fmt in _FORMATS:
+            self._decode = _FORMATS[fmt]
+        elif not (self._raw or fmt == FORMAT_JSON):
+            raise ValueError(f"unknown input format {fmt!r}")
 
     def decode(self, data: bytes | None) -> Any:
-        if data is None:
-            return None
-        if self.fmt == FORMAT_RAW:
+        if data is None or self._raw:
             return data
-        if self.fmt == FORMAT_TORGHUT_JSON:
-            return decode_json(data)
-        if self.fmt == FORMAT_TORGHUT_QUOTE:
-            return decode_quote(data)
-        assert self.avro is not None
-        return self.avro.decode(data)
+        return self._decode(data)

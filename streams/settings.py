@@ -31,10 +31,10 @@ class Var:
 
 SETTINGS_TABLE: tuple[Var, ...] = (
     Var("KAFKA_BOOTSTRAP_SERVERS", None, "Broker list host:port[,host:port]. Required by every Kafka command."),
-    Var("SCHEMA_REGISTRY_URL", "", "Confluent-API registry URL; empty means bare Avro (Torghut's fallback)."),
+    Var("SCHEMA_REGISTRY_URL", "", "Confluent-API registry URL; empty means bare Avro (the upstream's fallback)."),
     Var("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL."),
     Var("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", "SASL mechanism when a SASL protocol is used: SCRAM-SHA-512 "
-        "(Torghut's), SCRAM-SHA-256 or PLAIN; OAUTHBEARER is refused (no token provider)."),
+        "(the upstream brokers'), SCRAM-SHA-256 or PLAIN; OAUTHBEARER is refused (no token provider)."),
     Var("KAFKA_SASL_USERNAME", "", "SASL user (required with SASL protocols)."),
     Var("KAFKA_SASL_PASSWORD", "", "SASL password (required with SASL protocols); never printed."),
     Var("MICROEXEC_INSTANCE_ID", "", "Stable instance id: transactional.id and static group membership; "
@@ -71,7 +71,7 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("MICROEXEC_HOME", "~/.cache/microexec", "Cache for the local stack: jars, data, logs, pids."),
     Var("EXECUTION_ADVISOR_ENABLED", "true", "false stops advice; state and TCA telemetry go on."),
 )
-# TLS and registry credentials: documented in docs/security.md (with how Torghut's brokers are reached).
+# TLS and registry credentials: documented in docs/security.md (with how the upstream's brokers are reached).
 SECURITY_TABLE: tuple[Var, ...] = (
     Var("KAFKA_SSL_CA_LOCATION", "", "PEM file of the CA that signed the broker's certificate (SSL, SASL_SSL); "
         "empty uses the system's CAs."),
@@ -265,8 +265,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if protocol.startswith("SASL"):
         if mechanism == "OAUTHBEARER":
             raise SettingsError("KAFKA_SASL_MECHANISM=OAUTHBEARER is not supported: microexec has no OAuth token "
-                                "provider, so the broker would refuse every login; use SCRAM-SHA-512 (as Torghut "
-                                "does) with KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD")
+                                "provider, so the broker would refuse every login; use SCRAM-SHA-512 (as the upstream "
+                                "brokers do) with KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD")
         if mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
             raise SettingsError(f"KAFKA_SASL_MECHANISM={mechanism!r} is not one of SCRAM-SHA-512, SCRAM-SHA-256, PLAIN")
         if not username or not password:

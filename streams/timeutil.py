@@ -76,7 +76,7 @@ def _parse_general(text: str) -> int:
 
 
 def format_ts_ns(ts_ns: int) -> str:
-    """Epoch nanoseconds -> ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (microseconds: what Torghut parses)."""
+    """Epoch nanoseconds -> ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (microseconds: what the upstream parses)."""
     seconds, rem = divmod(int(ts_ns), 1_000_000_000)
     base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{rem // 1000:06d}Z"

@@ -24,9 +24,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from streams.schemas import parsed_schema, schema_text
 from streams.security import wait_for_metadata
 from streams.serde import REGISTRY_TIMEOUT_S
-from streams.topics import topic
 from torghut_client.backoff import Backoff
 from torghut_client.book import AdviceBook, Coordinates
+from torghut_domain.topics import topic
 
 log = logging.getLogger("microexec.torghut_client")
 

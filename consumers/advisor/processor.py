@@ -36,7 +36,7 @@ from consumers.advisor import metrics as M
 from consumers.advisor.advisor import AdvisorConfig, Decision, Shortfall, advise
 from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 SCHEMA_VERSION = "execution_advice_v1"
 CLOCK_KEY = "__clock__"

@@ -41,7 +41,7 @@ from consumers.alerts.rules import (
 )
 from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 DIVERGENCE, ADVERSE, STALE = "tca_divergence_breach", "adverse_selection_spike", "advice_stream_stale"
 SEVERITY = {DIVERGENCE: "warning", ADVERSE: "critical", STALE: "critical"}

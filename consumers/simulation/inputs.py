@@ -9,7 +9,7 @@ from typing import Any
 
 from streams.processor import InvalidRecord
 from streams.timeutil import TimestampError, parse_ts_ns
-from streams.torghut import Quote, parse_quote, parse_trade, parse_trade_update
+from torghut_domain.envelopes import Quote, parse_quote, parse_trade, parse_trade_update
 
 
 def number(value: Any, field: str, *, positive: bool = True) -> float:
@@ -38,7 +38,7 @@ def timestamp(value: Any, field: str) -> int:
 
 def quote(value: Any) -> tuple[str, list[float | int]]:
     """(symbol, window event ``[t_ns, bid, bid size, ask, ask size]``), through the one Torghut quote
-    parser (streams.torghut), so a quote the state consumer refuses is refused here for the same
+    parser (torghut_domain.envelopes), so a quote the state consumer refuses is refused here for the same
     reason."""
     q = value if type(value) is Quote else parse_quote(value)
     return q.symbol, [q.event_ts_ns, q.bid_price, q.bid_size, q.ask_price, q.ask_size]

@@ -45,8 +45,9 @@ from consumers.simulation.pricing import (
 from consumers.simulation.window import add_event, event_count, load_meta, meta_key, tick_from_decimals, window_events
 from simulator.execution.policy import ParentOrder
 from simulator.montecarlo import reference_order
-from streams.processor import FORMAT_AVRO, FORMAT_TORGHUT_JSON, Emit, InvalidRecord, KeyValueState, SourceRecord
-from streams.topics import topic
+from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
+from torghut_domain.formats import FORMAT_TORGHUT_JSON
+from torghut_domain.topics import topic
 
 log = logging.getLogger("microexec.simulation")
 

@@ -52,26 +52,12 @@ from consumers.state.layout import (
 )
 from consumers.state.reference import Published, ReferenceFold
 from consumers.state.regime import REGIME_NAMES
-from streams.processor import (
-    FORMAT_AVRO,
-    FORMAT_TORGHUT_JSON,
-    FORMAT_TORGHUT_QUOTE,
-    Emit,
-    InvalidRecord,
-    KeyValueState,
-    RawRecord,
-    SourceRecord,
-)
+from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, RawRecord, SourceRecord
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
-from streams.topics import topic
-from streams.torghut import (
-    Quote,
-    decode_quote_columns,
-    decode_trade_columns,
-    parse_quote,
-    parse_trade,
-    parse_trade_update,
-)
+from torghut_domain.envelopes import Quote, parse_quote, parse_trade, parse_trade_update
+from torghut_domain.fast_path import decode_quote_columns, decode_trade_columns
+from torghut_domain.formats import FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE
+from torghut_domain.topics import topic
 
 __all__ = ["SCHEMA_VERSION", "STATE_LAYOUT_VERSION", "StateProcessor", "new_symbol_state"]
 

@@ -23,7 +23,7 @@ from consumers.state.config import StateConfig
 from consumers.state.layout import finite_state
 from consumers.state.regime import NORMAL, target_level_of
 from streams.processor import InvalidRecord
-from streams.torghut import Quote, Trade, TradeUpdate
+from torghut_domain.envelopes import Quote, Trade, TradeUpdate
 
 ACK_EVENTS = frozenset({"new", "accepted"})
 FILL_EVENTS = frozenset({"fill", "partial_fill"})

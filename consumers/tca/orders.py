@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from simulator.execution.tca import shortfall_notional, slippage_bps
 from streams.processor import InvalidRecord
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
-from streams.torghut import TradeUpdate
+from torghut_domain.envelopes import TradeUpdate
 
 FILL_EVENTS = frozenset({"fill", "partial_fill"})
 # Alpaca's "fill" is the final fill: the order is complete. done_for_day ends the order's day.

@@ -34,18 +34,11 @@ from consumers.tca import metrics as M
 from consumers.tca import orders as O
 from consumers.tca.config import TcaConfig
 from consumers.tca.deadlines import Deadlines
-from streams.processor import (
-    FORMAT_AVRO,
-    FORMAT_TORGHUT_JSON,
-    FORMAT_TORGHUT_QUOTE,
-    Emit,
-    InvalidRecord,
-    KeyValueState,
-    SourceRecord,
-)
+from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.timeutil import TimestampError, parse_ts_ns
-from streams.topics import topic
-from streams.torghut import Quote, TradeUpdate, parse_quote, parse_trade_update
+from torghut_domain.envelopes import Quote, TradeUpdate, parse_quote, parse_trade_update
+from torghut_domain.formats import FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE
+from torghut_domain.topics import topic
 
 log = logging.getLogger("microexec.tca")
 

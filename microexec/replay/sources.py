@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from microexec.replay.market_input import MarketInputError, ModelAt
+from microexec.replay.windows import windowed_models
 from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import NEW_YORK, LobsterFormatError, lobster_records
 from producers.records import BOOK, QUOTE, TRADE, FeedRecord
@@ -31,16 +33,9 @@ from simulator.calibration import (
     load_lobster,
 )
 from simulator.calibration.lobster import LobsterFormatError as CalibrationLobsterError
-from simulator.market.model import MarketModel
 
 BINANCE_SIZE_UNIT = 1e-5  # model counts BTC in 1e-5 units (sizes are fractional on crypto venues)
 
-
-class MarketInputError(ValueError):
-    """The --market argument or its files cannot be replayed (one line, the user's to fix)."""
-
-
-ModelAt = Callable[[str, int], tuple[MarketModel, str | None]]
 
 
 @dataclass
@@ -184,8 +179,6 @@ def load_recorded_market(paths: list[Path], *, limit: int | None = None, tick_si
                          say: Callable[[str], None] = lambda _m: None) -> Market:
     """Read the recording, keep its feed, calibrate the simulator on the same records: one model
     over the whole slice, and with ``window_s`` > 0 also one per window (microexec.replay.windows)."""
-    from microexec.replay.windows import windowed_models
-
     kind = detect_kind(paths)
     feed = _read_feed(kind, paths, limit, tick)
     cal = calibrate_window(kind, paths, feed, tick_size, say)

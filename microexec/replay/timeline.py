@@ -18,8 +18,8 @@ from microexec.offline_cli import _source_records
 from producers.records import FeedRecord
 from streams.offline import as_inputs, run_offline
 from streams.timeutil import TimestampError, parse_ts_ns
-from streams.topics import topic
 from torghut_client import AdviceBook, AppliedAdvice, BaselineOrder, ClientRules, Coordinates
+from torghut_domain.topics import topic
 
 
 @dataclass(frozen=True)

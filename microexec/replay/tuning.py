@@ -41,8 +41,8 @@ from producers.paper.policy_map import advised_execution, baseline_order, baseli
 from producers.paper.split_book import execute_arms, order_seed
 from streams.offline import as_inputs, run_offline
 from streams.timeutil import parse_ts_ns
-from streams.topics import topic
 from torghut_client import Coordinates
+from torghut_domain.topics import topic
 
 HELD_OUT = {*SIM_SEEDS, FORCED_SEED}
 ALWAYS_MARKET = 1.0  # every friction limit keeps the baseline's type (unless a child is sure to fill)

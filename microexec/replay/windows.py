@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from microexec.replay.sources import MarketInputError, ModelAt
+from microexec.replay.market_input import MarketInputError, ModelAt
 from simulator.calibration import Calibration
 from simulator.market.model import MarketModel
 from streams.timeutil import format_ts_ns

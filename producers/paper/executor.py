@@ -54,9 +54,9 @@ from producers.simulated_market.symbols import symbol_model
 from simulator.execution.run import ExecutionResult
 from simulator.market.model import MarketModel
 from streams.settings import Settings
-from streams.topics import topic
-from streams.torghut import parse_quote
 from torghut_client import AdviceSubscriber
+from torghut_domain.envelopes import parse_quote
+from torghut_domain.topics import topic
 
 log = logging.getLogger("microexec.paper")
 

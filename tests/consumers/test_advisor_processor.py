@@ -21,8 +21,8 @@ from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.schemas import parsed_schema
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 T0 = 1_767_000_000 * S

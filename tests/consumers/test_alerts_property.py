@@ -17,7 +17,7 @@ from streams.offline import OfflineResult, punctuate_offline, run_offline
 from streams.processor import Emit, SourceRecord
 from streams.schemas import parsed_schema
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 T0 = 1_767_000_000 * S

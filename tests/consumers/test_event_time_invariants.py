@@ -14,9 +14,9 @@ from consumers.state.processor import StateProcessor
 from streams.offline import as_inputs, run_offline
 from streams.processor import SourceRecord
 from streams.state import TransactionalState
-from streams.topics import topic
 from tests.support.invariants import QuoteBook, advice_violations, state_violations
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.topics import topic
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD"]
 

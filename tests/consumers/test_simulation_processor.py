@@ -18,8 +18,8 @@ from streams.processor import Emit, SourceRecord
 from streams.schemas import parsed_schema
 from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.topics import topic
 
 T0 = 1_767_000_000 * 1_000_000_000
 SYMBOLS = ["AAA", "BBB"]

@@ -17,8 +17,8 @@ from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_up
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.state import TransactionalState, canonical_json
-from streams.topics import topic
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 T0 = 1_767_000_000 * S  # 2025-12-29T09:20:00Z

@@ -25,9 +25,10 @@ from streams.processor import RawRecord, SourceRecord
 from streams.serde import decode_json
 from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
-from streams.torghut import NO_TIME, decode_quote, decode_quote_columns, decode_trade_columns, parse_trade
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.envelopes import parse_trade
+from torghut_domain.fast_path import NO_TIME, decode_quote, decode_quote_columns, decode_trade_columns
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 MS = 1_000_000

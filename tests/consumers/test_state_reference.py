@@ -25,10 +25,10 @@ from streams.processor import InvalidRecord, RawRecord, SourceRecord
 from streams.serde import decode_json
 from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
-from streams.torghut import decode_quote
 from tests.consumers.test_state_quote_run import LIVELY, MS, T0, quote_step
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.fast_path import decode_quote
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 Outcome = tuple[list[Any], dict[str, str]]

@@ -20,7 +20,7 @@ from producers.torghut_envelopes import quote_envelope
 from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 MS = 1_000_000

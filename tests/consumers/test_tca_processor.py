@@ -19,8 +19,8 @@ from consumers.tca.processor import TcaProcessor
 from streams.offline import OfflineResult, run_offline
 from streams.processor import SourceRecord
 from streams.serde import AvroDecoder, AvroEncoder
-from streams.topics import topic
 from tests.support.tca_feed import MS, NS, OrderSpec, order_updates, quote, shortfall, state_record
+from torghut_domain.topics import topic
 
 T0 = 1_795_000_000 * NS  # 2026-11-18
 SUB = T0 + 10 * NS

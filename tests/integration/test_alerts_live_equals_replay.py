@@ -14,13 +14,13 @@ import pytest
 from consumers.alerts.processor import AlertsProcessor
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
 from tests.support.invariants import alert_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 S = 1_000_000_000
@@ -71,7 +71,7 @@ def test_divergence_and_adverse_alerts_live_equal_replay(topics: Settings, uniqu
                 timestamps=[t // 1_000_000 for _, t, _ in advice])
 
     app = f"alerts-{unique}"
-    runtime = ExactlyOnceRuntime(AlertsProcessor(), settings, app)
+    runtime = TorghutRuntime(AlertsProcessor(), settings, app)
     thread = threading.Thread(target=runtime.run)
     thread.start()
     deadline = time.monotonic() + 60

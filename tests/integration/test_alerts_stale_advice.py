@@ -20,11 +20,11 @@ from consumers.state.processor import StateProcessor
 from producers.torghut_envelopes import quote_envelope
 from streams.partitioning import partition_for
 from streams.processor import Processor
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
-from streams.topics import topic
 from tests.support.kafka_io import create_topics, end_offsets
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 KEYS = ("quotes", "trades", "trade_updates", "book_l2", "state", "advice", "shortfall", "tca_divergence", "alerts")
@@ -75,7 +75,7 @@ class Running:
     """A runtime in a thread, stopped and joined on exit."""
 
     def __init__(self, processor: Processor, settings: Settings, app: str) -> None:
-        self.runtime = ExactlyOnceRuntime(processor, settings, app)
+        self.runtime = TorghutRuntime(processor, settings, app)
         self.thread = threading.Thread(target=self.runtime.run, daemon=True)
         self.thread.start()
 

@@ -32,13 +32,13 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.infra import stack
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings, load_settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, end_offsets, read_all
 from tests.support.processors import SUMMARY_SCHEMA, QuoteSummaryProcessor
 from tests.support.secure_broker import free_ports, private_stack_config
+from torghut_domain.runtime import TorghutRuntime
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,7 +265,7 @@ def _finish(run: Run, fault: str, t_fault: float, t_back: float, before: int) ->
 
     reference_out, reference_app = f"{run.out}-ref", f"{run.app}-ref"
     create_topics(run.settings, [(reference_out, 3, False)])
-    reference = ExactlyOnceRuntime(QuoteSummaryProcessor(run.quotes, reference_out), run.settings, reference_app)
+    reference = TorghutRuntime(QuoteSummaryProcessor(run.quotes, reference_out), run.settings, reference_app)
     assert reference.run(max_records=N_EVENTS, idle_timeout_s=60).records_in == N_EVENTS
     faulted, uninterrupted = _decoded(run.settings, run.out), _decoded(run.settings, reference_out)
     assert sum(len(v) for v in uninterrupted.values()) == N_EVENTS

@@ -11,14 +11,14 @@ import fastavro
 import pytest
 
 from streams.dlq import headers_dict
-from streams.runtime import ExactlyOnceRuntime
 from streams.schemas import parsed_schema
 from streams.serde import Registry
 from streams.settings import Settings
-from streams.topics import topic
 from tests.support.feeds import BASE_NS, quote_envelope, quote_feed
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.processors import QuoteSummaryProcessor
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_bad_input_goes_to_dlq_and_the_consumer_keeps_running(fast_settings: Set
     produce_all(settings, books, [("BOOK", good_book)] + [(k, v) for _, k, v in bad_books] + [("BOOK", good_book)])
     total_in = len(mixed) + len(bad_books) + 2
 
-    runtime = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out, book_topic=books),
+    runtime = TorghutRuntime(QuoteSummaryProcessor(quotes, out, book_topic=books),
                                  _with_max_bytes(settings, 65_536), f"app-{unique}")
     stats = runtime.run(max_records=total_in, idle_timeout_s=60)
 
@@ -112,7 +112,7 @@ def test_tail_decodes_avro_and_shows_dlq_headers(fast_settings: Settings, unique
     create_topics(settings, [(quotes, 1, False), (out, 1, False), (dlq, 1, False)])
     produce_all(settings, quotes, [*quote_feed(5, ["AAPL"]), ("AAPL", b"{not json")])
     monkeypatch.setenv("MICROEXEC_TOPIC_DLQ", dlq)
-    ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out), settings, f"tail-{unique}").run(
+    TorghutRuntime(QuoteSummaryProcessor(quotes, out), settings, f"tail-{unique}").run(
         max_records=6, idle_timeout_s=60)
     buf = io.StringIO()
     assert print_tail(tail(settings, out, from_beginning=True, follow=False), buf) == 5

@@ -20,7 +20,7 @@ import pytest
 
 from consumers.cli import CONSUMERS
 from microexec.sample_data import ROOT
-from streams.topics import CATALOG
+from torghut_domain.topics import CATALOG
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """The miscalibration drill on the real broker and registry: orders executed on a market the simulator
 is wrong about (a shock regime against a calm calibration) and on one it is right about go in as
 Torghut quotes and trade updates plus Avro shortfall distributions; the TCA consumer and the alerts
-consumer run under ExactlyOnceRuntime. The divergence breach fires for the miscalibrated symbol
+consumer run under TorghutRuntime. The divergence breach fires for the miscalibrated symbol
 within K windows, stays quiet for the calibrated one, and both consumers' outputs equal the offline
 drill (the same processors under the offline driver) record for record."""
 
@@ -22,12 +22,12 @@ from consumers.alerts.processor import AlertsProcessor
 from consumers.tca.processor import TcaProcessor
 from microexec.drill import DrillCase, DrillSettings, drill_case
 from streams.partitioning import partition_for
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
-from streams.topics import topic
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, read_all
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 KEYS = ("quotes", "trade_updates", "shortfall", "state", "advice", "tca_divergence", "alerts", "dlq")
@@ -65,7 +65,7 @@ def _produce(settings: Settings, cases: list[DrillCase], registry: Registry) -> 
     return n
 
 
-def _drain(settings: Settings, runtime: ExactlyOnceRuntime, app: str, inputs: tuple[str, ...],
+def _drain(settings: Settings, runtime: TorghutRuntime, app: str, inputs: tuple[str, ...],
            timeout_s: float = 90.0) -> None:
     """Run until the group's committed offsets reach every input's end, then stop."""
     thread = threading.Thread(target=runtime.run)
@@ -105,9 +105,9 @@ def test_a_miscalibrated_simulator_fires_the_breach_on_the_broker_and_a_calibrat
     registry = Registry(settings.schema_registry_url)
     _produce(settings, cases, registry)
     started = time.monotonic()
-    _drain(settings, ExactlyOnceRuntime(TcaProcessor(s.tca), settings, f"drill-tca-{unique}"),
+    _drain(settings, TorghutRuntime(TcaProcessor(s.tca), settings, f"drill-tca-{unique}"),
            f"drill-tca-{unique}", ("quotes", "trade_updates", "shortfall"))
-    _drain(settings, ExactlyOnceRuntime(AlertsProcessor(s.alerts), settings, f"drill-alerts-{unique}"),
+    _drain(settings, TorghutRuntime(AlertsProcessor(s.alerts), settings, f"drill-alerts-{unique}"),
            f"drill-alerts-{unique}", ("tca_divergence",))
     print(f"TCA + alerts consumers over the drill's inputs on the broker: {time.monotonic() - started:.1f} s")
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
-from streams.topics import changelog_topic
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
 from tests.support.processors import SUMMARY_SCHEMA, QuoteSummaryProcessor
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import changelog_topic
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_sigkilled_consumer_matches_uninterrupted_run(kafka_settings: Settings, 
     # The kills must have landed mid-stream, not before the start or after the end.
     assert sum(0 < p < N_EVENTS for p in progress_at_kill) >= 3, progress_at_kill
 
-    reference = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out_ref), settings, app_ref)
+    reference = TorghutRuntime(QuoteSummaryProcessor(quotes, out_ref), settings, app_ref)
     assert reference.run(max_records=N_EVENTS, idle_timeout_s=90).records_in == N_EVENTS
 
     registry = Registry(settings.schema_registry_url)

@@ -23,13 +23,13 @@ import pytest
 from consumers.advisor.processor import AdvisorProcessor
 from consumers.state.processor import StateProcessor
 from microexec.compare_live import Comparison, compare, compare_live
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
-from streams.topics import topic
 from tests.support.invariants import QuoteBook, advice_violations, state_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, read_all
 from tests.support.live_feed import MS, PacedProducer, market, scrape
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,13 +121,13 @@ def _replay(settings: Settings, unique: str, monkeypatch: pytest.MonkeyPatch) ->
     create_topics(settings, [(replay_state, 6, False), (replay_advice, 6, False)])
     n_in = sum(len(read_all(settings, topic(k))) for k in ("quotes", "trades", "trade_updates"))
     monkeypatch.setenv("MICROEXEC_TOPIC_STATE", replay_state)
-    stats = ExactlyOnceRuntime(StateProcessor(), settings, f"replay-state-{unique}").run(
+    stats = TorghutRuntime(StateProcessor(), settings, f"replay-state-{unique}").run(
         max_records=n_in, idle_timeout_s=20)
     assert stats.records_in == n_in
     monkeypatch.setenv("MICROEXEC_TOPIC_STATE", live_state)
     monkeypatch.setenv("MICROEXEC_TOPIC_ADVICE", replay_advice)
     n_state = len(read_all(settings, live_state))
-    stats = ExactlyOnceRuntime(AdvisorProcessor(), settings, f"replay-advisor-{unique}").run(
+    stats = TorghutRuntime(AdvisorProcessor(), settings, f"replay-advisor-{unique}").run(
         max_records=n_state, idle_timeout_s=20)
     assert stats.records_in == n_state
     monkeypatch.setenv("MICROEXEC_TOPIC_ADVICE", live_advice)

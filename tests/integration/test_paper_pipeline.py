@@ -2,7 +2,7 @@
 
 The simulated feed goes into the quotes/trades topics; the state and advisor runtimes turn it into
 state and advice; the paper executor reads them with the Torghut client and emits trade-updates
-for both arms, which Torghut's own trade-update parsing (streams/torghut.py) accepts.
+for both arms, which Torghut's own trade-update parsing (torghut_domain/envelopes.py) accepts.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from producers.paper.executor import ExecutorConfig, ExecutorStats, PaperExecuto
 from producers.replay import replay
 from producers.simulated_market.feed import market_records
 from producers.simulated_market.symbols import symbol_names
-from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
-from streams.topics import topic
-from streams.torghut import TradeUpdate, parse_trade_update
 from tests.support.kafka_io import create_topics, read_all
+from torghut_domain.envelopes import TradeUpdate, parse_trade_update
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 KEYS = ("quotes", "trades", "trade_updates", "book_l2", "state", "advice", "shortfall")
@@ -44,7 +44,7 @@ def paper_topics(unique: str, fast_settings: Settings, monkeypatch: pytest.Monke
 class _Running:
     """Runtimes in threads for the length of a ``with`` block (stopped and joined on exit)."""
 
-    def __init__(self, runtimes: list[ExactlyOnceRuntime]) -> None:
+    def __init__(self, runtimes: list[TorghutRuntime]) -> None:
         self.runtimes = runtimes
         self.threads = [threading.Thread(target=rt.run) for rt in runtimes]
 
@@ -65,8 +65,8 @@ def test_simulated_market_state_advisor_and_paper_executor(paper_topics: Setting
     symbols = symbol_names(3)
     seconds = 240.0
     state_app, advisor_app = f"pstate-{unique}", f"padvisor-{unique}"
-    runtimes = [ExactlyOnceRuntime(StateProcessor(), settings, state_app),
-                ExactlyOnceRuntime(AdvisorProcessor(), settings, advisor_app)]
+    runtimes = [TorghutRuntime(StateProcessor(), settings, state_app),
+                TorghutRuntime(AdvisorProcessor(), settings, advisor_app)]
     cfg = ExecutorConfig(seed=5, symbols=symbols, start_ns=START, seconds=seconds, n_orders=6,
                          decision_wait_s=20.0, idle_flush_s=2.0, timeout_s=120.0, warmup_s=30.0)
     executor = PaperExecutor(settings, cfg)

@@ -11,12 +11,12 @@ from collections.abc import Iterable
 import pytest
 
 from streams.processor import Emit, KeyValueState, SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns
-from streams.topics import changelog_topic
 from tests.support.kafka_io import create_topics, read_all
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import changelog_topic
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ class TickProcessor:
                                    "consecutive_windows": n, "value": float(partition)})
 
 
-def _run_for(runtime: ExactlyOnceRuntime, seconds: float) -> float:
+def _run_for(runtime: TorghutRuntime, seconds: float) -> float:
     """Run in a thread for ``seconds`` after the first punctuation, stop, and return how long the
     stop took."""
     thread = threading.Thread(target=runtime.run)
@@ -75,7 +75,7 @@ def test_punctuation_without_input_is_exactly_once_and_stops(fast_settings: Sett
     in_topic, out_topic, app = f"ticks-in-{unique}", f"ticks-out-{unique}", f"ticks-{unique}"
     create_topics(fast_settings, [(in_topic, 2, False), (out_topic, 1, False)])
 
-    first = ExactlyOnceRuntime(TickProcessor(in_topic, out_topic), fast_settings, app)
+    first = TorghutRuntime(TickProcessor(in_topic, out_topic), fast_settings, app)
     stop_took = _run_for(first, 1.0)
     assert stop_took < 5, f"stop took {stop_took:.1f}s"
     assert first.stats.records_in == 0 and first.stats.punctuations >= 5
@@ -87,7 +87,7 @@ def test_punctuation_without_input_is_exactly_once_and_stops(fast_settings: Sett
     assert read_all(fast_settings, changelog_topic(app)), "punctuation state is changelogged"
 
     # Same app id again: the state comes back from the changelog and the count goes on, no gap, no repeat.
-    second = ExactlyOnceRuntime(TickProcessor(in_topic, out_topic), fast_settings, app)
+    second = TorghutRuntime(TickProcessor(in_topic, out_topic), fast_settings, app)
     _run_for(second, 0.5)
     after = _ticks(fast_settings, out_topic)
     for partition, seq in after.items():
@@ -102,7 +102,7 @@ def test_processor_without_punctuate_is_never_punctuated(fast_settings: Settings
     class Plain(TickProcessor):
         punctuate = None  # type: ignore[assignment]
 
-    runtime = ExactlyOnceRuntime(Plain(in_topic, out_topic), fast_settings, f"plain-{unique}")
+    runtime = TorghutRuntime(Plain(in_topic, out_topic), fast_settings, f"plain-{unique}")
     thread = threading.Thread(target=runtime.run, kwargs={"idle_timeout_s": 1.5})
     thread.start()
     thread.join(60)
@@ -114,7 +114,7 @@ def test_bad_punctuate_interval_is_refused(fast_settings: Settings, unique: str)
         punctuate_interval_s = 0
 
     with pytest.raises(ValueError, match="punctuate_interval_s"):
-        ExactlyOnceRuntime(Bad("a", "b"), fast_settings, f"bad-{unique}")
+        TorghutRuntime(Bad("a", "b"), fast_settings, f"bad-{unique}")
 
 
 def test_a_failing_punctuate_is_rolled_back_and_does_not_stop_other_partitions(fast_settings: Settings,
@@ -129,7 +129,7 @@ def test_a_failing_punctuate_is_rolled_back_and_does_not_stop_other_partitions(f
                 raise RuntimeError("bug")
             return out
 
-    runtime = ExactlyOnceRuntime(FailsOnOne(in_topic, out_topic), fast_settings, app)
+    runtime = TorghutRuntime(FailsOnOne(in_topic, out_topic), fast_settings, app)
     _run_for(runtime, 1.0)
     ticks = _ticks(fast_settings, out_topic)
     assert list(ticks) == [0] and ticks[0] == list(range(1, len(ticks[0]) + 1))
@@ -149,7 +149,7 @@ def test_a_quiet_punctuate_opens_no_transaction(fast_settings: Settings, unique:
             calls.append(partition)
             return ()
 
-    runtime = ExactlyOnceRuntime(Quiet(in_topic, out_topic), fast_settings, f"quiet-{unique}")
+    runtime = TorghutRuntime(Quiet(in_topic, out_topic), fast_settings, f"quiet-{unique}")
     _run_for(runtime, 1.0)
     assert len(calls) >= 10 and set(calls) == {0, 1}
     assert runtime.stats.commits == 0 and runtime.stats.records_out == 0

@@ -13,12 +13,12 @@ import pytest
 
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
 from tests.support.processors import SUMMARY_SCHEMA, QuoteSummaryProcessor
+from torghut_domain.runtime import TorghutRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,9 @@ def test_second_instance_joins_mid_stream_without_loss_or_duplicates(fast_settin
     create_topics(fast_settings, [(quotes, 6, False), (out, 6, False)])
     feed = quote_feed(12_000, [f"S{i:02d}" for i in range(30)], seed=5)
     port = _free_port()
-    first = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out, busy_us=150),
+    first = TorghutRuntime(QuoteSummaryProcessor(quotes, out, busy_us=150),
                                replace(fast_settings, instance_id="one", metrics_port=port), app)
-    second = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out, busy_us=150),
+    second = TorghutRuntime(QuoteSummaryProcessor(quotes, out, busy_us=150),
                                 replace(fast_settings, instance_id="two"), app)
     threads = [threading.Thread(target=first.run), threading.Thread(target=second.run)]
     threads[0].start()

@@ -17,12 +17,12 @@ from producers.lobster import lobster_records
 from producers.replay import replay
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
-from streams.topics import topic
 from tests.support.data import DATA_DIR
 from tests.support.kafka_io import create_topics, read_all
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 KEYS = ("quotes", "trades", "trade_updates", "book_l2", "state", "dlq")
@@ -39,7 +39,7 @@ def test_recorded_feed_through_the_runtime_equals_the_offline_driver(kafka_setti
     sent = replay(settings, lobster_records(amzn, limit=60_000), show_progress=False)
     sent += replay(settings, binance_records(btc, limit=60_000), show_progress=False)
 
-    runtime = ExactlyOnceRuntime(StateProcessor(), settings, f"rec-{unique}")
+    runtime = TorghutRuntime(StateProcessor(), settings, f"rec-{unique}")
     stats = runtime.run(max_records=sent, idle_timeout_s=60)
     assert stats.records_in == sent and stats.dlq == 0
     assert stats.run_records > sent // 2  # the compiled path did most of it

@@ -10,19 +10,19 @@ import pytest
 
 from microexec.cli import main as microexec_main
 from streams.admin import AdminError, rewind_group
-from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from streams.timeutil import format_ts_ms
 from tests.support.feeds import BASE_NS, quote_feed
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.processors import QuoteSummaryProcessor
+from torghut_domain.runtime import TorghutRuntime
 
 pytestmark = pytest.mark.integration
 N = 1200
 
 
 def _run(settings: Settings, processor: QuoteSummaryProcessor, app: str, records: int) -> None:
-    stats = ExactlyOnceRuntime(processor, settings, app).run(max_records=records, idle_timeout_s=60)
+    stats = TorghutRuntime(processor, settings, app).run(max_records=records, idle_timeout_s=60)
     assert stats.records_in == records
 
 
@@ -77,7 +77,7 @@ def test_rewind_refuses_while_the_group_has_members(fast_settings: Settings, uni
     quotes, out, app = f"quotes-{unique}", f"out-{unique}", f"live-{unique}"
     create_topics(fast_settings, [(quotes, 1, False), (out, 1, False)])
     produce_all(fast_settings, quotes, quote_feed(10, ["AAPL"]))
-    runtime = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out), replace(fast_settings), app)
+    runtime = TorghutRuntime(QuoteSummaryProcessor(quotes, out), replace(fast_settings), app)
     thread = threading.Thread(target=runtime.run)
     thread.start()
     try:

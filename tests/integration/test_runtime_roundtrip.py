@@ -12,12 +12,12 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import REGISTRY_TIMEOUT_S, decode_json
 from streams.settings import Settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.processors import QuoteSummaryProcessor
+from torghut_domain.runtime import TorghutRuntime
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_quotes_flow_through_runtime_and_decode_with_confluent_deserializer(fast
     produce_all(fast_settings, quotes, feed)
 
     processor = QuoteSummaryProcessor(quotes, out)
-    runtime = ExactlyOnceRuntime(processor, fast_settings, f"app-{unique}")
+    runtime = TorghutRuntime(processor, fast_settings, f"app-{unique}")
     stats = runtime.run(max_records=len(feed), idle_timeout_s=60)
     assert stats.records_in == len(feed) and stats.dlq == 0
 
@@ -69,7 +69,7 @@ def test_without_a_registry_outputs_are_bare_avro(fast_settings: Settings, uniqu
     create_topics(settings, [(quotes, 1, False), (out, 1, False)])
     feed = quote_feed(50, ["AAPL", "MSFT"])
     produce_all(settings, quotes, feed)
-    stats = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out), settings, f"bare-{unique}").run(
+    stats = TorghutRuntime(QuoteSummaryProcessor(quotes, out), settings, f"bare-{unique}").run(
         max_records=len(feed), idle_timeout_s=60)
     assert stats.records_in == len(feed)
     values = [m.value() for m in read_all(settings, out)]
@@ -85,7 +85,7 @@ def test_inputs_that_are_not_co_partitioned_are_refused(fast_settings: Settings,
 
     quotes, books, out = f"quotes-{unique}", f"books-{unique}", f"summary-{unique}"
     create_topics(fast_settings, [(quotes, 3, False), (books, 2, False), (out, 3, False)])
-    runtime = ExactlyOnceRuntime(QuoteSummaryProcessor(quotes, out, book_topic=books), fast_settings, f"cp-{unique}")
+    runtime = TorghutRuntime(QuoteSummaryProcessor(quotes, out, book_topic=books), fast_settings, f"cp-{unique}")
     with pytest.raises(TopologyError, match="not co-partitioned"):
         runtime.run(max_records=1, idle_timeout_s=5)
 
@@ -113,7 +113,7 @@ def test_partition_key_places_a_record_where_its_partition_key_would_go(fast_set
             symbol = record.value.decode()
             return (Emit(out, f"order-of-{symbol}", record.value, partition_key=symbol),)
 
-    stats = ExactlyOnceRuntime(Placer(), fast_settings, f"placer-{unique}").run(max_records=len(symbols),
+    stats = TorghutRuntime(Placer(), fast_settings, f"placer-{unique}").run(max_records=len(symbols),
                                                                                  idle_timeout_s=60)
     assert stats.records_in == len(symbols)
     placed = {m.value().decode(): m.partition() for m in read_all(fast_settings, out)}

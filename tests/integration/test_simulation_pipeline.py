@@ -25,13 +25,13 @@ from consumers.state.processor import StateProcessor
 from simulator.version import SIMULATOR_VERSION
 from streams.partitioning import partition_for
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
-from streams.topics import topic
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 SYMBOLS = ["AAPL", "NVDA", "MSFT"]
@@ -71,7 +71,7 @@ def _caught_up(settings: Settings, group: str, inputs: list[str]) -> bool:
     return True
 
 
-def _run_until(runtimes: list[ExactlyOnceRuntime], done: Any, timeout: float = 150) -> None:
+def _run_until(runtimes: list[TorghutRuntime], done: Any, timeout: float = 150) -> None:
     threads = [threading.Thread(target=rt.run) for rt in runtimes]
     for thread in threads:
         thread.start()
@@ -98,7 +98,7 @@ def test_calibrations_and_shortfalls_on_the_broker_replay_byte_identical(sim_top
     n_orders = sum(1 for r in feed if r.topic == topic("trade_updates"))
 
     first_app = f"sim-a-{unique}"
-    first = ExactlyOnceRuntime(SimulationProcessor(_config()), settings, first_app)
+    first = TorghutRuntime(SimulationProcessor(_config()), settings, first_app)
     _run_until([first], lambda: _caught_up(settings, first_app, _inputs()))
     assert first.stats.dlq == 0
     cal_msgs, sf_msgs = read_all(settings, topic("calibration")), read_all(settings, topic("shortfall"))
@@ -139,7 +139,7 @@ def test_calibrations_and_shortfalls_on_the_broker_replay_byte_identical(sim_top
     latest_a = {m.key(): m for m in cal_msgs}
     ends_cal, ends_sf = end_offsets(settings, topic("calibration")), end_offsets(settings, topic("shortfall"))
     second_app = f"sim-b-{unique}"
-    second = ExactlyOnceRuntime(SimulationProcessor(_config()), settings, second_app)
+    second = TorghutRuntime(SimulationProcessor(_config()), settings, second_app)
     _run_until([second], lambda: _caught_up(settings, second_app, _inputs()))
     sf_after = [m for m in read_all(settings, topic("shortfall")) if m.offset() >= ends_sf[m.partition()]]
     assert rows(sf_after) == rows(sf_msgs)
@@ -158,9 +158,9 @@ def test_advice_carries_expected_shortfall_after_the_first_calibration(sim_topic
     registry = Registry(settings.schema_registry_url)
     advice_dec = AvroDecoder("execution_advice_v1", registry)
     sf_dec = AvroDecoder("shortfall_distribution_v1", registry)
-    runtimes = [ExactlyOnceRuntime(StateProcessor(), settings, f"st-{unique}"),
-                ExactlyOnceRuntime(AdvisorProcessor(), settings, f"adv-{unique}"),
-                ExactlyOnceRuntime(SimulationProcessor(_config()), settings, f"sim-{unique}")]
+    runtimes = [TorghutRuntime(StateProcessor(), settings, f"st-{unique}"),
+                TorghutRuntime(AdvisorProcessor(), settings, f"adv-{unique}"),
+                TorghutRuntime(SimulationProcessor(_config()), settings, f"sim-{unique}")]
 
     def enriched() -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

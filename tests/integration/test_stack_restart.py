@@ -23,9 +23,9 @@ from streams.infra import stack
 from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings, load_settings
 from streams.tail import tail
-from streams.topics import AVRO, CATALOG, changelog_topic
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.secure_broker import private_stack_config
+from torghut_domain.topics import AVRO, CATALOG, changelog_topic
 
 pytestmark = pytest.mark.integration
 

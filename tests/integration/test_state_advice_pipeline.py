@@ -16,15 +16,15 @@ from consumers.advisor.processor import AdvisorProcessor
 from consumers.state.processor import StateProcessor
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
-from streams.topics import topic
 from tests.support.invariants import QuoteBook, advice_violations, state_violations
 from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
 from tests.support.synthetic_market import synthetic_market
 from torghut_client import AdviceBook, AdviceSubscriber, BaselineOrder, applied_json
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 SYMBOLS = [f"SYM{i:02d}" for i in range(20)]
@@ -39,7 +39,7 @@ def pipeline_topics(unique: str, fast_settings: Settings, monkeypatch: pytest.Mo
     yield fast_settings
 
 
-def _run_until_caught_up(runtimes: list[tuple[ExactlyOnceRuntime, str, list[str]]], settings: Settings,
+def _run_until_caught_up(runtimes: list[tuple[TorghutRuntime, str, list[str]]], settings: Settings,
                          timeout: float = 120) -> None:
     """Run each runtime in a thread until its group has committed the end of every input."""
     threads = [threading.Thread(target=rt.run) for rt, _, _ in runtimes]
@@ -91,8 +91,8 @@ def test_feed_to_state_to_advice_to_torghut_client(pipeline_topics: Settings, un
     _produce_feed(settings, feed)
 
     state_app, advisor_app = f"state-{unique}", f"advisor-{unique}"
-    state_rt = ExactlyOnceRuntime(StateProcessor(), settings, state_app)
-    advisor_rt = ExactlyOnceRuntime(AdvisorProcessor(), settings, advisor_app)
+    state_rt = TorghutRuntime(StateProcessor(), settings, state_app)
+    advisor_rt = TorghutRuntime(AdvisorProcessor(), settings, advisor_app)
     _run_until_caught_up([(state_rt, state_app, [topic("quotes"), topic("trades"), topic("trade_updates")])],
                          settings)
     _run_until_caught_up([(advisor_rt, advisor_app, [topic("state")])], settings)
@@ -157,10 +157,10 @@ def test_disabled_advisor_emits_nothing_and_client_falls_back(pipeline_topics: S
     feed = list(synthetic_market(SYMBOLS, 2000, seed=4))
     _produce_feed(settings, feed)
     state_app, advisor_app = f"state-{unique}", f"advisor-off-{unique}"
-    _run_until_caught_up([(ExactlyOnceRuntime(StateProcessor(), settings, state_app), state_app,
+    _run_until_caught_up([(TorghutRuntime(StateProcessor(), settings, state_app), state_app,
                            [topic("quotes"), topic("trades")])], settings)
     monkeypatch.setenv("EXECUTION_ADVISOR_ENABLED", "false")
-    advisor = ExactlyOnceRuntime(AdvisorProcessor(), settings, advisor_app)
+    advisor = TorghutRuntime(AdvisorProcessor(), settings, advisor_app)
     _run_until_caught_up([(advisor, advisor_app, [topic("state")])], settings)
     assert advisor.stats.records_in > 0 and advisor.stats.records_out == 0
     assert read_all(settings, topic("advice")) == []

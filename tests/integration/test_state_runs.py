@@ -15,14 +15,14 @@ from consumers.state.processor import StateProcessor
 from streams.dlq import headers_dict
 from streams.offline import run_offline
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, Registry, decode_json
 from streams.settings import Settings
 from streams.state import canonical_json
 from streams.timeutil import parse_ts_ns
-from streams.topics import changelog_topic, topic
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.synthetic_market import synthetic_market
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import changelog_topic, topic
 
 pytestmark = pytest.mark.integration
 SYMBOLS = [f"R{i:02d}" for i in range(8)]
@@ -74,7 +74,7 @@ def test_runs_with_bad_quotes_inside_match_the_per_record_driver(fast_settings: 
         produce_all(settings, name, [(k, v) for k, v, _ in rows], timestamps=[t for _, _, t in rows])
 
     app = f"state-runs-{unique}"
-    runtime = ExactlyOnceRuntime(StateProcessor(), settings, app)
+    runtime = TorghutRuntime(StateProcessor(), settings, app)
     stats = runtime.run(max_records=len(quotes) + len(trades), idle_timeout_s=60)
     assert stats.records_in == len(quotes) + len(trades)
     assert stats.run_records >= len(quotes) // 2, stats  # most quotes went through the compiled path

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 import pytest
 
 from streams.processor import FORMAT_RAW, Emit, KeyValueState, SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.settings import Settings
 from tests.support.kafka_io import create_topics, produce_all, read_all
+from torghut_domain.runtime import TorghutRuntime
 
 pytestmark = pytest.mark.integration
 PER_RECORD_S = 0.2
@@ -39,14 +39,14 @@ def test_stop_ends_a_slow_batch_promptly_and_the_rest_is_processed_once(fast_set
     n = 60  # one batch would take 12 s
     produce_all(fast_settings, source, [("k", str(i).encode()) for i in range(n)])
     app = f"slow-{unique}"
-    first = ExactlyOnceRuntime(Slow(source, sink), fast_settings, app)
+    first = TorghutRuntime(Slow(source, sink), fast_settings, app)
     threading.Timer(2.5, first.stop).start()
     started = time.monotonic()
     stats = first.run(idle_timeout_s=60)
     took = time.monotonic() - started
     assert 0 < stats.records_in < n
     assert took < 2.5 + 10 * PER_RECORD_S + 5, f"stop took {took:.1f} s"
-    rest = ExactlyOnceRuntime(Slow(source, sink), fast_settings, app).run(idle_timeout_s=5,
+    rest = TorghutRuntime(Slow(source, sink), fast_settings, app).run(idle_timeout_s=5,
                                                                           max_records=n - stats.records_in)
     assert stats.records_in + rest.records_in == n
     assert [m.value().decode() for m in read_all(fast_settings, sink)] == [str(i) for i in range(n)]

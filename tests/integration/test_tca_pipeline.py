@@ -1,6 +1,6 @@
 """The TCA consumer on the real broker and registry: Torghut-format quotes and trade updates, Avro
 shortfall distributions (keyed by order id, placed on their symbol's partition) and Avro state records
-go through ExactlyOnceRuntime; the divergence records decode against the registry, match Torghut's
+go through TorghutRuntime; the divergence records decode against the registry, match Torghut's
 arithmetic computed by hand, equal the offline driver's, and a second run with a fresh group over
 the same inputs reproduces them byte for byte."""
 
@@ -19,14 +19,14 @@ from streams.admin import rewind_group
 from streams.offline import run_offline
 from streams.partitioning import partition_for
 from streams.processor import SourceRecord
-from streams.runtime import ExactlyOnceRuntime
 from streams.serde import AvroDecoder, AvroEncoder, Registry, decode_json
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns, parse_ts_ns
-from streams.topics import topic
 from tests.support.invariants import tca_violations
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.tca_feed import MS, NS, OrderSpec, order_updates, quote, shortfall, state_record
+from torghut_domain.runtime import TorghutRuntime
+from torghut_domain.topics import topic
 
 pytestmark = pytest.mark.integration
 KEYS = ("quotes", "trade_updates", "shortfall", "state", "tca_divergence", "dlq")
@@ -95,8 +95,8 @@ def _produce_avro(settings: Settings, name: str, stem: str, rows: list[tuple[str
     assert producer.flush(30) == 0
 
 
-def _run(settings: Settings, app: str, total: int) -> ExactlyOnceRuntime:
-    runtime = ExactlyOnceRuntime(TcaProcessor(TcaConfig(wait_s=WAIT_S)), settings, app)
+def _run(settings: Settings, app: str, total: int) -> TorghutRuntime:
+    runtime = TorghutRuntime(TcaProcessor(TcaConfig(wait_s=WAIT_S)), settings, app)
     stats = runtime.run(max_records=total, idle_timeout_s=30)
     assert stats.records_in == total and stats.dlq == 0, stats
     return runtime

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from streams.timeutil import parse_ts_ns
-from streams.torghut import parse_quote
+from torghut_domain.envelopes import parse_quote
 
 _US = 999  # the nanoseconds an event_ts string truncates
 

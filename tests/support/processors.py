@@ -10,9 +10,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from streams.processor import FORMAT_AVRO, FORMAT_TORGHUT_JSON, Emit, InvalidRecord, KeyValueState, SourceRecord
+from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.timeutil import parse_ts_ns
-from streams.torghut import parse_quote
+from torghut_domain.envelopes import parse_quote
+from torghut_domain.formats import FORMAT_TORGHUT_JSON
 
 SUMMARY_SCHEMA = str(Path(__file__).with_name("quote_summary_v1.avsc"))
 

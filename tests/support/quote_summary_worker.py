@@ -13,10 +13,11 @@ import sys
 
 from confluent_kafka import KafkaException
 
-from streams.runtime import ExactlyOnceRuntime, FatalRuntimeError
+from streams.runtime import FatalRuntimeError
 from streams.serde import RegistryUnavailable
 from streams.settings import load_settings
 from tests.support.processors import QuoteSummaryProcessor
+from torghut_domain.runtime import TorghutRuntime
 
 
 def main() -> int:
@@ -31,7 +32,7 @@ def main() -> int:
     logging.getLogger("microexec").setLevel(logging.INFO)
     try:
         processor = QuoteSummaryProcessor(args.quotes, args.out, busy_us=args.busy_us)
-        runtime = ExactlyOnceRuntime(processor, load_settings(), args.app,
+        runtime = TorghutRuntime(processor, load_settings(), args.app,
                                      producer_overrides={"transaction.timeout.ms": args.txn_timeout_ms})
         runtime.run()
     except (FatalRuntimeError, KafkaException, RegistryUnavailable) as exc:

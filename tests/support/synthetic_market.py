@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from producers.torghut_envelopes import NS_PER_MS, quote_envelope, trade_envelope, trade_update_envelope
 from streams.processor import SourceRecord
-from streams.topics import topic
+from torghut_domain.topics import topic
 
 
 def synthetic_market(symbols: list[str], n_events: int, *, seed: int = 7, start_ns: int = 1_767_000_000 * 10**9,

@@ -18,7 +18,6 @@ from streams.offline import run_offline
 from streams.processor import SourceRecord
 from streams.schemas import parsed_schema
 from streams.timeutil import format_ts_ns
-from streams.topics import topic
 from tests.support.synthetic_market import synthetic_market
 from torghut_client import (
     AdviceBook,
@@ -30,6 +29,7 @@ from torghut_client import (
     decimal_string,
     record_json,
 )
+from torghut_domain.topics import topic
 
 S = 1_000_000_000
 MS = 1_000_000

@@ -20,8 +20,8 @@ from producers.paper.policy_map import (
 )
 from producers.paper.split_book import execute_pair, full_shortfall_bps, order_seed, trade_updates
 from producers.simulated_market.symbols import symbol_model
-from streams.torghut import parse_trade_update
 from torghut_client import AppliedAdvice
+from torghut_domain.envelopes import parse_trade_update
 
 S = 1_000_000_000
 SYMS = ["AMZN", "SIM01", "SIM02"]

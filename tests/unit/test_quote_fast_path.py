@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from streams.processor import InvalidRecord
 from streams.serde import decode_json
-from streams.torghut import decode_quote, parse_quote
 from tests.support.feeds import quote_envelope
+from torghut_domain.envelopes import parse_quote
+from torghut_domain.fast_path import decode_quote
 
 
 def _outcome(fn: Any, arg: Any) -> Any:
@@ -56,8 +57,8 @@ def test_malformed_bytes_get_the_dict_paths_reason(data: bytes) -> None:
 
 
 def test_valid_feed_quotes_are_identical_on_both_paths() -> None:
-    from streams.torghut import Quote
     from tests.support.feeds import quote_feed
+    from torghut_domain.envelopes import Quote
 
     for _, data in quote_feed(200, ["AAPL", "MSFT"]):
         fast = decode_quote(data)

@@ -4,7 +4,7 @@ import pytest
 
 from streams.dlq import dlq_headers, headers_dict
 from streams.offline import run_offline
-from streams.processor import Emit, InvalidRecord, KeyValueState, SourceRecord
+from streams.processor import FORMAT_JSON, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.serde import AvroDecoder, AvroEncoder, ValueDecoder, decode_key
 from streams.state import TransactionalState, canonical_json
 
@@ -63,7 +63,7 @@ def test_bare_avro_round_trip_and_decode_failures() -> None:
 
 
 def test_json_and_key_decoding_reasons() -> None:
-    dec = ValueDecoder("torghut_json", None, None)
+    dec = ValueDecoder(FORMAT_JSON, None, None)
     assert dec.decode(b'{"a": 1}') == {"a": 1}
     for data, reason in ((b"{", "invalid_json"), (b"\xff", "invalid_utf8")):
         with pytest.raises(InvalidRecord) as exc:

@@ -6,8 +6,8 @@ import pytest
 
 from streams.processor import InvalidRecord
 from streams.timeutil import format_ts_ns, parse_ts_ns
-from streams.torghut import parse_quote, parse_trade, parse_trade_update
 from tests.support.feeds import quote_envelope
+from torghut_domain.envelopes import parse_quote, parse_trade, parse_trade_update
 
 
 def test_rfc3339_nanoseconds_and_offsets() -> None:
