@@ -26,6 +26,10 @@ class AdminError(RuntimeError):
     pass
 
 
+class TopologyError(RuntimeError):
+    """The topics don't fit the processor (missing, or inputs not co-partitioned): fix the deployment."""
+
+
 def topic_config(compacted: bool) -> dict[str, str]:
     conf = {"compression.type": "lz4"}
     if compacted:

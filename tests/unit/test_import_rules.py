@@ -6,6 +6,7 @@ convenient import at a time; read from the files (ast), these fail on the commit
   import hides a cycle from the interpreter, not from the reader).
 - ``streams/`` is generic Kafka plumbing: no module there imports ``torghut_domain`` and no file
   there names Torghut (its envelopes, topic catalog and formats live in ``torghut_domain/``).
+- No module in ``streams/`` is over ``MAX_STREAMS_LINES`` lines (issue 12: one concept per module).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("streams", "torghut_domain", "consumers", "torghut_client", "producers", "simulator", "microexec")
+MAX_STREAMS_LINES = 420
 
 
 def _module_name(path: Path) -> str:
@@ -114,3 +116,8 @@ def test_streams_names_no_torghut() -> None:
             if "torghut" in line.lower()]
     assert hits == []
 
+
+def test_streams_modules_stay_small() -> None:
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+             for path in sorted((ROOT / "streams").rglob("*.py"))}
+    assert {name: n for name, n in sizes.items() if n > MAX_STREAMS_LINES} == {}
