@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -24,6 +23,11 @@ import fastavro
 import orjson
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+try:  # the HTTP library the registry client was built on (httpx, or its successor httpx2)
+    from confluent_kafka.schema_registry.common._httpx_compat import httpx as _http
+except ImportError:  # older clients import httpx directly
+    import httpx as _http  # type: ignore[no-redef]
 
 from streams.avro_flat import compile_flat_encoder
 from streams.processor import FORMAT_AVRO, FORMAT_JSON, FORMAT_RAW, InvalidRecord
@@ -48,6 +52,11 @@ class RegistryAuthError(RegistryUnavailable):
 # a registry that accepts a connection and never answers then hangs the consumer (seen with a
 # half-open keep-alive connection) instead of reaching RegistryUnavailable.
 REGISTRY_TIMEOUT_S = 10
+# The client's own retry settings: exponential backoff with full jitter from 200 ms, at most 3.2 s
+# between attempts, on transport failures and on the statuses it deems transient (408, 429, 5xx).
+REGISTRY_RETRY_WAIT_MS = 200
+REGISTRY_RETRY_MAX_WAIT_MS = 3_200
+_UNAVAILABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class Registry:
@@ -68,28 +77,32 @@ class Registry:
         if url_user_info and "basic.auth.user.info" not in conf:
             conf = {**conf, "basic.auth.user.info": url_user_info.reveal()}
         self.url = url
-        # Retries are ours (see _call); the timeout turns a silent registry into a retried failure.
-        self.client = SchemaRegistryClient({**conf, "url": url, "max.retries": 0, "timeout": timeout_s})
+        # The client retries (``attempts`` tries in all); the timeout turns a silent registry into a
+        # retried failure.
+        self.client = SchemaRegistryClient({
+            **conf, "url": url, "timeout": timeout_s, "max.retries": max(attempts - 1, 0),
+            "retries.wait.ms": REGISTRY_RETRY_WAIT_MS, "retries.max.wait.ms": REGISTRY_RETRY_MAX_WAIT_MS})
         self.attempts = attempts
         self._ids: dict[tuple[str, str], int] = {}
         self._by_id: dict[int, Any] = {}
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """Registry errors pass through; transport failures are retried, then reported plainly."""
-        for attempt in range(self.attempts):
-            try:
-                return fn()
-            except SchemaRegistryError as exc:
-                if exc.http_status_code in (401, 403):
-                    raise RegistryAuthError(f"schema registry at {self.url} refused our credentials ({what}: HTTP "
-                                            f"{exc.http_status_code}): check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"
-                                            ) from None
-                raise
-            except Exception as exc:  # the client's HTTP layer raises its own connection error types
-                if attempt == self.attempts - 1:
-                    raise RegistryUnavailable(f"schema registry at {self.url} did not answer ({what}): {exc}") from exc
-                time.sleep(0.2 * 2**attempt)
-        raise AssertionError("unreachable")
+        """One registry request (the client has retried it): what is an outage becomes
+        RegistryUnavailable, refused credentials RegistryAuthError; any other error is the
+        registry's verdict (SchemaRegistryError) or a bug, and passes through as it is."""
+        try:
+            return fn()
+        except SchemaRegistryError as exc:
+            if exc.http_status_code in (401, 403):
+                raise RegistryAuthError(f"schema registry at {self.url} refused our credentials ({what}: HTTP "
+                                        f"{exc.http_status_code}): check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"
+                                        ) from None
+            if exc.http_status_code in _UNAVAILABLE_STATUSES:
+                raise RegistryUnavailable(f"schema registry at {self.url} is unavailable ({what}): HTTP "
+                                          f"{exc.http_status_code} after {self.attempts} attempts") from exc
+            raise
+        except _http.TransportError as exc:  # no answer: refused, reset, timed out, TLS handshake failed
+            raise RegistryUnavailable(f"schema registry at {self.url} did not answer ({what}): {exc}") from exc
 
     def register(self, subject: str, stem: str) -> int:
         """Register (idempotently) and return the schema id; BACKWARD violations raise here."""

@@ -3,27 +3,24 @@
 Why assign() from the beginning instead of a consumer group: every Torghut process needs the whole
 latest-per-symbol table, not a share of partitions, and a compacted topic read from the start *is*
 that table. ``isolation.level=read_committed`` so that only records of committed exactly-once
-transactions are ever seen. Values are Confluent wire-format Avro decoded with confluent_kafka's
-AvroDeserializer when a registry URL is set, else bare Avro decoded with fastavro and the schema in
-``schemas/`` (the same fallback Torghut's own producer uses). A record that cannot be decoded is
+transactions are ever seen. Values are decoded by the runtime's one Avro path (streams.serde):
+Confluent wire format through the registry when a registry URL is set, else bare Avro with the
+schema in ``schemas/`` (the same fallback Torghut's own producer uses). A record that cannot be decoded is
 counted and skipped: the client must never take Torghut down. A failing poll is retried after a
 bounded, jittered exponential backoff (``Backoff``), and ``stop()`` interrupts that wait at once.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from streams.schemas import parsed_schema, schema_text
 from streams.security import wait_for_metadata
-from streams.serde import REGISTRY_TIMEOUT_S
+from streams.serde import AvroDecoder, Registry
 from torghut_client.backoff import Backoff
 from torghut_client.book import AdviceBook, Coordinates
 from torghut_domain.topics import topic
@@ -33,17 +30,18 @@ log = logging.getLogger("microexec.torghut_client")
 Decoder = Callable[[str, bytes], dict[str, Any]]
 
 
-def bare_avro_decoder(stems: Mapping[str, str]) -> Decoder:
-    """topic -> schema stem; decodes schemaless Avro bodies."""
-    schemas = {name: parsed_schema(stem) for name, stem in stems.items()}
+def _decoder(stems: Mapping[str, str], registry: Registry | None) -> Decoder:
+    decoders = {name: AvroDecoder(stem, registry) for name, stem in stems.items()}
 
     def decode(topic_name: str, data: bytes) -> dict[str, Any]:
-        record = fastavro.schemaless_reader(io.BytesIO(data), schemas[topic_name], None)
-        if not isinstance(record, dict):
-            raise ValueError("Avro value is not a record")
-        return record
+        return decoders[topic_name].decode(data)
 
     return decode
+
+
+def bare_avro_decoder(stems: Mapping[str, str]) -> Decoder:
+    """topic -> schema stem; decodes schemaless Avro bodies."""
+    return _decoder(stems, None)
 
 
 def registry_decoder(url: str, stems: Mapping[str, str], registry_conf: Mapping[str, Any] | None = None) -> Decoder:
@@ -51,25 +49,7 @@ def registry_decoder(url: str, stems: Mapping[str, str], registry_conf: Mapping[
 
     ``registry_conf``: basic auth / TLS (``Settings.registry_client_conf()``); None reads the
     SCHEMA_REGISTRY_* variables."""
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    if registry_conf is None:
-        from streams.settings import load_registry_security, registry_client_conf
-
-        _, user_info, tls = load_registry_security()
-        registry_conf = registry_client_conf(user_info, tls)
-    client = SchemaRegistryClient({**registry_conf, "url": url, "timeout": REGISTRY_TIMEOUT_S})  # never wait forever
-    deserializers = {name: AvroDeserializer(client, schema_text(stem)) for name, stem in stems.items()}
-
-    def decode(topic_name: str, data: bytes) -> dict[str, Any]:
-        record = deserializers[topic_name](data, SerializationContext(topic_name, MessageField.VALUE))
-        if not isinstance(record, dict):
-            raise ValueError("Avro value is not a record")
-        return record
-
-    return decode
+    return _decoder(stems, Registry(url, conf=registry_conf))
 
 
 class AdviceSubscriber:
