@@ -34,7 +34,7 @@ from consumers.state.layout import ACCUMULATOR_COLUMNS, CODE_KEYS, FLOAT_KEYS, I
  B_VOL_W, TR_BID, TR_ASK, OWN_S, OWN_N, LAT_ACK, LAT_FILL, LAT_FEED, L2_DEPTH, E_SPREAD, E_DEPTH, E_OFI, E_FH,
  E_LAT, E_CRUMB) = range(len(FLOAT_KEYS))
 (Q_T, FIRST_T, LAST_T, OFI_T, TR_T, OWN_T, LAT_ACK_T, LAT_FILL_T, LAT_FEED_T, L2_T, REG, REG_DIR, REG_PT, REG_T,
- E_T, E_REG, LATE, B_T, E_DSRC, E_LSRC) = range(len(INT_KEYS) + len(CODE_KEYS))
+ E_T, E_REG, B_T, E_DSRC, E_LSRC) = range(len(INT_KEYS) + len(CODE_KEYS))
 _EXACT_NS = 2**53  # int64 time gaps up to this convert to float64 exactly, as Python's int/int does
 _UNDERFLOW = 760.0  # exp(-x) is 0.0 in float64 for every x beyond ~745.2, however x was rounded
 
@@ -122,8 +122,7 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
         prev_t = n[Q_T]
         have_prev = prev_t != INT_NONE
         if not is_trade and have_prev and t < prev_t:
-            n[LATE] += 1  # an older quote than the one held: counted, nothing else
-            continue
+            return -1 - i  # an older quote than the one held: the reference refuses it (late_quote)
         if ingest != INT_NONE:  # ReferenceFold._feed_lag, for quotes and trades alike
             lag_ms = (ingest - t) / 1e6
             if not lag_ms > 0.0:

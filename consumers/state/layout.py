@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
-# Bump when keys are added to new_symbol_state(); older changelog states are upgraded on load.
-STATE_LAYOUT_VERSION = 1
+# Bump when keys are added to or removed from new_symbol_state(); older changelog states are upgraded
+# on load (missing keys take their initial value, keys no longer in the layout are dropped).
+# 2: the ``late`` counter left the state (late quotes go to the DLQ).
+STATE_LAYOUT_VERSION = 2
 LAYOUT_VERSION = STATE_LAYOUT_VERSION  # the version the rows mirror (the name the row code has always used)
 
 
@@ -38,7 +40,6 @@ def new_symbol_state() -> dict[str, Any]:
         "reg": 0, "reg_dir": 0, "reg_pt": 0, "reg_t": 0,
         "e_t": None, "e_spread": None, "e_depth": None, "e_ofi": None, "e_fh": None, "e_lat": None,
         "e_crumb": None, "e_reg": None, "e_dsrc": None, "e_lsrc": None,
-        "late": 0,
     }
 
 
@@ -48,7 +49,7 @@ FLOAT_KEYS = ("bid", "bs", "ask", "as", "ofi_s", "ofi_a", "rv_r2", "rv_dt", "cur
               "b_spread", "b_depth", "b_w", "b_vol", "b_vol_w", "tr_bid", "tr_ask", "own_s", "own_n", "lat_ack",
               "lat_fill", "lat_feed", "l2_depth", "e_spread", "e_depth", "e_ofi", "e_fh", "e_lat", "e_crumb")
 INT_KEYS = ("q_t", "first_t", "last_t", "ofi_t", "tr_t", "own_t", "lat_ack_t", "lat_fill_t", "lat_feed_t", "l2_t",
-            "reg", "reg_dir", "reg_pt", "reg_t", "e_t", "e_reg", "late", "b_t")
+            "reg", "reg_dir", "reg_pt", "reg_t", "e_t", "e_reg", "b_t")
 CODE_KEYS = ("e_dsrc", "e_lsrc")  # strings with a few values, held as small ints in the int row
 DEPTH_SOURCES = ("l2_book", "top_of_book")
 LATENCY_SOURCES = ("order_ack", "first_fill", "feed_lag", "none")
@@ -69,6 +70,12 @@ def finite_state(s: dict[str, Any]) -> bool:
         if value is not None and not math.isfinite(value):
             return False
     return True
+
+
+def upgraded(old: Mapping[str, Any]) -> dict[str, Any]:
+    """A state written by an older layout, in this one."""
+    fresh = new_symbol_state()
+    return {**{key: old.get(key, value) for key, value in fresh.items()}, "v": STATE_LAYOUT_VERSION}
 
 
 def to_rows(states: list[dict[str, Any]]) -> tuple[list[list[float]], list[list[int]]]:

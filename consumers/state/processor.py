@@ -49,6 +49,7 @@ from consumers.state.layout import (
     SymbolRows,
     new_symbol_state,
     to_rows,
+    upgraded,
 )
 from consumers.state.reference import Published, ReferenceFold
 from consumers.state.regime import REGIME_NAMES
@@ -111,9 +112,7 @@ class StateProcessor:
                 if emits is not None:
                     return emits
             s = self._load(state, q.symbol)
-            if not ref.on_quote(s, q):  # a late quote: only counted
-                state.put(q.symbol, s)
-                return ()
+            ref.on_quote(s, q)  # raises late_quote for a quote older than the book held
             return self._finish(state, q.symbol, s, q.event_ts_ns, record, q.ingest_ts_ns)
         if tp == self._trades:
             trade = parse_trade(record.value)
@@ -151,8 +150,7 @@ class StateProcessor:
         if type(current) is SymbolRows:  # left by the run path: a fresh dict, so copy-on-write holds
             return current.as_dict()
         if current.get("v") != STATE_LAYOUT_VERSION:
-            # Restored from the changelog of an older version: keep what it has, default the rest.
-            return {**new_symbol_state(), **current, "v": STATE_LAYOUT_VERSION}
+            return upgraded(current)  # restored from the changelog of an older version
         return current.copy()  # copy-on-write: the dict from state.get() is (or may become) committed
 
     # -- the compiled fold ----------------------------------------------------------------------

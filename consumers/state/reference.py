@@ -58,15 +58,16 @@ class ReferenceFold:
         self._heartbeat_ns = cfg.emit.heartbeat_s * NS_PER_S
 
     # -- per-input updates --------------------------------------------------------------------
-    def on_quote(self, s: dict[str, Any], q: Quote) -> bool:
-        """Take a quote as the current book; False (and only ``late`` counted) for a quote older than
-        the one held, which is not the current book."""
+    def on_quote(self, s: dict[str, Any], q: Quote) -> None:
+        """Take a quote as the current book. A quote older than the one held is not the current book:
+        it is refused (``late_quote``), so it reaches the DLQ and its metric instead of vanishing
+        (DESIGN.md: nothing is dropped silently); the state is left as it was."""
         cfg = self.config
         t = q.event_ts_ns
         prev_t = s["q_t"]
         if prev_t is not None and t < prev_t:
-            s["late"] += 1
-            return False
+            raise InvalidRecord("late_quote", f"{q.symbol}: event time {t} ns is older than the quote held "
+                                              f"({prev_t} ns); the book stays as it is")
         self._feed_lag(s, t, q.ingest_ts_ns)
         bid, ask = q.bid_price, q.ask_price
         bs, as_ = q.bid_size * cfg.quote_size_multiplier, q.ask_size * cfg.quote_size_multiplier
