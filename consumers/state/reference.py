@@ -88,7 +88,6 @@ class ReferenceFold:
             s["rv_dt"] = s["rv_dt"] * dv + (t - prev_t) / NS_PER_S
         s["bid"], s["bs"], s["ask"], s["as"], s["q_t"] = bid, bs, ask, as_, t
         self.advance(s, t)
-        return True
 
     def on_trade(self, s: dict[str, Any], tr: Trade) -> None:
         t = tr.event_ts_ns
