@@ -26,7 +26,15 @@ import numpy as np
 
 from consumers.state.config import StateConfig
 from consumers.state.fold_config import NS, fold_config
-from consumers.state.layout import ACCUMULATOR_COLUMNS, CODE_KEYS, FLOAT_KEYS, INT_KEYS, INT_NONE
+from consumers.state.layout import (
+    ACCUMULATOR_COLUMNS,
+    CODE_KEYS,
+    FLOAT_KEYS,
+    INT_KEYS,
+    INT_NONE,
+    new_symbol_state,
+    to_rows,
+)
 
 # Columns of the float and int rows, named as the state dict's keys (layout.FLOAT_KEYS, INT_KEYS +
 # CODE_KEYS): the fold reads f[BID] where the reference reads s["bid"].
@@ -356,7 +364,10 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
 def fold_one(fl: np.ndarray, it: np.ndarray, kind: int, t: int, ingest: int, v0: float, v1: float, v2: float,
              v3: float, config: np.ndarray, out_f: np.ndarray, out_i: np.ndarray) -> int:
     """``fold_events`` for a single record given as scalars (symbol row 0), so the per-record path
-    sets up no arrays of its own in Python: its fixed cost is what made it slower than plain Python."""
+    sets up no arrays of its own in Python: its fixed cost is what made it slower than plain Python.
+    ``fl`` and ``it`` must hold that row (returns -1, hand back, otherwise: numba does not check bounds)."""
+    if fl.shape[0] < 1 or it.shape[0] < 1:
+        return -1
     kinds = np.empty(1, np.int8)
     kinds[0] = kind
     times = np.empty((1, 2), np.int64)
@@ -374,6 +385,8 @@ def warm_up() -> None:
     fold_events(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64),
                 np.zeros(0, np.int8), np.zeros(0, i64), np.zeros((0, 2), i64), np.zeros((0, 4), f64),
                 fold_config(StateConfig()), np.zeros(0, i64), np.zeros((0, N_OUT_F), f64), np.zeros((0, N_OUT_I), i64))
-    fold_one(np.zeros((0, len(FLOAT_KEYS)), f64), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), i64), KIND_QUOTE, 0,
-             INT_NONE, 0.0, 0.0, 0.0, 0.0, fold_config(StateConfig()), np.zeros((1, N_OUT_F), f64),
-             np.zeros((1, N_OUT_I), i64))
+    # fold_one always folds into row 0, so it gets a real (fresh) state row: numba does not check
+    # bounds, and a zero-row array here was written past its end.
+    floats, ints = to_rows([new_symbol_state()])
+    fold_one(np.array(floats, f64), np.array(ints, i64), KIND_QUOTE, 1, INT_NONE, 1.0, 1.0, 1.01, 1.0,
+             fold_config(StateConfig()), np.zeros((1, N_OUT_F), f64), np.zeros((1, N_OUT_I), i64))

@@ -199,3 +199,17 @@ def test_the_fold_reads_its_settings_by_name_from_a_typed_record() -> None:
     assert all(dtype == np.float64 for dtype, *_ in FoldConfig.fields.values())
     assert record[0]["ofi_tau_s"] == 3.25 and record[0]["escalate_dwell_ns"] == 0.7 * S
     assert record[0]["latency_rel"] == cfg.emit.latency_rel
+
+
+def test_the_single_record_fold_refuses_arrays_without_its_row() -> None:
+    """numba does not check bounds: without this guard a zero-row state array (as warm_up once passed)
+    was written past its end, and a later test aborted the interpreter."""
+    from consumers.state import fold
+    from consumers.state.fold_config import fold_config
+    from consumers.state.layout import CODE_KEYS, FLOAT_KEYS, INT_KEYS, INT_NONE
+
+    out_f, out_i = np.zeros((1, fold.N_OUT_F)), np.zeros((1, fold.N_OUT_I), np.int64)
+    empty_f, empty_i = np.zeros((0, len(FLOAT_KEYS))), np.zeros((0, len(INT_KEYS) + len(CODE_KEYS)), np.int64)
+    assert fold.fold_one(empty_f, empty_i, fold.KIND_QUOTE, 1, INT_NONE, 1.0, 1.0, 1.01, 1.0,
+                         fold_config(StateConfig()), out_f, out_i) == -1
+    fold.warm_up()  # folds one quote into a real row of its own
