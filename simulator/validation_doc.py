@@ -17,7 +17,10 @@ one-exponential-per-pair model with a constant baseline; {n_ch} of {n_dims} ({pc
 the model the Bayesian information criterion chose** among it and the multi-scale models
 (K = 1-4 fitted decays shared by all pairs x 1 or 3 baseline bins per window); {n_aic} of {n_dims}
 ({pct_aic:.0f}%) with the model AIC chose. The goal of the simulator issue is 70%: it is
-**{goal}**. Details, window by window, below.
+**{goal}**. Intensities that react to the spread (the best multi-scale model of each window with
+every rate scaled by a factor per spread class, fitted but not yet simulated) pass {n_state} of
+{n_dims} ({pct_state:.0f}%): BIC prefers them in {state_pref} of {n_windows} windows, yet they do not
+pass more. Details, window by window, below.
 
 ## What was fitted
 
@@ -29,7 +32,7 @@ envelopes, `simulator/calibration/binance.py`). Executions with the same timesta
 are one market order and are merged; the remaining exact ties ({tie_shifted} of {n_amzn} AMZN
 events) are spaced by 1 us, because an exact tie makes the Hawkes likelihood unbounded.
 
-Two model families:
+Model families:
 
 * **exp per pair, constant baseline** (`simulator/hawkes/fit.py`): one exponential kernel per pair
   of event types with its own decay, a constant baseline: maximum likelihood of baselines,
@@ -38,6 +41,12 @@ Two model families:
   each kernel is a non-negative mix of K exponentials whose decays are shared by all pairs and
   fitted (an outer optimisation on the profile likelihood), and each baseline is piecewise
   constant over B bins. Given the decays every row is a convex problem, solved exactly.
+* **x spread state** (`simulator/hawkes/multiscale_state.py`, fit only): the best multi-scale
+  model of a window (by BIC) with each dimension's whole intensity multiplied by a factor per
+  spread class (the window's spread terciles, in force just before each event), refitted with
+  the factors by alternating exact steps. It is the queue-reactive dependence on the book, tested
+  like the others; the market engine draws its flow before the book runs, so paths cannot be
+  simulated with it yet and it is never the model a calibration hands the simulator.
 
 The AMZN file is LOBSTER *level 1*: it only contains messages that touch the best quotes, so
 it has **no deep limit orders and no deep cancels**. Those two dimensions are reported as not
@@ -80,14 +89,29 @@ rejects. Windows (next section) are what the simulation consumer fits.
 What is still rejected, and why (measured on the residuals, not assumed): where a dimension fails,
 its residuals are *under-dispersed*: too many between about 0.2 and 1 and too few between 1 and
 4, compared with Exp(1): events are more regular, given the model's intensity, than a Hawkes
-intensity makes them. More time scales stop helping at K = 3-4 (fitting a separate set of decays
-per target dimension gave 50 passes of 104 AMZN window dimensions against 48 with shared decays,
-K = 3), and adding delayed (Erlang-2) kernel components at the fitted decays, so that a reaction
-can peak after a delay (AMZN cancels show a peak about 50-60 us after the previous cancel), gave
-49 passes against 51 without them (K = 4): both were tried during development and are not in the
-model. What a Hawkes intensity does not see, whatever its kernels, is the book: how wide the
-spread is and how long the queues are change the rates of every event type (queue-reactive
-intensities), which is the next step. On BTCUSDT the clock is the recorder's receive time: a
+intensity makes them. Three measurements, each made by this script
+(`simulator/validation_diagnostics.py`), say where that does and does not come from:
+
+* **Not the kernel shape.** Hawkes kernels left free as step functions over {free_bins} log-spaced lag
+  bins from 1.5 us to 100 s (one height per pair and bin, {free_params} parameters per window,
+  exact maximum likelihood) pass {free_pass} of {amzn_dims} AMZN window dimensions, against {amzn_bic}
+  for BIC's choice: no sum of exponentials, however many, would do better than free shapes. The
+  dimensions that fail most often with free kernels: {free_fail_dims}.
+* **A delayed reaction exists** but is not what fails: pairs of AMZN events (any types) at lags of
+  0.48-0.56 s are {bump:.1f}x as frequent as at the neighbouring lags (0.3-0.8 s), a reaction peaked
+  after half a second that exponential kernels (peaked at zero lag) cannot hold; the free kernels
+  above have a bin for it.
+* **The book state moves the rates a lot, and still not the KS result.** Scaling each intensity by
+  a factor per spread class gains so much likelihood that BIC prefers it in {state_pref} of
+  {n_windows} windows (median over AMZN windows of the widest spread class's factor over the
+  narrowest: {wide_limit:.2f} for limit orders at and inside the touch, {wide_market:.2f} for market
+  orders), but it passes {n_state} dimensions against {n_state_base} for the multi-scale
+  models it scales: the spread explains the *level* of the rates, not the regularity the KS test
+  detects.
+
+So the misfit is in what a linear, history-driven intensity cannot express at all (events whose
+offspring are all-or-nothing, such as cancel-and-replace, or inhibition), and more kernel
+flexibility or state factors do not reach the 70% goal. On BTCUSDT the clock is the recorder's receive time: a
 share of {btc_batched:.2f} of the {n_btc} events arrive less than 10 us after the previous one
 (messages delivered in one network packet), so the event times there carry the packet batching,
 not the exchange's timing, and every model is rejected on that recording.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from simulator import validation_facts as vf
 from simulator import validation_windows as vw
 from simulator.calibration import Calibration, RecordedFlow, calibrate, load_recorded
 from simulator.calibration.calibrate import _embed_multiscale
-from simulator.calibration.windows import windowed_fits
+from simulator.calibration.windows import WindowFit, window_events, windowed_fits
 from simulator.execution.bias import BiasResult, passive_bias
 from simulator.execution.impact import ImpactCurve, impact_curve
 from simulator.hawkes.events import HawkesEvents
@@ -40,6 +41,7 @@ from simulator.hawkes.multiscale_fit import Candidate, select_model
 from simulator.market.model import MarketModel
 from simulator.market.run import MarketRun, simulate_market
 from simulator.market.types import DIM_NAMES, MARKET_BUY, MARKET_SELL
+from simulator.validation_diagnostics import FREE_KERNEL_EDGES, free_kernel_fit, lag_bump
 from simulator.validation_doc import DOC
 from simulator.version import SIMULATOR_VERSION
 
@@ -231,6 +233,19 @@ def _impact_table(curves: dict[float, ImpactCurve]) -> str:
     return "\n".join(rows)
 
 
+def _wide_over_narrow(wins: list[WindowFit]) -> dict[str, float]:
+    """Median over windows (with more than one spread class) of the widest class's factor over the
+    narrowest, for limit orders at and inside the touch and for market orders."""
+    groups = {"limit": ("limit_bid_touch", "limit_ask_touch", "limit_bid_inside", "limit_ask_inside"),
+              "market": ("market_buy", "market_sell")}
+    out = {}
+    for key, names in groups.items():
+        r = [f[-1] / f[0] for w in wins if w.state_classes > 1
+             for n, f in zip(w.dims, w.state_factors, strict=True) if n in names and f[0] > 0]
+        out[key] = float(np.median(r)) if r else float("nan")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=ROOT / "data")
@@ -284,6 +299,14 @@ def main() -> None:
     btc_flow = load_recorded(btc_files)
     windows["Binance BTCUSDT 2024-08-08/09 (top of book)"] = windowed_fits(btc_flow, progress=print)
     n_dims, n_ref, n_ch, n_aic = (sum(x) for x in zip(*(vw.pass_counts(w) for w in windows.values()), strict=True))
+    n_state, n_state_base, state_pref = (sum(x) for x in zip(*(vw.state_counts(w) for w in windows.values()),
+                                                             strict=True))
+    print("diagnostics: free-shape kernels on the AMZN windows")
+    amzn_wins = windows["AMZN 2012-06-21 (LOBSTER level 1)"]
+    free = [free_kernel_fit(window_events(amzn_flow, w.start_s, w.end_s)[0]) for w in amzn_wins]
+    free_fails = Counter(n for w, f in zip(amzn_wins, free, strict=True)
+                         for n, p in zip(w.dims, f.ks_pvalues, strict=True) if not p > vw.LEVEL)
+    wide = _wide_over_narrow(amzn_wins)
     btc_gaps = np.diff(btc_flow.times)
 
     fit = amzn.fit
@@ -313,6 +336,12 @@ def main() -> None:
         held_md="; ".join(f"{k}: {v} of {len(vf.TOLERANCES)}" for k, v in held.items()), facts_md=facts_md,
         inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events,
         bias_qty=max(1, round(0.01 * amzn.model.expected_market_volume(300.0))),
+        n_state=n_state, pct_state=100 * n_state / n_dims, state_pref=state_pref,
+        n_windows=sum(len(w) for w in windows.values()), n_state_base=n_state_base,
+        free_bins=len(FREE_KERNEL_EDGES) - 1, free_params=free[0].n_params, free_pass=sum(f.passes() for f in free),
+        amzn_dims=vw.pass_counts(amzn_wins)[0], amzn_bic=vw.pass_counts(amzn_wins)[2],
+        free_fail_dims=", ".join(f"{n} ({k} of {len(amzn_wins)} windows)" for n, k in free_fails.most_common(4)),
+        bump=lag_bump(amzn_flow.times), wide_limit=wide["limit"], wide_market=wide["market"],
         bias_table=_bias_table(bias), impact_table=_impact_table(curves),
         bias_new=bias["market_view"].mean_bps, bias_new_se=bias["market_view"].stderr_bps,
         bias_goal="met" if abs(bias["market_view"].mean_bps) < 1.0 else "NOT met (at or above 1 bps)",

@@ -26,49 +26,63 @@ def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int, int]:
             sum(w.passes("aic", LEVEL) for w in wins))
 
 
+def state_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
+    """(KS passes of the spread-modulated model, of the multi-scale model it scales, windows where
+    BIC prefers the modulated one)."""
+    base = sum(sum(p > LEVEL for _, p in w.candidate_ks(w.state_base)) for w in wins)
+    return (sum(w.passes("state", LEVEL) for w in wins), base,
+            sum(w.state_bic < w.state_base_bic for w in wins))
+
+
 def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     """One row per (window, dimension); ``clock_offset_s`` turns window starts into a time of day."""
-    rows = ["| window | dimension | events | exp per pair: KS | p | chosen model: KS | p |",
-            "|---|---|---:|---:|---:|---:|---:|"]
+    rows = ["| window | dimension | events | exp per pair: KS | p | chosen model: KS | p | "
+            "x spread state: KS | p |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
         for k, name in enumerate(w.dims):
-            (rs, rp), (cs, cp) = w.reference_ks[k], w.chosen_ks[k]
+            (rs, rp), (cs, cp), (ss, sp) = w.reference_ks[k], w.chosen_ks[k], w.state_ks[k]
 
             def mark(p: float) -> str:
                 return f"**{p:.3f}**" if p > LEVEL else f"{p:.2g}"
 
-            rows.append(f"| {label} | {name} | {w.counts[k]} | {rs:.3f} | {mark(rp)} | {cs:.3f} | {mark(cp)} |")
+            rows.append(f"| {label} | {name} | {w.counts[k]} | {rs:.3f} | {mark(rp)} | {cs:.3f} | {mark(cp)} | "
+                        f"{ss:.3f} | {mark(sp)} |")
     return "\n".join(rows)
 
 
 def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
-            "passes chosen |", "|---|---:|---|---:|---:|---:|---:|"]
+            "passes chosen | spread classes | BIC: best multi-scale -> x spread state | passes x spread state |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---|---:|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
         ref_bic = next(c[3] for c in w.candidates if c[0].startswith("exp per pair"))
         best_bic = min(c[3] for c in w.candidates)
         rows.append(f"| {label} | {w.n_events} | {w.chosen} | {ref_bic:.0f} | {best_bic:.0f} | "
-                    f"{w.passes('reference')}/{len(w.dims)} | {w.passes('chosen')}/{len(w.dims)} |")
+                    f"{w.passes('reference')}/{len(w.dims)} | {w.passes('chosen')}/{len(w.dims)} | "
+                    f"{w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
+                    f"{w.passes('state')}/{len(w.dims)} |")
     return "\n".join(rows)
 
 
 def summary(datasets: dict[str, list[WindowFit]]) -> str:
     """Pass rates per data set and overall, and how often each model was chosen."""
     rows = ["| data | windows | fitted dimensions | KS passes at 5%: exp per pair, constant baseline | "
-            "KS passes: BIC's choice | KS passes: AIC's choice |", "|---|---:|---:|---:|---:|---:|"]
-    tot = [0, 0, 0, 0]
+            "KS passes: BIC's choice | KS passes: AIC's choice | KS passes: best multi-scale x spread state "
+            "(fit only) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    tot = [0, 0, 0, 0, 0]
     for name, wins in datasets.items():
         n, r, c, a = pass_counts(wins)
-        tot = [tot[0] + n, tot[1] + r, tot[2] + c, tot[3] + a]
+        s = state_counts(wins)[0]
+        tot = [tot[0] + n, tot[1] + r, tot[2] + c, tot[3] + a, tot[4] + s]
         rows.append(f"| {name} | {len(wins)} | {n} | {r} ({100 * r / n:.0f}%) | {c} ({100 * c / n:.0f}%) | "
-                    f"{a} ({100 * a / n:.0f}%) |")
-    n, r, c, a = tot
+                    f"{a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) |")
+    n, r, c, a, s = tot
     rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {n} | {r} ({100 * r / n:.0f}%) | "
-                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) |")
+                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) |")
     out = "\n".join(rows)
     for crit, key in (("BIC", "chosen"), ("AIC", "aic_chosen")):
         chosen = Counter(getattr(w, key) for wins in datasets.values() for w in wins)

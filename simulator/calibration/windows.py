@@ -11,6 +11,12 @@ favours neither model), with
 
 and the information criterion picks among all of them. Both the reference model's and the chosen
 model's per-dimension KS tests are kept, so the report can set them side by side.
+
+On top of the best multi-scale candidate (by BIC) each window also fits the spread-modulated model
+of :mod:`simulator.hawkes.multiscale_state` (every intensity scaled by a factor per spread class):
+the book-state dependence the queue-reactive literature describes, tested the same way. It is
+reported beside the others, not chosen for simulation: the market engine cannot draw
+state-dependent flow yet.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from simulator.calibration.flow import RecordedFlow
 from simulator.hawkes.events import HawkesEvents
+from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
+from simulator.hawkes.multiscale_state import fit_state_modulated, spread_states
 from simulator.market.types import DIM_NAMES, N_DIMS
 
 MIN_WINDOW_EVENTS = 20
@@ -48,9 +57,22 @@ class WindowFit:
     aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     """The model AIC would choose, and its KS: AIC aims at prediction (expected Kullback-Leibler
     loss), BIC at picking the true model from a family that here cannot contain it; both shown."""
+    state_base: str = ""  # the multi-scale candidate the spread-modulated model scales
+    state_classes: int = 1
+    state_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    state_bic: float = float("nan")
+    state_base_bic: float = float("nan")
+    state_factors: list[list[float]] = dataclasses.field(default_factory=list)  # (dims, classes), narrow -> wide
+
+    candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
+
+    def candidate_ks(self, name: str) -> list[tuple[float, float]]:
+        """KS (statistic, p-value) per dimension of the candidate called ``name``."""
+        return self.candidate_ks_by_name[name]
 
     def passes(self, which: str, level: float = 0.05) -> int:
-        ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks}[which]
+        ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
+              "state": self.state_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -80,12 +102,29 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     def ks(c: object) -> list[tuple[float, float]]:
         return [(d.ks_statistic, d.ks_pvalue) for d in c.goodness.dims]  # type: ignore[attr-defined]
 
+    ms = min((c for c in choice.candidates if isinstance(c.params, MultiScaleParams)), key=lambda c: c.bic)
+    states, tail_state, n_states = window_states(flow, start, end, active)
+    st = fit_state_modulated(ms.params, ev, states, tail_state, n_states)  # type: ignore[arg-type]
     wf = WindowFit(source=flow.source, start_s=start, end_s=end, n_events=len(ev),
                    dims=[DIM_NAMES[i] for i in active], counts=ev.counts().tolist(), reference_ks=ks(ref),
                    chosen=choice.best.name, chosen_ks=ks(choice.best),
                    candidates=[(c.name, c.n_params, c.loglik, c.bic) for c in choice.candidates],
-                   aic_chosen=by_aic.name, aic_ks=ks(by_aic))
+                   aic_chosen=by_aic.name, aic_ks=ks(by_aic), state_base=ms.name, state_classes=n_states,
+                   state_ks=ks(st), state_bic=st.bic, state_base_bic=ms.bic, state_factors=st.factors.tolist(),
+                   candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
+
+
+def window_states(flow: RecordedFlow, start: float, end: float,
+                  active: list[int]) -> tuple[NDArray[np.int64], int, int]:
+    """Spread class in force before each event of the window (as :func:`window_events` keeps them),
+    the class after its last event, and the number of classes."""
+    sel = np.flatnonzero((flow.times >= start) & (flow.times < end) & np.isin(flow.dims, active))
+    states, cuts = spread_states(flow.spreads[sel])
+    after = np.flatnonzero(flow.times >= end)
+    last = flow.spreads[after[0]] if after.size else flow.spreads[sel[-1]]
+    tail = int(np.searchsorted(cuts, np.iinfo(np.int64).max // 2 if last < 0 else last, side="right"))
+    return states, tail, int(cuts.size + 1)
 
 
 def windowed_fits(flow: RecordedFlow, window_s: float = 1800.0, *, scales: Sequence[int] = (1, 2, 3, 4),

@@ -95,6 +95,11 @@ def test_windowed_fits_report_both_models_per_window() -> None:
         assert len(w.reference_ks) == len(w.chosen_ks) == len(w.dims) >= 6
         assert all(0.0 <= p <= 1.0 for _, p in w.reference_ks + w.chosen_ks)
         assert w.chosen == min(w.candidates, key=lambda c: c[3])[0]
+        # the spread-modulated model scales the best multi-scale candidate and is tested the same way
+        assert w.state_base.endswith(("bin", "bins")) and len(w.state_ks) == len(w.dims)
+        assert w.state_base_bic == min(c[3] for c in w.candidates if c[0] == w.state_base)
+        assert w.state_classes >= 2 and len(w.state_factors[0]) == w.state_classes
+        assert all(0.0 <= p <= 1.0 for _, p in w.state_ks)
 
 
 def test_a_rolling_window_of_binance_calibrates_and_simulates() -> None:
