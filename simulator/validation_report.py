@@ -337,9 +337,12 @@ def main() -> None:
         inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events,
         bias_qty=max(1, round(0.01 * amzn.model.expected_market_volume(300.0))),
         n_state=n_state, pct_state=100 * n_state / n_dims, state_pref=state_pref,
+        state_verdict="more often than" if n_state > n_state_base else (
+            "as often as" if n_state == n_state_base else "less often than"),
         n_windows=sum(len(w) for w in windows.values()), n_state_base=n_state_base,
         free_bins=len(FREE_KERNEL_EDGES) - 1, free_params=free[0].n_params, free_pass=sum(f.passes() for f in free),
         amzn_dims=vw.pass_counts(amzn_wins)[0], amzn_bic=vw.pass_counts(amzn_wins)[2],
+        amzn_aic=vw.pass_counts(amzn_wins)[3],
         free_fail_dims=", ".join(f"{n} ({k} of {len(amzn_wins)} windows)" for n, k in free_fails.most_common(4)),
         bump=lag_bump(amzn_flow.times), wide_limit=wide["limit"], wide_market=wide["market"],
         bias_table=_bias_table(bias), impact_table=_impact_table(curves),
@@ -347,7 +350,9 @@ def main() -> None:
         bias_goal="met" if abs(bias["market_view"].mean_bps) < 1.0 else "NOT met (at or above 1 bps)",
         acf_real=real_f.values["count ACF, mean over lags 30-300 s"], impact_1pct=curves[0.0].impact_bps[1],
         slope0=curves[0.0].slope, slope1=curves[1.0].slope,
-        y0=curves[0.0].prefactor, y1=curves[1.0].prefactor)
+        y0=curves[0.0].prefactor, y1=curves[1.0].prefactor,
+        per_share_lo=min(m / q for m, q in zip(curves[0.0].impact_bps, curves[0.0].quantities, strict=True)),
+        per_share_hi=max(m / q for m, q in zip(curves[0.0].impact_bps, curves[0.0].quantities, strict=True)))
     out_path.write_text(doc + ("\n" + tail if tail else ""))
     print(f"wrote {out_path}")
 
