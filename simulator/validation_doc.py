@@ -92,12 +92,12 @@ its residuals are *under-dispersed*: too many between about 0.2 and 1 and too fe
 intensity makes them. Three measurements, each made by this script
 (`simulator/validation_diagnostics.py`), say where that does and does not come from:
 
-* **Kernel shape: a few passes, not the goal.** Hawkes kernels left free as step functions over
+* **Not the kernel shape.** Hawkes kernels left free as step functions over
   {free_bins} log-spaced lag bins from 1.5 us to 100 s (one height per pair and bin, {free_params}
   parameters per window, exact maximum likelihood; any kernel shape the bins resolve, sums of
   exponentials included up to that resolution) pass {free_pass} of {amzn_dims} AMZN window
-  dimensions, against {amzn_bic} for BIC's choice and {amzn_aic} for AIC's: more kernel flexibility
-  buys a few passes and stays far from 70%. The dimensions that fail most often with free kernels:
+  dimensions, against {amzn_bic} for BIC's choice and {amzn_aic} for AIC's: no kernel shape comes
+  near 70%. The dimensions that fail most often with free kernels:
   {free_fail_dims}.
 * **A delayed reaction exists** but is not what fails: pairs of AMZN events (any types) at lags of
   0.48-0.56 s are {bump:.1f}x as frequent as at the neighbouring lags (0.3-0.8 s), a reaction peaked
@@ -111,9 +111,10 @@ intensity makes them. Three measurements, each made by this script
   models it scales: the spread explains much of the *level* of the rates; the KS test looks at
   their regularity.
 
-So the misfit is in what a linear, history-driven intensity cannot express at all (events whose
-offspring are all-or-nothing, such as cancel-and-replace, or inhibition), and more kernel
-flexibility or state factors do not reach the 70% goal. On BTCUSDT the clock is the recorder's receive time: a
+So neither the kernel shape nor the level of the rates is what fails. The likely cause (not
+tested here) is what a linear, history-driven intensity cannot express at all: events whose
+offspring are all-or-nothing (a cancel that is half of a cancel-and-replace is followed by its
+new order every time, any other cancel never), or inhibition. On BTCUSDT the clock is the recorder's receive time: a
 share of {btc_batched:.2f} of the {n_btc} events arrive less than 10 us after the previous one
 (messages delivered in one network packet), so the event times there carry the packet batching,
 not the exchange's timing, and every model is rejected on that recording.
