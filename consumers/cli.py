@@ -22,9 +22,10 @@ from torghut_domain.runtime import TorghutRuntime
 
 
 def _state() -> Processor:
+    from consumers.state.config import StateConfig
     from consumers.state.processor import StateProcessor
 
-    return StateProcessor()
+    return StateProcessor(StateConfig.from_env())
 
 
 def _advisor() -> Processor:

@@ -87,6 +87,8 @@ class KeyValueState(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def live_keys(self) -> list[str]: ...
+
 
 class Processor(Protocol):
     """User logic. ``input_formats`` maps each input topic to one of the FORMAT_* constants

@@ -44,6 +44,17 @@ class TransactionalState:
             self._undo[key] = self._pending.get(key, _ABSENT)
         self._pending[key] = _DELETED
 
+    def live_keys(self) -> list[str]:
+        """Every live key, pending writes included and pending deletions excluded (sorted, so a
+        processor that walks its keys, e.g. to evict them, does it in the same order everywhere)."""
+        live = set(self._committed)
+        for key, value in self._pending.items():
+            if value is _DELETED:
+                live.discard(key)
+            else:
+                live.add(key)
+        return sorted(live)
+
     def begin_record(self) -> None:
         self._undo.clear()
 

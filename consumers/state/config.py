@@ -7,6 +7,9 @@ immutable, JSON-serialisable and hashable for provenance. Units are in the field
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -94,6 +97,27 @@ class StateConfig:
     latency_sample_max_age_s: float = 300.0
     regime: RegimeThresholds = RegimeThresholds()
     emit: EmitThresholds = EmitThresholds()
+    # A symbol with no input for longer than this (event time) starts again from an empty state, and
+    # its key is evicted from the store and the changelog (a tombstone) at the next sweep, so state
+    # and restore time stay bounded by the symbols actually trading. Longer than a weekend, so
+    # Monday continues Friday; 0 keeps every symbol forever. MICROEXEC_STATE_TTL_S.
+    ttl_s: float = 259_200.0
+    # Sweeps run when event time crosses a multiple of ttl_s / sweeps_per_ttl (keys live at most
+    # ttl_s + one interval).
+    sweeps_per_ttl: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StateConfig:
+        """Defaults, with MICROEXEC_STATE_TTL_S (seconds, >= 0) from the environment."""
+        env = os.environ if env is None else env
+        raw = env.get("MICROEXEC_STATE_TTL_S", "").strip()
+        if not raw:
+            return cls().validate()
+        try:
+            ttl = float(raw)
+        except ValueError:
+            raise ValueError(f"MICROEXEC_STATE_TTL_S must be a number of seconds, got {raw!r}") from None
+        return cls(ttl_s=ttl).validate()
 
     def validate(self) -> StateConfig:
         positive = {
@@ -113,6 +137,10 @@ class StateConfig:
                 raise ValueError(f"{name} must be > 0, got {value}")
         if not 0 < self.latency_alpha <= 1:
             raise ValueError("latency_alpha must be in (0, 1]")
+        if not (math.isfinite(self.ttl_s) and self.ttl_s >= 0):
+            raise ValueError(f"MICROEXEC_STATE_TTL_S / ttl_s must be >= 0 seconds (0: never evict), got {self.ttl_s}")
+        if self.sweeps_per_ttl < 1:
+            raise ValueError("sweeps_per_ttl must be >= 1")
         if self.l2_levels < 1 or self.own_fill_prior_strength < 0:
             raise ValueError("l2_levels >= 1 and own_fill_prior_strength >= 0 required")
         self.regime.validate()

@@ -119,6 +119,7 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
     min_interval_ns, heartbeat_ns, lat_max_age_ns = c.min_interval_ns, c.heartbeat_ns, c.latency_sample_max_age_ns
     tr_tau, horizon, own_tau, prior = (c.trade_rate_tau_s, c.fill_hazard_horizon_s, c.own_fill_tau_s,
                                        c.own_fill_prior_strength)
+    ttl_ns = c.ttl_ns
     emitted = 0
     for i in range(kind.shape[0]):
         k = sym[i]
@@ -127,6 +128,8 @@ def fold_events(fl: np.ndarray, it: np.ndarray, kind: np.ndarray, sym: np.ndarra
         t = times[i, 0]
         ingest = times[i, 1]
         is_trade = kind[i] == 1
+        if ttl_ns > 0.0 and n[LAST_T] != INT_NONE and t - n[LAST_T] > ttl_ns:
+            return -1 - i  # the symbol's state outlived its TTL: the reference starts it afresh
         prev_t = n[Q_T]
         have_prev = prev_t != INT_NONE
         if not is_trade and have_prev and t < prev_t:

@@ -56,6 +56,7 @@ def _config_fields(cfg: StateConfig) -> dict[str, float]:
         "fill_hazard_abs": e.fill_hazard_abs,
         "latency_ms_abs": e.latency_ms_abs,
         "latency_rel": e.latency_rel,
+        "ttl_ns": cfg.ttl_s * NS,
     }
 
 

@@ -146,10 +146,11 @@ def test_records_the_fold_hands_back_get_the_reference_result_and_reason() -> No
     records = [q(T0, 100.0, 500, 100.02, 400), q(T0 + S, 1e200, 1e200, 1.1e200, 1e200),
                trade(T0 + 2 * S, 100.0, 1e308), trade(T0 + 3 * S, 100.0, 1e308),
                q(T0 + 4 * S, 100.0, 500, 100.02, 400), q(T0 + 4 * S + 2**54, 100.01, 300, 100.03, 200)]
-    expected, expected_state = reference(records, LIVELY)
+    no_ttl = replace(LIVELY, ttl_s=0.0)  # the 2**54 ns gap would otherwise outlive the state TTL (evicted)
+    expected, expected_state = reference(records, no_ttl)
     assert [item[1] for item in expected if item[0] == "dlq"] == ["non_finite_state", "non_finite_state"]
     for split in (0, 10):
-        got, got_state, handed_back = compiled(records, LIVELY, split)
+        got, got_state, handed_back = compiled(records, no_ttl, split)
         assert (got, got_state) == (expected, expected_state)
         assert handed_back >= 3  # the two refusals and the long gap went to the reference
 
@@ -195,7 +196,7 @@ def test_the_fold_reads_its_settings_by_name_from_a_typed_record() -> None:
     cfg = replace(LIVELY, ofi_tau_s=3.25, regime=replace(LIVELY.regime, escalate_dwell_s=0.7))
     record = fold_config(cfg)
     assert record.dtype == FoldConfig and record.shape == (1,)
-    assert FoldConfig.fields is not None and len(FoldConfig.fields) == 36
+    assert FoldConfig.fields is not None and len(FoldConfig.fields) == 37
     assert all(dtype == np.float64 for dtype, *_ in FoldConfig.fields.values())
     assert record[0]["ofi_tau_s"] == 3.25 and record[0]["escalate_dwell_ns"] == 0.7 * S
     assert record[0]["latency_rel"] == cfg.emit.latency_rel
