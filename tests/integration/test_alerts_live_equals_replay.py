@@ -5,8 +5,6 @@ the same records read back from the topics (live equals replay)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +16,7 @@ from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings
 from streams.timeutil import format_ts_ns
 from tests.support.invariants import alert_violations
-from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, produce_all, read_all
+from tests.support.kafka_io import create_topics, produce_all, read_all, run_until_committed
 from torghut_domain.runtime import TorghutRuntime
 from torghut_domain.topics import topic
 
@@ -72,18 +70,7 @@ def test_divergence_and_adverse_alerts_live_equal_replay(topics: Settings, uniqu
 
     app = f"alerts-{unique}"
     runtime = TorghutRuntime(AlertsProcessor(), settings, app)
-    thread = threading.Thread(target=runtime.run)
-    thread.start()
-    deadline = time.monotonic() + 60
-    try:
-        for key in INPUTS:
-            ends = {p: end for p, end in end_offsets(settings, topic(key)).items() if end > 0}
-            while any(committed_offsets(settings, app, topic(key))[p] != end for p, end in ends.items()):
-                assert time.monotonic() < deadline, f"the alerts consumer did not finish {topic(key)}"
-                time.sleep(0.3)
-    finally:
-        runtime.stop()
-        thread.join(30)
+    run_until_committed(settings, runtime, app, [topic(key) for key in INPUTS])
     assert runtime.stats.dlq == 0
 
     decoder = AvroDecoder("execution_alert_v1", registry)

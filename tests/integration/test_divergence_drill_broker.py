@@ -8,7 +8,6 @@ drill (the same processors under the offline driver) record for record."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,7 +24,7 @@ from streams.partitioning import partition_for
 from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings
 from streams.timeutil import parse_ts_ns
-from tests.support.kafka_io import committed_offsets, create_topics, end_offsets, read_all
+from tests.support.kafka_io import create_topics, read_all, run_until_committed
 from torghut_domain.runtime import TorghutRuntime
 from torghut_domain.topics import topic
 
@@ -65,25 +64,6 @@ def _produce(settings: Settings, cases: list[DrillCase], registry: Registry) -> 
     return n
 
 
-def _drain(settings: Settings, runtime: TorghutRuntime, app: str, inputs: tuple[str, ...],
-           timeout_s: float = 90.0) -> None:
-    """Run until the group's committed offsets reach every input's end, then stop."""
-    thread = threading.Thread(target=runtime.run)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    try:
-        for key in inputs:
-            ends = {p: end for p, end in end_offsets(settings, topic(key)).items() if end > 0}
-            while any(committed_offsets(settings, app, topic(key))[p] != end for p, end in ends.items()):
-                assert time.monotonic() < deadline, f"{app} did not finish {topic(key)}"
-                time.sleep(0.3)
-    finally:
-        runtime.stop()
-        thread.join(30)
-    assert not thread.is_alive(), f"{app} did not stop"
-    assert runtime.stats.dlq == 0
-
-
 def _by_symbol(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(rows, key=lambda r: (parse_ts_ns(r["event_ts"]), r.get("order_id", ""))):
@@ -105,10 +85,13 @@ def test_a_miscalibrated_simulator_fires_the_breach_on_the_broker_and_a_calibrat
     registry = Registry(settings.schema_registry_url)
     _produce(settings, cases, registry)
     started = time.monotonic()
-    _drain(settings, TorghutRuntime(TcaProcessor(s.tca), settings, f"drill-tca-{unique}"),
-           f"drill-tca-{unique}", ("quotes", "trade_updates", "shortfall"))
-    _drain(settings, TorghutRuntime(AlertsProcessor(s.alerts), settings, f"drill-alerts-{unique}"),
-           f"drill-alerts-{unique}", ("tca_divergence",))
+    for app, runtime, inputs in (
+            (f"drill-tca-{unique}", TorghutRuntime(TcaProcessor(s.tca), settings, f"drill-tca-{unique}"),
+             ("quotes", "trade_updates", "shortfall")),
+            (f"drill-alerts-{unique}", TorghutRuntime(AlertsProcessor(s.alerts), settings, f"drill-alerts-{unique}"),
+             ("tca_divergence",))):
+        run_until_committed(settings, runtime, app, [topic(k) for k in inputs], timeout_s=90.0)
+        assert runtime.stats.dlq == 0
     print(f"TCA + alerts consumers over the drill's inputs on the broker: {time.monotonic() - started:.1f} s")
 
     tca_dec = AvroDecoder("tca_divergence_v1", registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,3 +65,22 @@ def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, i
     out = {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=90)}
     consumer.close()
     return out
+
+
+def run_until_committed(settings: Settings, runtime: Any, app: str, topics: Iterable[str],
+                        timeout_s: float = 60.0) -> None:
+    """Run ``runtime`` on a thread until group ``app`` has committed every partition of ``topics`` to
+    its end (everything produced so far is processed and its outputs committed), then stop it."""
+    thread = threading.Thread(target=runtime.run)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        for name in topics:
+            ends = {p: end for p, end in end_offsets(settings, name).items() if end > 0}
+            while any(committed_offsets(settings, app, name)[p] != end for p, end in ends.items()):
+                assert time.monotonic() < deadline, f"{app} did not finish {name}"
+                time.sleep(0.3)
+    finally:
+        runtime.stop()
+        thread.join(30)
+    assert not thread.is_alive(), f"{app} did not stop"
