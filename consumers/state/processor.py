@@ -25,12 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from prometheus_client import Counter
 
 from consumers.common.decay import NS_PER_S
 from consumers.state import STATE_CONSUMER_VERSION
 from consumers.state import features as F
 from consumers.state.config import StateConfig
+from consumers.state.eviction import TTL_KEY, Eviction
 from consumers.state.fold import (
     KIND_QUOTE,
     KIND_TRADE,
@@ -44,7 +44,6 @@ from consumers.state.fold import warm_up as warm_up_fold
 from consumers.state.fold_config import fold_config
 from consumers.state.layout import (
     DEPTH_SOURCES,
-    INT_KEYS,
     INT_NONE,
     LATENCY_SOURCES,
     STATE_LAYOUT_VERSION,
@@ -62,16 +61,11 @@ from torghut_domain.fast_path import decode_quote_columns, decode_trade_columns
 from torghut_domain.formats import FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE
 from torghut_domain.topics import topic
 
-__all__ = ["SCHEMA_VERSION", "STATE_LAYOUT_VERSION", "StateProcessor", "new_symbol_state"]
+__all__ = ["SCHEMA_VERSION", "STATE_LAYOUT_VERSION", "TTL_KEY", "StateProcessor", "new_symbol_state"]
 
 SCHEMA_VERSION = "microstructure_state_v1"
 _NO_STATE = new_symbol_state()
 _INT64_END = 2**63
-# The partition's eviction clock (the last sweep's interval number); not a ticker, so never a symbol.
-TTL_KEY = "~ttl"
-_LAST_T = INT_KEYS.index("last_t")
-EVICTED = Counter("microexec_state_evicted_keys_total",
-                  "Per-symbol states evicted because the symbol had no input for the state TTL (event time)")
 
 
 class StateProcessor:
@@ -101,8 +95,7 @@ class StateProcessor:
         self.sparse_inputs = frozenset({self._updates, self._book})
         self.run_topics = frozenset({self._quotes, self._trades}) if compiled else frozenset()
         self._fold_config = fold_config(self.config)
-        self._ttl_ns = self.config.ttl_s * NS_PER_S  # the same float the fold compares against
-        self._sweep_ns = max(1, int(self._ttl_ns // self.config.sweeps_per_ttl))
+        self._eviction = Eviction(self.config.ttl_s, self.config.sweeps_per_ttl)
         # Output buffers of the per-record fold (a processor is used by one thread).
         self._one_out = (np.empty((1, N_OUT_F), np.float64), np.empty((1, N_OUT_I), np.int64))
         self._ts_cache_s = -1
@@ -115,7 +108,7 @@ class StateProcessor:
         if tp == self._quotes:
             value = record.value
             q = value if type(value) is Quote else parse_quote(value)
-            self._sweep(state, q.event_ts_ns)
+            self._eviction.sweep(state, q.event_ts_ns)
             if self.compiled:
                 emits = self._fold_one(state, q.symbol, KIND_QUOTE, q.event_ts_ns, q.ingest_ts_ns,
                                        q.bid_price, q.bid_size, q.ask_price, q.ask_size, record)
@@ -126,7 +119,7 @@ class StateProcessor:
             return self._finish(state, q.symbol, s, q.event_ts_ns, record, q.ingest_ts_ns)
         if tp == self._trades:
             trade = parse_trade(record.value)
-            self._sweep(state, trade.event_ts_ns)
+            self._eviction.sweep(state, trade.event_ts_ns)
             if self.compiled:
                 emits = self._fold_one(state, trade.symbol, KIND_TRADE, trade.event_ts_ns, trade.ingest_ts_ns,
                                        trade.price, trade.size, 0.0, 0.0, record)
@@ -137,13 +130,13 @@ class StateProcessor:
             return self._finish(state, trade.symbol, s, trade.event_ts_ns, record, trade.ingest_ts_ns)
         if tp == self._updates:
             update = parse_trade_update(record.value)
-            self._sweep(state, update.event_ts_ns)
+            self._eviction.sweep(state, update.event_ts_ns)
             s = self._load(state, update.symbol, update.event_ts_ns)
             ref.on_trade_update(s, update)
             return self._finish(state, update.symbol, s, update.event_ts_ns, record)
         if tp == self._book:
             symbol, ts_ns, depth = self._parse_book(record.value)
-            self._sweep(state, ts_ns)
+            self._eviction.sweep(state, ts_ns)
             s = self._load(state, symbol, ts_ns)
             ref.on_book(s, ts_ns, depth)
             return self._finish(state, symbol, s, ts_ns, record)
@@ -155,60 +148,11 @@ class StateProcessor:
         if self.compiled:
             warm_up_fold()
 
-    # -- eviction (event time) ---------------------------------------------------------------------
-    def _sweep(self, state: KeyValueState, t: int) -> None:
-        """Evict every symbol idle for more than the TTL at ``t``, once per sweep interval of event time.
-
-        Deterministic by construction: the interval counter lives in the partition's state (so a
-        restored consumer sweeps where an uninterrupted one would), a sweep happens at the record
-        whose event time crosses into a new interval, and ``process_run`` declines a run that would
-        cross one, so the per-record path sweeps at exactly that record on every runtime path. An
-        evicted key is one the TTL rule would have restarted anyway: deleting it changes no record
-        that is not later than the sweep itself."""
-        if self._ttl_ns <= 0:
-            return
-        interval = t // self._sweep_ns
-        clock = state.get(TTL_KEY)
-        if clock is not None and interval <= clock["i"]:
-            return
-        state.put(TTL_KEY, {"i": interval})
-        if clock is None:
-            return  # the partition's first record: nothing can be idle yet
-        evicted = 0
-        for key in state.live_keys():
-            if key != TTL_KEY and self._expired(state.get(key), t):
-                state.delete(key)
-                evicted += 1
-        if evicted:
-            EVICTED.inc(evicted)
-
-    def _run_crosses_sweep(self, state: KeyValueState, t_first: int, t_max: int) -> bool:
-        """For ``process_run``: starts the partition's clock at the run's first record as ``_sweep``
-        would (the put is rolled back with the run if it is declined), and tells whether any record
-        of the run reaches a new sweep interval."""
-        if self._ttl_ns <= 0:
-            return False
-        clock = state.get(TTL_KEY)
-        if clock is None:
-            clock = {"i": t_first // self._sweep_ns}
-            state.put(TTL_KEY, clock)
-        return bool(t_max // self._sweep_ns > clock["i"])
-
-    def _expired(self, current: Any, t: int) -> bool:
-        """Whether the symbol's state is older than the TTL at ``t`` (its newest event time ``last_t``)."""
-        if current is None or self._ttl_ns <= 0:
-            return False
-        if type(current) is SymbolRows:
-            last = current.ints[_LAST_T]
-            return bool(last != INT_NONE and t - last > self._ttl_ns)
-        last = current.get("last_t")
-        return bool(last is not None and t - last > self._ttl_ns)
-
     def _load(self, state: KeyValueState, symbol: str, t: int | None = None) -> dict[str, Any]:
         """The symbol's state as a fresh dict to work on; an empty one when there is none or (``t``
         given) it outlived the TTL at ``t``."""
         current: Any = state.get(symbol)
-        if current is None or (t is not None and self._expired(current, t)):
+        if current is None or (t is not None and self._eviction.expired(current, t)):
             return new_symbol_state()
         if type(current) is SymbolRows:  # left by the run path: a fresh dict, so copy-on-write holds
             return current.as_dict()
@@ -281,7 +225,7 @@ class StateProcessor:
                     values[idx] = cols_.values
                     for i, symbol in zip(idx, cols_.symbols, strict=True):
                         symbol_of[i] = symbol
-        if self._run_crosses_sweep(state, int(times[0, 0]), int(times[:, 0].max())):
+        if self._eviction.run_crosses_sweep(state, int(times[0, 0]), int(times[:, 0].max())):
             return None  # the run reaches a sweep: the per-record path sweeps at the exact record
         index: dict[str, int] = {}
         sym = np.array([index.setdefault(symbol, len(index)) for symbol in symbol_of], dtype=np.int64)
