@@ -174,9 +174,9 @@ quote_step = st.tuples(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(quote_step, min_size=1, max_size=120), st.integers(min_value=1, max_value=40))
-def test_random_feeds_are_bit_identical(steps: list[tuple[Any, ...]], split: int) -> None:
+def feed_from_steps(steps: list[tuple[Any, ...]], *, deep_book: bool = True) -> list[SourceRecord]:
+    """The records a list of ``quote_step`` draws stands for (quotes, trades, own order events and L2
+    snapshots over three symbols); ``deep_book`` gives the snapshots a second bid level."""
     t = T0
     mids = {"A": 50.0, "B": 120.0, "C": 7.5}
     records = []
@@ -192,7 +192,8 @@ def test_random_feeds_are_bit_identical(steps: list[tuple[Any, ...]], split: int
             name = "trades"
         elif kind == "book":  # an L2 snapshot: depth_top5_usd then comes from it while it is fresh
             value = {"symbol": symbol, "event_ts": format_ts_ns(t), "venue": "test", "sequence": n,
-                     "bids": [{"price": bid, "size": bs}, {"price": round(bid - 0.01, 2), "size": 700.0}],
+                     "bids": [{"price": bid, "size": bs}] + ([{"price": round(bid - 0.01, 2), "size": 700.0}]
+                                                            if deep_book else []),
                      "asks": [{"price": ask, "size": as_}]}
             name = "book_l2"
         else:
@@ -204,6 +205,13 @@ def test_random_feeds_are_bit_identical(steps: list[tuple[Any, ...]], split: int
                                           submitted_at_ns=t - 30 * MS, limit_price=bid)
             name = "trade_updates"
         records.append(SourceRecord(topic(name), 0, n, n, symbol, value))
+    return records
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(quote_step, min_size=1, max_size=120), st.integers(min_value=1, max_value=40))
+def test_random_feeds_are_bit_identical(steps: list[tuple[Any, ...]], split: int) -> None:
+    records = feed_from_steps(steps)
     config = replace(LIVELY, regime=replace(LIVELY.regime, warmup_s=0.0))
     expected, got, snap, run_snap, taken = run_both(records, config, split=split)
     assert got == expected

@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 
 from consumers.state.config import StateConfig
 from consumers.state.processor import StateProcessor
-from producers.torghut_envelopes import quote_envelope, trade_envelope, trade_update_envelope
+from producers.torghut_envelopes import quote_envelope, trade_envelope
 from streams.processor import InvalidRecord, RawRecord, SourceRecord
 from streams.serde import decode_json
 from streams.state import TransactionalState, canonical_json
-from streams.timeutil import format_ts_ns
-from tests.consumers.test_state_quote_run import LIVELY, MS, T0, quote_step
+from tests.consumers.test_state_quote_run import LIVELY, MS, T0, feed_from_steps, quote_step
 from tests.support.synthetic_market import synthetic_market
 from torghut_domain.fast_path import decode_quote
 from torghut_domain.topics import topic
@@ -158,30 +157,7 @@ def test_records_the_fold_hands_back_get_the_reference_result_and_reason() -> No
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(quote_step, min_size=1, max_size=120), st.integers(min_value=0, max_value=40))
 def test_random_feeds_equal_the_reference(steps: list[tuple[Any, ...]], split: int) -> None:
-    t = T0
-    mids = {"A": 50.0, "B": 120.0, "C": 7.5}
-    records = []
-    for n, (dt_ms, half, move, bs, as_, symbol, lag, kind) in enumerate(steps):
-        t += dt_ms * MS
-        mid = mids[symbol] = max(1.0, round(mids[symbol] + move * 0.01, 2))
-        bid, ask = round(mid - half * 0.01, 2), round(mid + half * 0.01, 2)
-        if kind == "quote":
-            value, name = quote_envelope(symbol, t, bid, bs, ask, as_, ingest_lag_ms=lag, seq=n), "quotes"
-        elif kind == "trade":
-            value, name = trade_envelope(symbol, t, bid if n % 2 else ask, 100.0, trade_id=n, seq=n), "trades"
-        elif kind == "book":
-            value = {"symbol": symbol, "event_ts": format_ts_ns(t), "venue": "test", "sequence": n,
-                     "bids": [{"price": bid, "size": bs}], "asks": [{"price": ask, "size": as_}]}
-            name = "book_l2"
-        else:
-            event = "new" if kind == "ack" else "fill"
-            value = trade_update_envelope(symbol, t, event, order_id=f"o{n}", order_type="limit",
-                                          filled_qty=0.0 if event == "new" else 100.0,
-                                          fill_qty=None if event == "new" else 100.0,
-                                          fill_price=None if event == "new" else bid,
-                                          submitted_at_ns=t - 30 * MS, limit_price=bid)
-            name = "trade_updates"
-        records.append(SourceRecord(topic(name), 0, n, n, symbol, value))
+    records = feed_from_steps(steps, deep_book=False)
     config = replace(LIVELY, regime=replace(LIVELY.regime, warmup_s=0.0))
     expected, expected_state = reference(records, config)
     got, got_state, handed_back = compiled(records, config, split)
