@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from scipy.optimize import minimize
 
 from simulator.hawkes._blas import single_threaded_blas
+from simulator.hawkes.criteria import InformationCriteria
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.fit import FitResult, _perron_grad, fit
 from simulator.hawkes.goodness import GoodnessReport
@@ -113,7 +114,7 @@ def _row_obj(theta: FloatArray, gi: FloatArray, bins: NDArray[np.int64], lens: F
 
 
 @dataclass(frozen=True)
-class MultiScaleFit:
+class MultiScaleFit(InformationCriteria):
     params: MultiScaleParams
     loglik: float
     n_params: int
@@ -124,14 +125,6 @@ class MultiScaleFit:
     goodness: GoodnessReport
     n_outer: int = 0  # profile-likelihood evaluations of the final decay optimisation (starts excluded)
     decay_path: list[list[float]] = field(default_factory=list)
-
-    @property
-    def aic(self) -> float:
-        return 2.0 * self.n_params - 2.0 * self.loglik
-
-    @property
-    def bic(self) -> float:
-        return self.n_params * float(np.log(max(self.n_events, 1))) - 2.0 * self.loglik
 
 
 class _Problem:

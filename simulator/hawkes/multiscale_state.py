@@ -38,6 +38,7 @@ from scipy import stats
 from scipy.optimize import minimize
 
 from simulator.hawkes._blas import single_threaded_blas
+from simulator.hawkes.criteria import InformationCriteria
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import DimensionFit, GoodnessReport
 from simulator.hawkes.multiscale import MultiScaleParams
@@ -98,7 +99,7 @@ def _state_time(times: FloatArray, horizon: float, states: IntArray, tail_state:
 
 
 @dataclass(frozen=True)
-class StateModulatedFit:
+class StateModulatedFit(InformationCriteria):
     """The fitted factors and refitted rates, with the same likelihood and KS report as the others."""
 
     base: MultiScaleParams  # refitted baselines and weights (decays from the multi-scale fit)
@@ -108,14 +109,6 @@ class StateModulatedFit:
     n_events: int
     goodness: GoodnessReport
     converged: bool
-
-    @property
-    def aic(self) -> float:
-        return 2.0 * self.n_params - 2.0 * self.loglik
-
-    @property
-    def bic(self) -> float:
-        return self.n_params * float(np.log(max(self.n_events, 1))) - 2.0 * self.loglik
 
 
 def spread_states(spreads: NDArray[np.int64], n_classes: int = 3) -> tuple[IntArray, FloatArray]:
