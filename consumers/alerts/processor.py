@@ -142,12 +142,21 @@ class AlertsProcessor:
         staleness, and the status gauges re-asserted from state."""
         current = state.get(STREAM_KEY) or {"seq": 0}
         carries = bool(current.get("carries")) or current["seq"] > 0
-        # Only once every partition of the instance has been looked at (its second tick on): a
-        # restarted instance must not call its empty partitions stale before it saw the others.
-        pipeline_silent = partition in self._carries and not any(self._carries.values())
+        # Whether the whole instance is silent can be judged only once every partition of this
+        # process has been looked at (its second tick on): a restarted instance must not call its
+        # empty partitions stale before it saw the others. Until then the partition keeps what the
+        # last judgement was (kept in its state), so a restart neither raises a false alarm nor
+        # delays a true one.
+        if partition in self._carries:
+            pipeline_silent = not any(self._carries.values())
+        else:
+            pipeline_silent = bool(current.get("silent", False))
         self._carries[partition] = carries
         s, changed, transition, idle_s = stream_tick(current, now_wall_ns, self.config,
                                                      watch=carries or pipeline_silent)
+        if bool(s.get("silent", False)) != pipeline_silent:
+            s = {**s, "silent": pipeline_silent}
+            changed = True
         if changed:
             state.put(STREAM_KEY, s)
         M.STREAM_IDLE.labels(str(partition)).set(idle_s)
