@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consumers.advisor.advisor import InvalidState, parse_state
 from streams.timeutil import TimestampError, parse_ts_ns
+from torghut_domain.state_view import InvalidState, parse_state
 
 NS_PER_S = 1_000_000_000
 _TRUE = ("1", "true", "yes", "on")

@@ -6,7 +6,10 @@ convenient import at a time; read from the files (ast), these fail on the commit
   import hides a cycle from the interpreter, not from the reader).
 - ``streams/`` is generic Kafka plumbing: no module there imports ``torghut_domain`` and no file
   there names Torghut (its envelopes, topic catalog and formats live in ``torghut_domain/``).
-- No module in ``streams/`` is over ``MAX_STREAMS_LINES`` lines (issue 12: one concept per module).
+- No module in ``streams/`` or ``consumers/`` is over ``MAX_MODULE_LINES`` lines (issue 12: one
+  concept per module).
+- ``torghut_client/`` is the library Torghut imports: it depends on the plumbing and the domain's
+  record contracts, never on a consumer, a producer, the simulator or the CLI.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("streams", "torghut_domain", "consumers", "torghut_client", "producers", "simulator", "microexec")
-MAX_STREAMS_LINES = 420
+MAX_MODULE_LINES = 420
 
 
 def _module_name(path: Path) -> str:
@@ -117,7 +120,15 @@ def test_streams_names_no_torghut() -> None:
     assert hits == []
 
 
-def test_streams_modules_stay_small() -> None:
+def test_streams_and_consumer_modules_stay_small() -> None:
     sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
-             for path in sorted((ROOT / "streams").rglob("*.py"))}
-    assert {name: n for name, n in sizes.items() if n > MAX_STREAMS_LINES} == {}
+             for package in ("streams", "consumers") for path in sorted((ROOT / package).rglob("*.py"))}
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_the_client_library_depends_on_no_application_package() -> None:
+    graph = _graph()
+    forbidden = ("consumers", "producers", "simulator", "microexec")
+    offenders = {name: sorted(t for t in targets if t.split(".")[0] in forbidden)
+                 for name, targets in graph.items() if name.startswith("torghut_client")}
+    assert {name: t for name, t in offenders.items() if t} == {}
