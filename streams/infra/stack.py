@@ -11,6 +11,7 @@ that decode them; ``--fresh`` wipes both.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -126,15 +127,52 @@ def _ours(pid: int, cfg: StackConfig) -> bool:
     return str(cfg.home) in cmdline
 
 
+# What tells the stack's two services apart on a command line that names the stack's home.
+_SERVICE_MARKERS = {"kafka": "kafka.Kafka", "registry": "-Dquarkus.http.port="}
+
+
+def stack_processes(cfg: StackConfig, name: str) -> list[int]:
+    """Every live process of service ``name`` of this stack, found by its command line (an exact
+    ``-Dmicroexec.home=<home>`` argument and the service's marker), whatever the pid file says.
+
+    Why: the pid file is one process's word. A start that raced a restart (a retry after a
+    process that had not yet answered) could leave a second broker running whose pid no file
+    holds, and ``down`` then left it running: tests that kill and restart the broker leaked JVMs."""
+    home_arg = f"-Dmicroexec.home={cfg.home}"
+    marker = _SERVICE_MARKERS[name]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if home_arg in args and any(marker in arg for arg in args) and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def running_pid(cfg: StackConfig, name: str) -> int | None:
+    """The service's pid: the pid file's when that process is ours and alive, else a process of this
+    stack found by its command line (adopted: the pid file is rewritten), else None."""
     path = cfg.pid_file(name)
-    if not path.exists():
+    pid = None
+    if path.exists():
+        try:
+            pid = int(path.read_text().strip())
+        except ValueError:
+            pid = None
+    if pid is not None and pid_alive(pid) and _ours(pid, cfg):
+        return pid
+    if not Path("/proc").is_dir():
         return None
-    try:
-        pid = int(path.read_text().strip())
-    except ValueError:
+    others = stack_processes(cfg, name)
+    if not others:
         return None
-    return pid if pid_alive(pid) and _ours(pid, cfg) else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(others[0]))
+    return others[0]
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -154,18 +192,26 @@ def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
 
 
 def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
-    """SIGTERM service ``name`` if it is ours, SIGKILL after ``timeout``; False when nothing ran."""
+    """SIGTERM every process of service ``name`` of this stack (the pid file's and any other found by
+    its command line), SIGKILL what is left after ``timeout``; False when nothing ran."""
+    pids = set(stack_processes(cfg, name)) if Path("/proc").is_dir() else set()
     pid = running_pid(cfg, name)
+    if pid is not None:
+        pids.add(pid)
     cfg_pid = cfg.pid_file(name)
-    if pid is None:
+    if not pids:
         cfg_pid.unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
         time.sleep(0.2)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    for p in pids:
+        if pid_alive(p):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
     cfg_pid.unlink(missing_ok=True)
     return True
 
