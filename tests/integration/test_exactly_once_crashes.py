@@ -30,11 +30,14 @@ N_KILLS = 5
 
 def _start_worker(settings: Settings, quotes: str, out: str, app: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "SCHEMA_REGISTRY_URL": settings.schema_registry_url, "MICROEXEC_COMMIT_INTERVAL_MS": "50",
+           "SCHEMA_REGISTRY_URL": settings.schema_registry_url, "MICROEXEC_COMMIT_INTERVAL_MS": "500",
            "MICROEXEC_BATCH_SIZE": "200", "MICROEXEC_INSTANCE_ID": "crash-worker",
            "MICROEXEC_SESSION_TIMEOUT_MS": "6000", "PYTHONPATH": str(ROOT)}
     # ~500 us of work per record: slower than the feed arrives, so the worker is always mid-transaction
-    # when it is killed (20,000 records take ~10 s of work).
+    # when it is killed (20,000 records take ~10 s of work). A batch's outputs are produced when the
+    # batch ends (~100 ms of work) and committed at the interval: 500 ms leaves them in the log
+    # uncommitted most of the time, so a kill almost surely interrupts a transaction that wrote
+    # (at 50 ms the window was the few ms of the commit itself, and five kills could all miss it).
     return subprocess.Popen([sys.executable, "-m", "tests.support.quote_summary_worker", quotes, out, app,
                              "--busy-us", "500"], cwd=ROOT, env=env)
 
