@@ -193,7 +193,8 @@ def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
 
 def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
     """SIGTERM every process of service ``name`` of this stack (the pid file's and any other found by
-    its command line), SIGKILL what is left after ``timeout``; False when nothing ran."""
+    its command line, resumed first if paused), SIGKILL what is left after ``timeout``; False when
+    nothing ran."""
     pids = set(stack_processes(cfg, name)) if Path("/proc").is_dir() else set()
     pid = running_pid(cfg, name)
     if pid is not None:
@@ -204,6 +205,7 @@ def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
         return False
     for p in pids:
         with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGCONT)  # a paused (SIGSTOPped) service cannot act on SIGTERM
             os.kill(p, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(pid_alive(p) for p in pids):

@@ -37,7 +37,7 @@ from streams.settings import Settings, load_settings
 from tests.support.feeds import quote_feed
 from tests.support.kafka_io import create_topics, end_offsets, read_all
 from tests.support.processors import SUMMARY_SCHEMA, QuoteSummaryProcessor
-from tests.support.secure_broker import free_ports, private_stack_config
+from tests.support.secure_broker import free_ports, running_private_stack
 from torghut_domain.runtime import TorghutRuntime
 
 pytestmark = pytest.mark.integration
@@ -52,16 +52,8 @@ GRACE_S = 5
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackConfig]:
-    cfg = private_stack_config(tmp_path_factory.mktemp("faults-stack"))
-    try:
-        stack.up(cfg, timeout=240)
+    with running_private_stack(tmp_path_factory.mktemp("faults-stack")) as cfg:  # down resumes a paused broker
         yield cfg
-    finally:
-        for name in ("kafka", "registry"):  # never leave a stopped process behind
-            pid = stack.running_pid(cfg, name)
-            if pid is not None:
-                os.kill(pid, signal.SIGCONT)
-        stack.down(cfg)
 
 
 def _bring_back(cfg: stack.StackConfig) -> None:

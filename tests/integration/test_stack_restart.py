@@ -24,7 +24,7 @@ from streams.serde import AvroDecoder, AvroEncoder, Registry
 from streams.settings import Settings, load_settings
 from streams.tail import tail
 from tests.support.kafka_io import create_topics, produce_all, read_all
-from tests.support.secure_broker import private_stack_config
+from tests.support.secure_broker import running_private_stack
 from torghut_domain.topics import AVRO, CATALOG, changelog_topic
 
 pytestmark = pytest.mark.integration
@@ -34,12 +34,8 @@ RECORDS_PER_TOPIC = 12
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackConfig]:
-    cfg = private_stack_config(tmp_path_factory.mktemp("private-stack"))
-    try:
-        stack.up(cfg, timeout=240)
+    with running_private_stack(tmp_path_factory.mktemp("private-stack")) as cfg:
         yield cfg
-    finally:
-        stack.down(cfg)
 
 
 def _settings(cfg: stack.StackConfig) -> Settings:

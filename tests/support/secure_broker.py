@@ -198,3 +198,15 @@ def private_stack_config(home: Path) -> stack.StackConfig:
     kafka_port, controller_port, registry_port = free_ports(3)
     return stack.StackConfig(home=home, kafka_port=kafka_port, controller_port=controller_port,
                              registry_port=registry_port, cache=stack.StackConfig.from_env().downloads)
+
+
+@contextmanager
+def running_private_stack(home: Path, timeout: float = 240.0) -> Iterator[stack.StackConfig]:
+    """A private stack (``private_stack_config``) started for the block and stopped after it, whatever
+    the tests did to it (killed, paused or restarted services included: ``stack.down`` finds them)."""
+    cfg = private_stack_config(home)
+    try:
+        stack.up(cfg, timeout=timeout)
+        yield cfg
+    finally:
+        stack.down(cfg)
