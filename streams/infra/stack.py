@@ -192,9 +192,8 @@ def spawn(cfg: StackConfig, name: str, argv: list[str], cwd: Path) -> int:
 
 
 def stop_service(cfg: StackConfig, name: str, timeout: float = 30.0) -> bool:
-    """SIGTERM every process of service ``name`` of this stack (the pid file's and any other found by
-    its command line, resumed first if paused), SIGKILL what is left after ``timeout``; False when
-    nothing ran."""
+    """SIGTERM (after SIGCONT) every process of service ``name`` of this stack, the pid file's and any
+    found by its command line; SIGKILL what is left after ``timeout``; False when nothing ran."""
     pids = set(stack_processes(cfg, name)) if Path("/proc").is_dir() else set()
     pid = running_pid(cfg, name)
     if pid is not None:
