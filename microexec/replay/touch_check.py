@@ -1,0 +1,153 @@
+"""Does a child joining the back of the touch fill? The recording's answer beside the calibrated model's.
+
+    python -m microexec.replay.touch_check [--market FILES] [--horizons 30 60 120] [--seconds 600]
+
+Why: on the Binance BTCUSDT recording the state's ``fill_hazard`` says a passive child at the touch
+very likely fills within 60 s, yet on the market model calibrated on that recording (the one the
+replay executes orders on) passive children rarely fill. This measures both sides on the same
+terms, so the one that is wrong can be named instead of guessed:
+
+* **Recording** (top of book and trades, on the feed's one clock, ``producers.binance``): at every
+  second, a child joins the back of the bid (or ask) queue at the displayed touch size. It fills when
+  the aggressive volume printed at its price since it joined exceeds the queue that was ahead of it,
+  or when a trade prints through its price. Cancellations ahead of it are ignored, so this is a lower
+  bound on the fill probability (the hazard makes the same assumption).
+* **Model**: one seeded path of the calibrated model, its touch sampled every 0.1 s and its market
+  orders as the trades: the same figures, by the same code, so the two columns compare like for like.
+
+Nothing here decides anything; it prints the figures docs/validation.md quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from microexec.replay.sources import load_recorded_market
+from producers.records import QUOTE, TRADE, FeedRecord
+from simulator.book.snapshot import snapshot
+from simulator.market.engine import S_SIZE, run_market_events
+from simulator.market.flow import draw_flow
+from simulator.market.model import MarketModel
+from simulator.market.run import start_book
+
+
+@dataclass(frozen=True)
+class Tape:
+    """Quotes (t ns, bid, bid size, ask, ask size) and trades (t ns, price, size, +1 buy / -1 sell aggressor)."""
+
+    quotes: NDArray[np.float64]
+    trades: NDArray[np.float64]
+
+
+def tape_from_feed(feed: Sequence[FeedRecord]) -> Tape:
+    """The feed's quotes and trades; a trade's aggressor is the side of the quote in force it printed at
+    or beyond (at the mid or inside: by the mid, as the calibration's mapping does)."""
+    quotes, trades = [], []
+    bid = ask = None
+    for r in sorted(feed, key=lambda x: x.ts_ns):
+        p = r.value.get("payload", {})
+        if r.kind == QUOTE:
+            bid, ask = float(p["bp"]), float(p["ap"])
+            quotes.append((r.ts_ns, bid, float(p["bs"]), ask, float(p["as"])))
+        elif r.kind == TRADE and bid is not None and ask is not None:
+            px = float(p["p"])
+            trades.append((r.ts_ns, px, float(p["s"]), 1.0 if px >= 0.5 * (bid + ask) else -1.0))
+    return Tape(np.asarray(quotes, dtype=np.float64), np.asarray(trades, dtype=np.float64))
+
+
+def join_fills(tape: Tape, side: str, horizon_s: float, every_s: float = 1.0) -> float:
+    """Share of children joining the back of ``side`` ('bid' or 'ask') every ``every_s`` seconds that fill
+    within ``horizon_s`` (queue ahead = displayed size; only aggressive volume at the price advances it)."""
+    q, t = tape.quotes, tape.trades
+    sign, col_p, col_s = (-1.0, 1, 2) if side == "bid" else (1.0, 3, 4)
+    hits = t[t[:, 3] == sign]  # sell aggressors hit bids, buy aggressors lift asks
+    start, stop = q[0, 0] + 30e9, q[-1, 0] - horizon_s * 1e9
+    outcomes = []
+    for t0 in np.arange(start, stop, every_s * 1e9):
+        k = int(np.searchsorted(q[:, 0], t0, side="right")) - 1
+        price, ahead = q[k, col_p], q[k, col_s]
+        lo, hi = np.searchsorted(hits[:, 0], [t0, t0 + horizon_s * 1e9], side="right")
+        w = hits[lo:hi]
+        through = w[:, 1] < price - 1e-9 if side == "bid" else w[:, 1] > price + 1e-9
+        at = np.abs(w[:, 1] - price) <= 1e-9
+        done = np.cumsum(np.where(at, w[:, 2], 0.0)) > ahead + 1e-12
+        outcomes.append(bool(np.any(through | done)))
+    return float(np.mean(outcomes)) if outcomes else float("nan")
+
+
+def recorded_figures(tape: Tape, horizons: Sequence[float], tick: float = 0.01) -> dict[str, Any]:
+    """Touch, spread, price-change and join-fill figures of a tape (sizes in venue units)."""
+    q, t = tape.quotes, tape.trades
+    span = (q[-1, 0] - q[0, 0]) / 1e9
+    spread = np.rint((q[:, 3] - q[:, 1]) / tick)
+    mid = 0.5 * (q[:, 1] + q[:, 3])
+    grid = np.arange(q[0, 0], q[-1, 0] - 60e9, 1e9)
+    i0 = np.searchsorted(q[:, 0], grid, side="right") - 1
+    i1 = np.searchsorted(q[:, 0], grid + 60e9, side="right") - 1
+    return {
+        "seconds": span,
+        "spread_one_tick_share": float(np.mean(spread == 1)),
+        "bid_size_median": float(np.median(q[:, 2])), "ask_size_median": float(np.median(q[:, 4])),
+        "touch_price_changes_per_s": float((np.sum(np.diff(q[:, 1]) != 0) + np.sum(np.diff(q[:, 3]) != 0))
+                                           / (2 * span)),
+        "mid_move_60s_abs_median_ticks": float(np.median(np.abs(mid[i1] - mid[i0])) / tick),
+        "aggressive_volume_per_s": float(t[:, 2].sum() / span),
+        "join_fill": {f"{h:g}s": {s: join_fills(tape, s, h) for s in ("bid", "ask")} for h in horizons},
+    }
+
+
+def model_figures(model: MarketModel, seconds: float, horizons: Sequence[float], size_unit: float = 1.0,
+                  seed: int = 12345, every_s: float = 0.1) -> dict[str, Any]:
+    """The same figures on one seeded path of ``model``: its touch sampled every ``every_s`` seconds
+    is the tape's quotes, its market orders the tape's trades (sizes back in venue units)."""
+    flow_ss, book_ss = np.random.SeedSequence(seed).spawn(2)
+    rng = np.random.Generator(np.random.PCG64(book_ss))
+    book = start_book(model, rng)
+    ev = draw_flow(model, seconds, np.random.Generator(np.random.PCG64(flow_ss)))
+    stats = np.zeros(S_SIZE, np.int64)
+    rec_t, rec_i = np.zeros(len(ev)), np.zeros((len(ev), 5), np.int64)
+    quotes = []
+    k0 = 0
+    for t in np.arange(every_s, seconds, every_s):
+        k1 = int(np.searchsorted(ev.times, t))
+        if k1 > k0:
+            run_market_events(book, ev.times[k0:k1], ev.dims[k0:k1], model.tables, rng, rec_t[k0:k1],
+                              rec_i[k0:k1], stats, 0)
+            k0 = k1
+        s = snapshot(book, 1)
+        if s.bids and s.asks:
+            quotes.append((t * 1e9, s.bids[0][0] * model.tick_size, s.bids[0][1] * size_unit,
+                           s.asks[0][0] * model.tick_size, s.asks[0][1] * size_unit))
+    mkt = rec_i[:k0, 0] <= 1
+    trades = np.column_stack([rec_t[:k0][mkt] * 1e9, rec_i[:k0, 1][mkt] * model.tick_size,
+                              rec_i[:k0, 2][mkt] * size_unit, np.where(rec_i[:k0, 0][mkt] == 0, 1.0, -1.0)])
+    return recorded_figures(Tape(np.asarray(quotes, dtype=np.float64), trades), horizons, model.tick_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from microexec.sample_data import binance_files
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--market", nargs="+", type=Path, default=None,
+                    help="a recording, as microexec replay takes it (default: the Binance files in data/binance)")
+    ap.add_argument("--horizons", nargs="+", type=float, default=[30.0, 60.0, 120.0])
+    ap.add_argument("--seconds", type=float, default=600.0, help="length of the simulated path")
+    args = ap.parse_args(argv)
+    market = load_recorded_market(args.market or list(binance_files()))
+    model, _ = market.model_at(market.symbols[0], market.start_ns)
+    out = {"recorded": recorded_figures(tape_from_feed(market.feed), args.horizons),
+           "model": model_figures(model, args.seconds, args.horizons, market.size_unit)}
+    print(json.dumps(out, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
