@@ -33,6 +33,7 @@ from simulator.calibration import (
     load_lobster,
 )
 from simulator.calibration.lobster import LobsterFormatError as CalibrationLobsterError
+from simulator.calibration.touch_balance import balance_touch_adds
 
 BINANCE_SIZE_UNIT = 1e-5  # model counts BTC in 1e-5 units (sizes are fractional on crypto venues)
 
@@ -167,8 +168,8 @@ def calibrate_window(kind: str, paths: list[Path], feed: list[FeedRecord], tick_
                                 end_s=(hi - midnight) / 1e9 + 1e-9)
         else:
             envs = [r.value for r in feed if r.kind in (QUOTE, TRADE) and lo <= r.ts_ns <= hi]
-            flow = flow_from_envelopes(envs, tick_size=tick_size,
-                                       size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind)
+            flow = balance_touch_adds(flow_from_envelopes(
+                envs, tick_size=tick_size, size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind))
         return calibrate(flow, progress=say)
     except (CalibrationLobsterError, TorghutFormatError, ValueError) as exc:
         raise MarketInputError(f"cannot calibrate the simulator on this {kind} input: {exc}") from exc
