@@ -157,8 +157,12 @@ def _lobster_midnight_ns(path: Path) -> int:
 
 
 def calibrate_window(kind: str, paths: list[Path], feed: list[FeedRecord], tick_size: float,
-                     say: Callable[[str], None], lo_ns: int | None = None, hi_ns: int | None = None) -> Calibration:
-    """Fit the simulator on the records with event time in [lo_ns, hi_ns] (default: all of ``feed``)."""
+                     say: Callable[[str], None], lo_ns: int | None = None, hi_ns: int | None = None,
+                     balance_touch: bool = True) -> Calibration:
+    """Fit the simulator on the records with event time in [lo_ns, hi_ns] (default: all of ``feed``).
+
+    A top-of-book recording's touch-add sizes are balanced (simulator.calibration.touch_balance) unless
+    ``balance_touch`` is False (kept to show the difference: microexec.replay.touch_check --unbalanced)."""
     lo = feed[0].ts_ns if lo_ns is None else lo_ns
     hi = feed[-1].ts_ns if hi_ns is None else hi_ns
     try:
@@ -168,8 +172,10 @@ def calibrate_window(kind: str, paths: list[Path], feed: list[FeedRecord], tick_
                                 end_s=(hi - midnight) / 1e9 + 1e-9)
         else:
             envs = [r.value for r in feed if r.kind in (QUOTE, TRADE) and lo <= r.ts_ns <= hi]
-            flow = balance_touch_adds(flow_from_envelopes(
-                envs, tick_size=tick_size, size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind))
+            flow = flow_from_envelopes(envs, tick_size=tick_size,
+                                       size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind)
+            if balance_touch:
+                flow = balance_touch_adds(flow)
         return calibrate(flow, progress=say)
     except (CalibrationLobsterError, TorghutFormatError, ValueError) as exc:
         raise MarketInputError(f"cannot calibrate the simulator on this {kind} input: {exc}") from exc

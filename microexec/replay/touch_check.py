@@ -1,6 +1,6 @@
 """Does a child joining the back of the touch fill? The recording's answer beside the calibrated model's.
 
-    python -m microexec.replay.touch_check [--market FILES] [--horizons 30 60 120] [--seconds 600]
+    python -m microexec.replay.touch_check [--market FILES] [--horizons 30 60 120] [--seconds 600] [--unbalanced]
 
 Why: on the Binance BTCUSDT recording the state's ``fill_hazard`` says a passive child at the touch
 very likely fills within 60 s, yet on the market model calibrated on that recording (the one the
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from microexec.replay.sources import load_recorded_market
+from microexec.replay.sources import calibrate_window, load_recorded_market
 from producers.records import QUOTE, TRADE, FeedRecord
 from simulator.book.snapshot import snapshot
 from simulator.market.engine import S_SIZE, run_market_events
@@ -140,9 +140,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="a recording, as microexec replay takes it (default: the Binance files in data/binance)")
     ap.add_argument("--horizons", nargs="+", type=float, default=[30.0, 60.0, 120.0])
     ap.add_argument("--seconds", type=float, default=600.0, help="length of the simulated path")
+    ap.add_argument("--unbalanced", action="store_true",
+                    help="calibrate without balancing the touch (simulator.calibration.touch_balance), as before")
     args = ap.parse_args(argv)
-    market = load_recorded_market(args.market or list(binance_files()))
+    paths = args.market or list(binance_files())
+    market = load_recorded_market(paths)
     model, _ = market.model_at(market.symbols[0], market.start_ns)
+    if args.unbalanced:
+        model = calibrate_window(market.kind, paths, market.feed, model.tick_size, lambda _m: None,
+                                 balance_touch=False).model
     out = {"recorded": recorded_figures(tape_from_feed(market.feed), args.horizons),
            "model": model_figures(model, args.seconds, args.horizons, market.size_unit)}
     print(json.dumps(out, indent=1, sort_keys=True))
