@@ -15,6 +15,9 @@ terms, so the one that is wrong can be named instead of guessed:
 * **Model**: one seeded path of the calibrated model, its touch sampled every 0.1 s and its market
   orders as the trades: the same figures, by the same code, so the two columns compare like for like.
 
+* **The state's hazard** against the recording: at sampled state records, ``fill_hazard`` beside the
+  share of children joining then that filled within 60 s, by hazard bucket.
+
 Nothing here decides anything; it prints the figures docs/validation.md quotes.
 """
 
@@ -63,24 +66,56 @@ def tape_from_feed(feed: Sequence[FeedRecord]) -> Tape:
     return Tape(np.asarray(quotes, dtype=np.float64), np.asarray(trades, dtype=np.float64))
 
 
-def join_fills(tape: Tape, side: str, horizon_s: float, every_s: float = 1.0) -> float:
-    """Share of children joining the back of ``side`` ('bid' or 'ask') every ``every_s`` seconds that fill
-    within ``horizon_s`` (queue ahead = displayed size; only aggressive volume at the price advances it)."""
+def joined_fills(tape: Tape, side: str, t0_ns: float, horizon_s: float) -> bool:
+    """Whether a child joining the back of ``side`` ('bid' or 'ask') at ``t0_ns`` fills within ``horizon_s``
+    (queue ahead = displayed size; only aggressive volume at its price advances it; a print through it fills)."""
     q, t = tape.quotes, tape.trades
     sign, col_p, col_s = (-1.0, 1, 2) if side == "bid" else (1.0, 3, 4)
     hits = t[t[:, 3] == sign]  # sell aggressors hit bids, buy aggressors lift asks
-    start, stop = q[0, 0] + 30e9, q[-1, 0] - horizon_s * 1e9
-    outcomes = []
-    for t0 in np.arange(start, stop, every_s * 1e9):
-        k = int(np.searchsorted(q[:, 0], t0, side="right")) - 1
-        price, ahead = q[k, col_p], q[k, col_s]
-        lo, hi = np.searchsorted(hits[:, 0], [t0, t0 + horizon_s * 1e9], side="right")
-        w = hits[lo:hi]
-        through = w[:, 1] < price - 1e-9 if side == "bid" else w[:, 1] > price + 1e-9
-        at = np.abs(w[:, 1] - price) <= 1e-9
-        done = np.cumsum(np.where(at, w[:, 2], 0.0)) > ahead + 1e-12
-        outcomes.append(bool(np.any(through | done)))
+    k = max(0, int(np.searchsorted(q[:, 0], t0_ns, side="right")) - 1)
+    price, ahead = q[k, col_p], q[k, col_s]
+    lo, hi = np.searchsorted(hits[:, 0], [t0_ns, t0_ns + horizon_s * 1e9], side="right")
+    w = hits[lo:hi]
+    through = w[:, 1] < price - 1e-9 if side == "bid" else w[:, 1] > price + 1e-9
+    done = np.cumsum(np.where(np.abs(w[:, 1] - price) <= 1e-9, w[:, 2], 0.0)) > ahead + 1e-12
+    return bool(np.any(through | done))
+
+
+def join_fills(tape: Tape, side: str, horizon_s: float, every_s: float = 1.0) -> float:
+    """Share of children joining the back of ``side`` every ``every_s`` seconds (after 30 s) that fill within
+    ``horizon_s`` (:func:`joined_fills`)."""
+    q = tape.quotes
+    grid = np.arange(q[0, 0] + 30e9, q[-1, 0] - horizon_s * 1e9, every_s * 1e9)
+    outcomes = [joined_fills(tape, side, t0, horizon_s) for t0 in grid]
     return float(np.mean(outcomes)) if outcomes else float("nan")
+
+
+def hazard_reliability(feed: Sequence[FeedRecord], tape: Tape, horizon_s: float = 60.0, n: int = 1500,
+                       seed: int = 0) -> list[dict[str, float]]:
+    """The state's ``fill_hazard`` against what happened: at ``n`` seeded state records, the hazard beside the
+    share of children joining the bid and the ask then that filled within ``horizon_s``, by hazard bucket.
+    Why: the advisor turns an order passive on this hazard (PassiveFillConfig); the recording says whether a
+    high hazard means a likely fill."""
+    from consumers.state.processor import StateProcessor
+    from microexec.offline_cli import _source_records
+    from streams.offline import run_offline
+    from streams.timeutil import parse_ts_ns
+
+    states = [e.value for e in run_offline(StateProcessor(), list(_source_records(iter(feed)))).outputs
+              if isinstance(e.value, dict)]
+    ts = np.array([parse_ts_ns(str(s["event_ts"])) for s in states], dtype=np.float64)
+    hz = np.array([float(s["fill_hazard"]) for s in states])
+    ok = np.flatnonzero(ts + horizon_s * 1e9 <= tape.quotes[-1, 0])
+    pick = np.random.default_rng(seed).choice(ok, size=min(n, ok.size), replace=False)
+    real = np.array([0.5 * (joined_fills(tape, "bid", ts[i], horizon_s) + joined_fills(tape, "ask", ts[i], horizon_s))
+                     for i in pick])
+    out = []
+    for lo, hi in ((0.0, 0.3), (0.3, 0.65), (0.65, 0.9), (0.9, 1.0 + 1e-9)):
+        m = (hz[pick] >= lo) & (hz[pick] < hi)
+        if m.any():
+            out.append({"hazard_from": lo, "hazard_to": min(hi, 1.0), "n": int(m.sum()),
+                        "mean_hazard": float(hz[pick][m].mean()), "joined_filled": float(real[m].mean())})
+    return out
 
 
 def recorded_figures(tape: Tape, horizons: Sequence[float], tick: float = 0.01) -> dict[str, Any]:
@@ -149,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.unbalanced:
         model = calibrate_window(market.kind, paths, market.feed, model.tick_size, lambda _m: None,
                                  balance_touch=False).model
-    out = {"recorded": recorded_figures(tape_from_feed(market.feed), args.horizons),
+    tape = tape_from_feed(market.feed)
+    out = {"recorded": recorded_figures(tape, args.horizons), "hazard_vs_joined_fill_60s":
+           hazard_reliability(market.feed, tape),
            "model": model_figures(model, args.seconds, args.horizons, market.size_unit)}
     print(json.dumps(out, indent=1, sort_keys=True))
     return 0
