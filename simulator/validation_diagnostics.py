@@ -11,7 +11,14 @@ Two questions the windowed KS results raise, answered on the data:
   histogram between events around a given lag against its neighbourhood: a reaction *peaked*
   after a delay (the AMZN day has one near half a second) needs a delayed kernel.
 
-Neither is used to choose the simulator's model; they explain what the report shows.
+* Can the spread state explain the inside-spread failures? :func:`one_tick_evidence` measures how
+  long the book sits at a one-tick spread (where no limit order can improve the quote, so the
+  inside-spread intensities are zero) and how many inside-spread events the mapped data put
+  there anyway (quote/event mismatches), and :func:`lobster_unfitted_spread_moves` counts the
+  messages that move the spread without being fitted events (if any, the state would change
+  between events and a compensator built on the events alone would be wrong).
+
+None is used to choose the simulator's model; they explain what the report shows.
 """
 
 from __future__ import annotations
@@ -113,3 +120,32 @@ def lag_bump(times: FloatArray, centre: tuple[float, float] = (0.48, 0.56),
     mid = 0.5 * (edges[:-1] + edges[1:])
     inside = (mid >= centre[0]) & (mid < centre[1])
     return float(np.mean(counts[inside]) / np.median(counts[~inside]))
+
+
+@dataclass(frozen=True)
+class OneTick:
+    time_share: float  # share of the recording's time spent at a one-tick spread
+    inside_events: int  # inside-spread limit orders (both sides)
+    inside_at_one_tick: int  # of which the book before them was at one tick: impossible as mapped
+
+
+def one_tick_evidence(times: FloatArray, dims: NDArray[np.int64], spreads: NDArray[np.int64],
+                      inside_dims: tuple[int, int]) -> OneTick:
+    """The spread before event ``n`` holds since event ``n-1`` (it is the book after it)."""
+    held = np.diff(times, prepend=0.0)
+    inside = np.isin(dims, inside_dims)
+    return OneTick(float(held[spreads == 1].sum() / max(held.sum(), 1e-300)), int(inside.sum()),
+                   int((inside & (spreads == 1)).sum()))
+
+
+def lobster_unfitted_spread_moves(messages: FloatArray, book: FloatArray) -> tuple[int, int]:
+    """(messages that move the spread, of which not fitted events): halts and cross trades (types 6
+    and 7) and limit orders at or through the opposite touch, which the mapping skips."""
+    ask, bid = book[:, 0], book[:, 2]
+    spread = ask - bid
+    moved = np.r_[False, spread[1:] != spread[:-1]]
+    typ, px, side = messages[:, 1].astype(np.int64), messages[:, 4], messages[:, 5]
+    prev_ask, prev_bid = np.r_[np.inf, ask[:-1]], np.r_[-np.inf, bid[:-1]]
+    crossing = (typ == 1) & (((side == 1) & (px >= prev_ask)) | ((side == -1) & (px <= prev_bid)))
+    unfitted = np.isin(typ, (6, 7)) | crossing
+    return int(moved.sum()), int((moved & unfitted).sum())

@@ -20,7 +20,9 @@ the model the Bayesian information criterion chose** among it and the multi-scal
 **{goal}**. Intensities that react to the spread (the best multi-scale model of each window with
 every rate scaled by a factor per spread class, fitted but not yet simulated) pass {n_state} of
 {n_dims} ({pct_state:.0f}%): BIC prefers them in {state_pref} of {n_windows} windows, and they pass
-{state_verdict} the multi-scale models they scale ({n_state_base}). Details, window by window, below.
+{state_verdict} the multi-scale models they scale ({n_state_base}). Letting BIC choose among *all*
+the models of a window, these state-dependent ones included, passes {n_all} of {n_dims}
+({pct_all:.0f}%). Details, window by window, below.
 
 ## What was fitted
 
@@ -42,11 +44,25 @@ Model families:
   fitted (an outer optimisation on the profile likelihood), and each baseline is piecewise
   constant over B bins. Given the decays every row is a convex problem, solved exactly.
 * **x spread state** (`simulator/hawkes/multiscale_state.py`, fit only): the best multi-scale
-  model of a window (by BIC) with each dimension's whole intensity multiplied by a factor per
-  spread class (the window's spread terciles, in force just before each event), refitted with
-  the factors by alternating exact steps. It is the queue-reactive dependence on the book, tested
-  like the others; the market engine draws its flow before the book runs, so paths cannot be
-  simulated with it yet and it is never the model a calibration hands the simulator.
+  model of a window (by BIC) with each dimension's whole intensity (baseline and excitation)
+  multiplied by a factor per spread class in force just before each event, refitted with the
+  factors by alternating exact steps; the compensator is integrated piecewise over the state
+  path (the class is constant between events). Two partitions of the spread are fitted and BIC
+  picks one per window: the window's spread terciles, and the fixed classes of the
+  state-dependent Hawkes literature (Morariu-Patrichi and Pakkanen): one tick, two ticks, three
+  or more (at one tick no order can improve the quote, so the inside-spread factors can go to
+  zero there; quantiles merge that state away when the book sits at one tick most of the time).
+  It is the queue-reactive dependence on the book, tested like the others; the market engine
+  draws its flow before the book runs, so paths cannot be simulated with it yet and it is never
+  the model a calibration hands the simulator.
+
+How the KS test is run, per window and dimension: the window is fitted on its own events from
+an empty history (no warm-up: the first events lose the excitation of the previous window,
+which the slowest fitted kernels, with half-lives below a few seconds, forget within seconds of
+a 30-minute window); the residuals of a dimension are its compensator's increments between its
+consecutive events, the first one from the window's start to its first event (Exp(1) too under
+the model), the censored stretch after its last event left out; a dimension with fewer than 20
+events in a window is not fitted there. The compared models see exactly the same events.
 
 The AMZN file is LOBSTER *level 1*: it only contains messages that touch the best quotes, so
 it has **no deep limit orders and no deep cancels**. Those two dimensions are reported as not
@@ -110,6 +126,19 @@ intensity makes them. Three measurements, each made by this script
   orders), and it passes {n_state} dimensions against {n_state_base} for the multi-scale
   models it scales: the spread explains much of the *level* of the rates; the KS test looks at
   their regularity.
+* **The one-tick state is not where AMZN fails.** An inside-spread order is impossible at a
+  one-tick spread, so a rate scaled by a factor is wrong exactly there, unless the factor can
+  go to zero. The AMZN book spends {amzn_one_tick:.2%} of the day at one tick (AAPL sample:
+  {aapl_one_tick:.2%}), and {amzn_inside1} of its {amzn_inside} inside-spread orders (AAPL: {aapl_inside1}
+  of {aapl_inside}) meet a one-tick book: the spread of these 2012 books is wide (median before an
+  event: {amzn_med_spread} ticks), so the inside-spread failures cannot come from it. The state
+  path is exact there: of the {amzn_moves} LOBSTER messages that move the AMZN spread,
+  {amzn_unfit} are not fitted events (AAPL: {aapl_unfit} of {aapl_moves}), so the class does not
+  change between events unseen. On BTCUSDT the book is at one tick {btc_one_tick:.0%} of the time and
+  the fixed classes are what BIC picks there; a quote update that moves both sides is now mapped
+  retreat first ({btc_retreat} inside-spread orders are stamped with the book after the other
+  side left, {btc_inside1} of {btc_inside} inside-spread orders remain at a one-tick spread), where
+  the stale one-tick spread had made such orders impossible as mapped.
 
 So neither the kernel shape nor the level of the rates is what fails. The likely cause (not
 tested here) is what a linear, history-driven intensity cannot express at all: events whose

@@ -40,8 +40,14 @@ from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_fit import Candidate, select_model
 from simulator.market.model import MarketModel
 from simulator.market.run import MarketRun, simulate_market
-from simulator.market.types import DIM_NAMES, MARKET_BUY, MARKET_SELL
-from simulator.validation_diagnostics import FREE_KERNEL_EDGES, free_kernel_fit, lag_bump
+from simulator.market.types import DIM_NAMES, LIMIT_ASK_INSIDE, LIMIT_BID_INSIDE, MARKET_BUY, MARKET_SELL
+from simulator.validation_diagnostics import (
+    FREE_KERNEL_EDGES,
+    free_kernel_fit,
+    lag_bump,
+    lobster_unfitted_spread_moves,
+    one_tick_evidence,
+)
 from simulator.validation_doc import DOC
 from simulator.version import SIMULATOR_VERSION
 
@@ -246,6 +252,13 @@ def _wide_over_narrow(wins: list[WindowFit]) -> dict[str, float]:
     return out
 
 
+def _unfitted_moves(message_path: Path) -> tuple[int, int]:
+    """(messages that move the spread, of which not fitted events) in one LOBSTER file pair."""
+    msg = np.loadtxt(message_path, delimiter=",", ndmin=2)
+    book = np.loadtxt(str(message_path).replace("_message_", "_orderbook_"), delimiter=",", ndmin=2)
+    return lobster_unfitted_spread_moves(msg, book)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=ROOT / "data")
@@ -307,6 +320,10 @@ def main() -> None:
     free_fails = Counter(n for w, f in zip(amzn_wins, free, strict=True)
                          for n, p in zip(w.dims, f.ks_pvalues, strict=True) if not p > vw.LEVEL)
     wide = _wide_over_narrow(amzn_wins)
+    n_all = sum(vw.all_counts(w) for w in windows.values())
+    one_tick = {k: one_tick_evidence(f.times, f.dims, f.spreads, (LIMIT_BID_INSIDE, LIMIT_ASK_INSIDE))
+                for k, f in (("amzn", amzn_flow), ("aapl", aapl_flow), ("btc", btc_flow))}
+    moves = {k: _unfitted_moves(args.data / path) for k, path in (("amzn", AMZN), ("aapl", AAPL))}
     btc_gaps = np.diff(btc_flow.times)
 
     fit = amzn.fit
@@ -337,6 +354,13 @@ def main() -> None:
         inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events,
         bias_qty=max(1, round(0.01 * amzn.model.expected_market_volume(300.0))),
         n_state=n_state, pct_state=100 * n_state / n_dims, state_pref=state_pref,
+        n_all=n_all, pct_all=100 * n_all / n_dims,
+        **{f"{k}_one_tick": v.time_share for k, v in one_tick.items()},
+        **{f"{k}_inside": v.inside_events for k, v in one_tick.items()},
+        **{f"{k}_inside1": v.inside_at_one_tick for k, v in one_tick.items()},
+        **{f"{k}_moves": v[0] for k, v in moves.items()}, **{f"{k}_unfit": v[1] for k, v in moves.items()},
+        amzn_med_spread=int(np.median(amzn_flow.spreads[amzn_flow.spreads > 0])),
+        btc_retreat=btc_flow.diagnostics.get("inside_after_retreat", 0),
         state_verdict="more often than" if n_state > n_state_base else (
             "as often as" if n_state == n_state_base else "less often than"),
         n_windows=sum(len(w) for w in windows.values()), n_state_base=n_state_base,

@@ -26,6 +26,11 @@ def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int, int]:
             sum(w.passes("aic", LEVEL) for w in wins))
 
 
+def all_counts(wins: list[WindowFit]) -> int:
+    """KS passes of BIC's choice among every model, state-dependent ones included."""
+    return sum(w.passes("all", LEVEL) for w in wins)
+
+
 def state_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
     """(KS passes of the spread-modulated model, of the multi-scale model it scales, windows where
     BIC prefers the modulated one)."""
@@ -54,8 +59,9 @@ def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
 
 def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
-            "passes chosen | spread classes | BIC: best multi-scale -> x spread state | passes x spread state |",
-            "|---|---:|---|---:|---:|---:|---:|---:|---|---:|"]
+            "passes chosen | spread partition (BIC) | spread classes | BIC: best multi-scale -> x spread state | "
+            "passes x spread state | chosen by BIC among all |",
+            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
@@ -63,8 +69,8 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
         best_bic = min(c[3] for c in w.candidates)
         rows.append(f"| {label} | {w.n_events} | {w.chosen} | {ref_bic:.0f} | {best_bic:.0f} | "
                     f"{w.passes('reference')}/{len(w.dims)} | {w.passes('chosen')}/{len(w.dims)} | "
-                    f"{w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
-                    f"{w.passes('state')}/{len(w.dims)} |")
+                    f"{w.state_partition} | {w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
+                    f"{w.passes('state')}/{len(w.dims)} | {w.all_chosen} |")
     return "\n".join(rows)
 
 
@@ -72,22 +78,26 @@ def summary(datasets: dict[str, list[WindowFit]]) -> str:
     """Pass rates per data set and overall, and how often each model was chosen."""
     rows = ["| data | windows | fitted dimensions | KS passes at 5%: exp per pair, constant baseline | "
             "KS passes: BIC's choice | KS passes: AIC's choice | KS passes: best multi-scale x spread state "
-            "(fit only) |", "|---|---:|---:|---:|---:|---:|---:|"]
-    tot = [0, 0, 0, 0, 0]
+            "(fit only) | KS passes: BIC's choice among all, state-dependent included |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    tot = [0, 0, 0, 0, 0, 0]
     for name, wins in datasets.items():
         n, r, c, a = pass_counts(wins)
-        s = state_counts(wins)[0]
-        tot = [tot[0] + n, tot[1] + r, tot[2] + c, tot[3] + a, tot[4] + s]
+        s, al = state_counts(wins)[0], all_counts(wins)
+        tot = [x + y for x, y in zip(tot, (n, r, c, a, s, al), strict=True)]
         rows.append(f"| {name} | {len(wins)} | {n} | {r} ({100 * r / n:.0f}%) | {c} ({100 * c / n:.0f}%) | "
-                    f"{a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) |")
-    n, r, c, a, s = tot
+                    f"{a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) | {al} ({100 * al / n:.0f}%) |")
+    n, r, c, a, s, al = tot
     rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {n} | {r} ({100 * r / n:.0f}%) | "
-                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) |")
+                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) | "
+                f"{al} ({100 * al / n:.0f}%) |")
     out = "\n".join(rows)
-    for crit, key in (("BIC", "chosen"), ("AIC", "aic_chosen")):
+    for what, key in (("Models chosen by BIC", "chosen"), ("Models chosen by AIC", "aic_chosen"),
+                      ("Models chosen by BIC among all, state-dependent included", "all_chosen"),
+                      ("Spread partitions of the state-dependent model chosen by BIC", "state_partition")):
         chosen = Counter(getattr(w, key) for wins in datasets.values() for w in wins)
         picks = "; ".join(f"{k}: {v}" for k, v in chosen.most_common())
-        out += f"\n\nModels chosen by {crit}, over all windows: {picks}."
+        out += f"\n\n{what}, over all windows: {picks}."
     return out
 
 

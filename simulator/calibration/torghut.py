@@ -14,6 +14,12 @@ the quote, after accounting for trades that explain them:
   price took since the last quote: cancel bid (size = the unexplained decrease); bid price down
   with the old level not traded away: cancel bid (the level was pulled). Asks mirror this.
 * deep limits and cancels behind the touch are invisible at top of book and stay empty.
+* one quote update can change both sides; the side that *retreats* (bid down, ask up) is mapped
+  first, and every event records the spread of the book as it stands just before it (the old
+  quote, then the old quote with the first side updated). Why: a bid that steps up to the old ask
+  of a one-tick book can only have done so after the ask left (traded or pulled); stamped with the
+  stale one-tick spread it would be an inside-spread order where none is possible, which is what
+  the state-dependent (spread-class) intensities were wrong about.
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) ->
     spreads: list[int] = []
     mids: list[float] = []
     diag = {"quotes": 0, "trades": 0, "trades_before_first_quote": 0, "crossed_quotes": 0,
-            "merged_trades": 0}
+            "merged_trades": 0, "inside_after_retreat": 0}
     last_trade_key: tuple[float, int] | None = None
     inside: tuple[list[int], list[int]] = ([], [])
     gaps: list[int] = []
@@ -170,13 +176,14 @@ def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) ->
     def units(x: float) -> int:
         return max(1, round(x / size_unit))
 
-    def emit(t: float, dim: int, size: float) -> None:
+    def emit(t: float, dim: int, size: float, book: dict[str, float] | None = None) -> None:
         times.append(t - t0)
         dims.append(dim)
         sizes.append(units(size))
-        if q is not None:
-            spreads.append(round((q["ap"] - q["bp"]) / tick_size))
-            mids.append(0.5 * (q["ap"] + q["bp"]))
+        b = q if book is None else book
+        if b is not None:
+            spreads.append(round((b["ap"] - b["bp"]) / tick_size))
+            mids.append(0.5 * (b["ap"] + b["bp"]))
         else:
             spreads.append(-1)
             mids.append(float("nan"))
@@ -217,7 +224,7 @@ def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) ->
             diag["crossed_quotes"] += 1
             continue
         if q is not None:
-            _quote_events(t, q, v, traded_bid, traded_ask, emit)
+            diag["inside_after_retreat"] += _quote_events(t, q, v, traded_bid, traded_ask, emit)
             if v["bp"] > q["bp"]:
                 inside[0].append(max(1, round((v["bp"] - q["bp"]) / tick_size)))
             elif v["bp"] < q["bp"]:
@@ -254,26 +261,45 @@ def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) ->
 
 
 def _quote_events(t: float, old: dict[str, float], new: dict[str, float], traded_bid: float,
-                  traded_ask: float, emit: Any) -> None:
-    # Bid side.
+                  traded_ask: float, emit: Any) -> int:
+    """Emit the update's events; returns 1 if an inside-spread order was stamped with the book after
+    the other side retreated (it would have met the stale spread), else 0."""
+    book = dict(old)  # the book as it stands before each emitted event
+    ask_first = new["ap"] > old["ap"] and not new["bp"] < old["bp"]
+    sides = ("ask", "bid") if ask_first else ("bid", "ask")
+    for side in sides:
+        if side == "bid":
+            _bid_events(t, old, new, traded_bid, emit, dict(book))
+            book["bp"], book["bs"] = new["bp"], new["bs"]
+        else:
+            _ask_events(t, old, new, traded_ask, emit, dict(book))
+            book["ap"], book["as"] = new["ap"], new["as"]
+    return int((ask_first and new["bp"] > old["bp"]) or (new["bp"] < old["bp"] and new["ap"] < old["ap"]))
+
+
+def _bid_events(t: float, old: dict[str, float], new: dict[str, float], traded_bid: float, emit: Any,
+                book: dict[str, float]) -> None:
     if new["bp"] > old["bp"]:
-        emit(t, LIMIT_BID_INSIDE, new["bs"])
+        emit(t, LIMIT_BID_INSIDE, new["bs"], book)
     elif new["bp"] == old["bp"]:
         delta = new["bs"] - old["bs"]
         if delta > 0:
-            emit(t, LIMIT_BID_TOUCH, delta)
+            emit(t, LIMIT_BID_TOUCH, delta, book)
         elif -delta > traded_bid + 1e-12:
-            emit(t, CANCEL_BID, -delta - traded_bid)
+            emit(t, CANCEL_BID, -delta - traded_bid, book)
     elif traded_bid + 1e-12 < old["bs"]:
-        emit(t, CANCEL_BID, old["bs"] - traded_bid)  # level pulled (not, or not fully, traded away)
-    # Ask side.
+        emit(t, CANCEL_BID, old["bs"] - traded_bid, book)  # level pulled (not, or not fully, traded away)
+
+
+def _ask_events(t: float, old: dict[str, float], new: dict[str, float], traded_ask: float, emit: Any,
+                book: dict[str, float]) -> None:
     if new["ap"] < old["ap"]:
-        emit(t, LIMIT_ASK_INSIDE, new["as"])
+        emit(t, LIMIT_ASK_INSIDE, new["as"], book)
     elif new["ap"] == old["ap"]:
         delta = new["as"] - old["as"]
         if delta > 0:
-            emit(t, LIMIT_ASK_TOUCH, delta)
+            emit(t, LIMIT_ASK_TOUCH, delta, book)
         elif -delta > traded_ask + 1e-12:
-            emit(t, CANCEL_ASK, -delta - traded_ask)
+            emit(t, CANCEL_ASK, -delta - traded_ask, book)
     elif traded_ask + 1e-12 < old["as"]:
-        emit(t, CANCEL_ASK, old["as"] - traded_ask)
+        emit(t, CANCEL_ASK, old["as"] - traded_ask, book)

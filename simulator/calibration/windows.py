@@ -13,10 +13,13 @@ and the information criterion picks among all of them. Both the reference model'
 model's per-dimension KS tests are kept, so the report can set them side by side.
 
 On top of the best multi-scale candidate (by BIC) each window also fits the spread-modulated model
-of :mod:`simulator.hawkes.multiscale_state` (every intensity scaled by a factor per spread class):
-the book-state dependence the queue-reactive literature describes, tested the same way. It is
-reported beside the others, not chosen for simulation: the market engine cannot draw
-state-dependent flow yet.
+of :mod:`simulator.hawkes.multiscale_state` (every intensity scaled by a factor per spread class)
+on each partition of :data:`STATE_PARTITIONS` (the window's spread terciles; the fixed one, two,
+three-or-more tick classes of the state-dependent Hawkes literature), and BIC picks the partition:
+the book-state dependence the queue-reactive literature describes, tested the same way. The
+information criterion then also chooses among *all* models, state-dependent ones included, and
+the report says which won; it is never the model handed to the simulator (the market engine
+cannot draw state-dependent flow yet).
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from simulator.calibration.flow import RecordedFlow
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
-from simulator.hawkes.multiscale_state import fit_state_modulated, spread_states
+from simulator.hawkes.multiscale_state import (
+    StateModulatedFit,
+    compact_states,
+    fit_state_modulated,
+    spread_states,
+    tick_states,
+)
 from simulator.market.types import DIM_NAMES, N_DIMS
 
 MIN_WINDOW_EVENTS = 20
@@ -63,6 +72,10 @@ class WindowFit:
     state_bic: float = float("nan")
     state_base_bic: float = float("nan")
     state_factors: list[list[float]] = dataclasses.field(default_factory=list)  # (dims, classes), narrow -> wide
+    state_partition: str = ""  # the spread partition BIC chose for the state-dependent model
+    state_partition_bic: dict[str, float] = dataclasses.field(default_factory=dict)
+    all_chosen: str = ""  # BIC's choice among every model, state-dependent included
+    all_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -72,7 +85,7 @@ class WindowFit:
 
     def passes(self, which: str, level: float = 0.05) -> int:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
-              "state": self.state_ks}[which]
+              "state": self.state_ks, "all": self.all_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -103,28 +116,54 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
         return [(d.ks_statistic, d.ks_pvalue) for d in c.goodness.dims]  # type: ignore[attr-defined]
 
     ms = min((c for c in choice.candidates if isinstance(c.params, MultiScaleParams)), key=lambda c: c.bic)
-    states, tail_state, n_states = window_states(flow, start, end, active)
-    st = fit_state_modulated(ms.params, ev, states, tail_state, n_states)  # type: ignore[arg-type]
+    fits: dict[str, StateModulatedFit] = {}
+    for part in STATE_PARTITIONS:
+        states, tail_state, n_states = window_states(flow, start, end, active, part)
+        if n_states > 1:
+            fits[part] = fit_state_modulated(ms.params, ev, states, tail_state, n_states)  # type: ignore[arg-type]
+    if not fits:  # the spread never left one class: the state model is the multi-scale one
+        states, tail_state, n_states = window_states(flow, start, end, active)
+        fits[STATE_PARTITIONS[0]] = fit_state_modulated(ms.params, ev, states, tail_state, n_states)  # type: ignore[arg-type]
+    part_best = min(fits, key=lambda k: fits[k].bic)
+    st = fits[part_best]
+    n_states = st.factors.shape[1]
+    state_name = f"{ms.name} x spread state ({part_best})"
+    all_name, all_ks = ((state_name, ks(st)) if st.bic < choice.best.bic else (choice.best.name, ks(choice.best)))
     wf = WindowFit(source=flow.source, start_s=start, end_s=end, n_events=len(ev),
                    dims=[DIM_NAMES[i] for i in active], counts=ev.counts().tolist(), reference_ks=ks(ref),
                    chosen=choice.best.name, chosen_ks=ks(choice.best),
                    candidates=[(c.name, c.n_params, c.loglik, c.bic) for c in choice.candidates],
                    aic_chosen=by_aic.name, aic_ks=ks(by_aic), state_base=ms.name, state_classes=n_states,
                    state_ks=ks(st), state_bic=st.bic, state_base_bic=ms.bic, state_factors=st.factors.tolist(),
+                   state_partition=part_best, state_partition_bic={k: f.bic for k, f in fits.items()},
+                   all_chosen=all_name, all_ks=all_ks,
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 
 
-def window_states(flow: RecordedFlow, start: float, end: float,
-                  active: list[int]) -> tuple[NDArray[np.int64], int, int]:
+STATE_PARTITIONS = ("spread terciles", "1, 2, 3+ ticks")
+"""Spread partitions tried for the state-dependent model; BIC chooses per window."""
+
+
+def window_states(flow: RecordedFlow, start: float, end: float, active: list[int],
+                  partition: str = STATE_PARTITIONS[0]) -> tuple[NDArray[np.int64], int, int]:
     """Spread class in force before each event of the window (as :func:`window_events` keeps them),
-    the class after its last event, and the number of classes."""
+    the class after its last event, and the number of classes the window visits (``partition``:
+    one of :data:`STATE_PARTITIONS`).
+
+    The class before event ``n`` is the book after the message before it, so it is predictable,
+    and it holds over the whole interval since event ``n-1`` only if nothing outside the fitted
+    events moved the spread in between (true of the LOBSTER files: every message that moves the
+    touch is a fitted event; the report counts the exceptions)."""
     sel = np.flatnonzero((flow.times >= start) & (flow.times < end) & np.isin(flow.dims, active))
-    states, cuts = spread_states(flow.spreads[sel])
+    if partition not in STATE_PARTITIONS:
+        raise ValueError(f"partition must be one of {STATE_PARTITIONS}")
+    spreads = flow.spreads[sel]
+    states, cuts = spread_states(spreads) if partition == STATE_PARTITIONS[0] else tick_states(spreads)
     after = np.flatnonzero(flow.times >= end)
     last = flow.spreads[after[0]] if after.size else flow.spreads[sel[-1]]
     tail = int(np.searchsorted(cuts, np.iinfo(np.int64).max // 2 if last < 0 else last, side="right"))
-    return states, tail, int(cuts.size + 1)
+    return compact_states(states, tail)
 
 
 def windowed_fits(flow: RecordedFlow, window_s: float = 1800.0, *, scales: Sequence[int] = (1, 2, 3, 4),

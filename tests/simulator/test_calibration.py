@@ -106,6 +106,23 @@ def test_torghut_mapping_by_hand(tmp_path):
     assert f.times[0] == pytest.approx(0.1) and f.times[-1] == pytest.approx(0.6)
 
 
+def test_torghut_update_moving_both_sides_maps_the_retreat_first(tmp_path):
+    """A one-tick book whose bid steps up to the old ask: the ask left first, so the new bid is an
+    inside-spread order in a two-tick book, never one in a one-tick book (where none can exist)."""
+    def q(t, bp, bs, ap, as_):
+        return {"symbol": "X", "payload": {"bp": bp, "bs": bs, "ap": ap, "as": as_, "t": t}}
+
+    rows = [q("2026-02-21T14:41:00.000Z", 10.00, 100, 10.01, 100),
+            q("2026-02-21T14:41:00.100Z", 10.01, 30, 10.02, 70),   # ask pulled, bid steps into the gap
+            q("2026-02-21T14:41:00.200Z", 10.00, 50, 10.01, 40)]   # bid pulled, ask steps down: bid first
+    p = tmp_path / "x.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    f = load_torghut([p])
+    assert f.dims.tolist() == [CANCEL_ASK, LIMIT_BID_INSIDE, CANCEL_BID, LIMIT_ASK_INSIDE]
+    assert f.spreads.tolist() == [1, 2, 1, 2]
+    assert f.diagnostics["inside_after_retreat"] == 2
+
+
 def _binance_as_torghut(src: Path, dst: Path, max_records: int) -> None:
     """Real Binance best-bid/offer and trade messages re-wrapped in Torghut's envelope."""
     n = 0

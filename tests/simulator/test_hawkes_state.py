@@ -9,8 +9,8 @@ import pytest
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_fit import fit_multiscale
-from simulator.hawkes.multiscale_state import fit_state_modulated, spread_states
-from simulator.validation_diagnostics import free_kernel_fit, lag_bump
+from simulator.hawkes.multiscale_state import compact_states, fit_state_modulated, spread_states, tick_states
+from simulator.validation_diagnostics import free_kernel_fit, lag_bump, lobster_unfitted_spread_moves, one_tick_evidence
 
 MU = np.array([0.5, 0.3])
 ALPHA = np.array([[0.3, 0.1], [0.2, 0.2]])
@@ -115,3 +115,41 @@ def test_free_kernels_pass_on_hawkes_data_and_lag_bump_sees_a_planted_delay() ->
     assert lag_bump(poisson) == pytest.approx(1.0, abs=0.25)
     echoed = np.sort(np.concatenate([poisson, poisson[::2] + rng.uniform(0.50, 0.54, 2_000)]))
     assert lag_bump(echoed) > 1.5
+
+
+def test_recovers_a_state_that_switches_a_dimension_off() -> None:
+    """The one-tick case: dimension 1 (think: inside-spread orders) is almost impossible in state 0,
+    its rate only a factor; the fit must find the near-zero factor and still pass KS there."""
+    h = np.array([[1.0, 0.8, 1.2], [0.02, 1.0, 1.6]])
+    ev, states, tail = _simulate(h, 60_000, seed=13)
+    fit = fit_state_modulated(_start(ev), ev, states, tail, 3)
+    rel = fit.factors / fit.factors.max(axis=1, keepdims=True)  # free of the normalising state
+    truth = h / h.max(axis=1, keepdims=True)
+    assert rel[1, 0] < 0.05  # off where it is off (truth 0.0125)
+    on = truth > 0.1
+    assert np.max(np.abs(rel[on] - truth[on]) / truth[on]) < 0.10
+    assert fit.goodness.min_pvalue() > 0.01
+    base = fit_multiscale(ev, n_scales=1, decays=[DECAY], fit_decays=False)
+    assert fit.bic < base.bic  # and the criterion prefers the state model on such data
+
+
+def test_tick_states_and_compaction() -> None:
+    st, cuts = tick_states(np.array([1, 2, 3, 9, -1, 1], np.int64))
+    assert st.tolist() == [0, 1, 2, 2, 2, 0] and cuts.tolist() == [2.0, 3.0]
+    # a window never at two ticks: classes renumbered in order, the empty one dropped
+    c, tail, n = compact_states(np.array([0, 2, 2, 0], np.int64), 2)
+    assert c.tolist() == [0, 1, 1, 0] and tail == 1 and n == 2
+
+
+def test_one_tick_evidence_and_unfitted_spread_moves() -> None:
+    times = np.array([1.0, 2.0, 4.0, 5.0])
+    dims = np.array([4, 2, 5, 4], np.int64)
+    spreads = np.array([2, 1, 1, 3], np.int64)  # spread before each event, held since the previous one
+    ev = one_tick_evidence(times, dims, spreads, (4, 5))
+    assert ev.time_share == pytest.approx(3.0 / 5.0) and ev.inside_events == 3 and ev.inside_at_one_tick == 1
+    # LOBSTER rows: time, type, id, size, price, direction; book rows: ask, ask size, bid, bid size
+    msg = np.array([[0.0, 1, 1, 10, 100, 1], [1.0, 1, 2, 10, 102, 1], [2.0, 3, 1, 10, 100, 1],
+                    [3.0, 1, 3, 10, 105, -1], [4.0, 7, 0, 0, 0, 0]], dtype=np.float64)
+    book = np.array([[105, 10, 100, 10], [105, 10, 102, 10], [105, 10, 102, 10], [105, 20, 102, 10],
+                     [106, 20, 102, 10]], dtype=np.float64)
+    assert lobster_unfitted_spread_moves(msg, book) == (2, 1)  # the inside bid and the halt; the halt is unfitted

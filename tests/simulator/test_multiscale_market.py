@@ -100,6 +100,12 @@ def test_windowed_fits_report_both_models_per_window() -> None:
         assert w.state_base_bic == min(c[3] for c in w.candidates if c[0] == w.state_base)
         assert w.state_classes >= 2 and len(w.state_factors[0]) == w.state_classes
         assert all(0.0 <= p <= 1.0 for _, p in w.state_ks)
+        # BIC picked the spread partition, and then chose among every model, the state ones included
+        assert w.state_partition == min(w.state_partition_bic, key=lambda k: w.state_partition_bic[k])
+        assert w.state_bic == w.state_partition_bic[w.state_partition]
+        best_other = min(c[3] for c in w.candidates)
+        assert (w.all_chosen.startswith(w.state_base + " x spread state")) == (w.state_bic < best_other)
+        assert w.all_ks == (w.state_ks if w.state_bic < best_other else w.chosen_ks)
 
 
 def test_a_rolling_window_of_binance_calibrates_and_simulates() -> None:
