@@ -57,12 +57,13 @@ Model families:
   the model a calibration hands the simulator.
 
 How the KS test is run, per window and dimension: the window is fitted on its own events from
-an empty history (no warm-up: the first events lose the excitation of the previous window,
-which the slowest fitted kernels, with half-lives below a few seconds, forget within seconds of
-a 30-minute window); the residuals of a dimension are its compensator's increments between its
-consecutive events, the first one from the window's start to its first event (Exp(1) too under
-the model), the censored stretch after its last event left out; a dimension with fewer than 20
-events in a window is not fitted there. The compared models see exactly the same events.
+an empty history (no warm-up: the first events lose the excitation of the previous window, a
+bias confined to the first few kernel half-lives of a 30-minute window; the slowest half-life of
+the full-day exp-per-pair fit is {hl_max:.3g} s); the residuals of a dimension are its
+compensator's increments between its consecutive events, the first one from the window's start
+to its first event (Exp(1) too under the model), the censored stretch after its last event left
+out; a dimension with fewer than 20 events in a window is not fitted there. The compared models
+see exactly the same events.
 
 The AMZN file is LOBSTER *level 1*: it only contains messages that touch the best quotes, so
 it has **no deep limit orders and no deep cancels**. Those two dimensions are reported as not
@@ -134,13 +135,13 @@ intensity makes them. Three measurements, each made by this script
   event: {amzn_med_spread} ticks), so the inside-spread failures cannot come from it. The state
   path is exact there: of the {amzn_moves} LOBSTER messages that move the AMZN spread,
   {amzn_unfit} are not fitted events (AAPL: {aapl_unfit} of {aapl_moves}), so the class does not
-  change between events unseen. On BTCUSDT the book is at one tick {btc_one_tick:.0%} of the time and
-  the fixed classes are what BIC picks there; a quote update that moves both sides is now mapped
+  change between events unseen. On BTCUSDT the book is at one tick {btc_one_tick:.0%} of the time
+  (spread partition BIC picks there: {btc_partition}); a quote update that moves both sides is now mapped
   retreat first ({btc_retreat} inside-spread orders are stamped with the book after the other
   side left, {btc_inside1} of {btc_inside} inside-spread orders remain at a one-tick spread), where
   the stale one-tick spread had made such orders impossible as mapped.
 
-So neither the kernel shape nor the level of the rates is what fails. The likely cause (not
+So neither the kernel shape, nor the level of the rates, nor the one-tick state is what fails. The likely cause (not
 tested here) is what a linear, history-driven intensity cannot express at all: events whose
 offspring are all-or-nothing (a cancel that is half of a cancel-and-replace is followed by its
 new order every time, any other cancel never), or inhibition. On BTCUSDT the clock is the recorder's receive time: a

@@ -54,6 +54,7 @@ from simulator.version import SIMULATOR_VERSION
 ROOT = Path(__file__).resolve().parents[1]
 AMZN = "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv"
 AAPL = "lobster/AAPL_2012-06-21_34200000_57600000_message_10_first998.csv"
+BTC_NAME = "Binance BTCUSDT 2024-08-08/09 (top of book)"
 COUNT_BIN_S = 10.0
 MAX_LAG = 50
 
@@ -310,7 +311,7 @@ def main() -> None:
                "AAPL 2012-06-21, first 998 messages (level 10)": windowed_fits(aapl_flow, progress=print)}
     btc_files = sorted((args.data / "binance").glob("*.gz"))
     btc_flow = load_recorded(btc_files)
-    windows["Binance BTCUSDT 2024-08-08/09 (top of book)"] = windowed_fits(btc_flow, progress=print)
+    windows[BTC_NAME] = windowed_fits(btc_flow, progress=print)
     n_dims, n_ref, n_ch, n_aic = (sum(x) for x in zip(*(vw.pass_counts(w) for w in windows.values()), strict=True))
     n_state, n_state_base, state_pref = (sum(x) for x in zip(*(vw.state_counts(w) for w in windows.values()),
                                                              strict=True))
@@ -361,6 +362,7 @@ def main() -> None:
         **{f"{k}_moves": v[0] for k, v in moves.items()}, **{f"{k}_unfit": v[1] for k, v in moves.items()},
         amzn_med_spread=int(np.median(amzn_flow.spreads[amzn_flow.spreads > 0])),
         btc_retreat=btc_flow.diagnostics.get("inside_after_retreat", 0),
+        btc_partition=", ".join(sorted({w.state_partition for w in windows[BTC_NAME]})),
         state_verdict="more often than" if n_state > n_state_base else (
             "as often as" if n_state == n_state_base else "less often than"),
         n_windows=sum(len(w) for w in windows.values()), n_state_base=n_state_base,
