@@ -193,6 +193,11 @@ def load_recorded_market(paths: list[Path], *, limit: int | None = None, tick_si
     notes = [f"{len(feed):,} feed records ({books:,} L2 books)" if books else f"{len(feed):,} feed records",
              f"calibrated on {cal.model.metadata.get('n_events', 0):,} events over "
              f"{cal.model.metadata.get('horizon_s', 0.0):.0f} s"]
+    diag = cal.model.metadata.get("mapping_diagnostics", {})
+    if "touch_scale_bid_ppm" in diag:
+        notes.append(f"touch-add sizes x{diag['touch_scale_bid_ppm'] / 1e6:.3g} (bid), "
+                     f"x{diag['touch_scale_ask_ppm'] / 1e6:.3g} (ask) so the simulated touch balances "
+                     "(simulator/calibration/touch_balance.py)")
     model_at: ModelAt
     windows: list[dict[str, Any]] = []
     if window_s > 0:

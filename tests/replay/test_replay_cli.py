@@ -93,6 +93,8 @@ def test_binance_slice(tmp_path: Path) -> None:
     doc = _evidence(out)
     assert doc["market"]["kind"] == "binance" and doc["market"]["symbols"] == ["BTCUSDT"]
     assert doc["run"]["state_records"] > 0
+    # a top-of-book recording: touch adds scaled down so the engine's touch balances (touch_balance.py)
+    assert any(n.startswith("touch-add sizes x0.") for n in doc["market"]["notes"])
 
 
 def test_simulated_market_labels_orders_by_its_regimes(tmp_path: Path) -> None:
