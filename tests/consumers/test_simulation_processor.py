@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fastavro.validation import validate
 from prometheus_client import REGISTRY
 
+from consumers.simulation import window
 from consumers.simulation.config import SimulationConfig
 from consumers.simulation.processor import SimulationProcessor
 from producers.torghut_envelopes import quote_envelope, trade_update_envelope
@@ -260,3 +262,27 @@ def test_state_restored_from_its_json_changelog_continues_byte_identically() -> 
     dump = [canonical_json([e.key, e.value]) for e in whole.outputs]
     assert dump == [canonical_json([e.key, e.value]) for e in first.outputs + rest]
     assert any(e.topic == topic("shortfall") for e in rest) and any(e.topic == topic("calibration") for e in rest)
+
+
+def test_state_written_before_window_chunking_restores_and_continues_byte_identically(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changelog from before the window was chunked (each bucket whole under one key, as a huge
+    CHUNK_EVENTS writes it) restores, and the run continues with the same records as one
+    uninterrupted chunked run."""
+    feed = sorted(_feed(6000), key=lambda r: (r.timestamp_ms, r.topic != topic("quotes")))
+    whole = run_offline(SimulationProcessor(_cfg()), feed)
+    monkeypatch.setattr(window, "CHUNK_EVENTS", 10**9)
+    first = run_offline(SimulationProcessor(_cfg()), feed[:3000])
+    monkeypatch.undo()
+    snap = first.states[0].snapshot()
+    assert max(len(v["e"]) for k, v in snap.items() if k.startswith("wb:")) > window.CHUNK_EVENTS
+    restored = TransactionalState()
+    for key, value in snap.items():
+        restored.restore(key, json.loads(canonical_json(value)))
+    processor, rest = SimulationProcessor(_cfg()), list[Emit]()
+    for record in feed[3000:]:
+        rest.extend(processor.process(record, restored))
+        restored.commit()
+    dump = [canonical_json([e.key, e.value]) for e in whole.outputs]
+    assert dump == [canonical_json([e.key, e.value]) for e in first.outputs + rest]
+    assert any(e.topic == topic("calibration") for e in rest)

@@ -8,6 +8,7 @@ import pytest
 from consumers.simulation.config import SimulationConfig
 from consumers.simulation.pricing import affordable_paths, policy_for, run_monte_carlo
 from consumers.simulation.window import (
+    CHUNK_EVENTS,
     add_event,
     as_envelopes,
     bucket_key,
@@ -80,6 +81,43 @@ def test_state_values_are_new_objects_so_a_rollback_restores_the_bucket() -> Non
     add_event(st, "X", meta, _quote(T0 + 1), window_s=60, bucket_s=10, max_events=10)
     st.rollback_record()
     assert st.get(bucket_key("X", T0 // (10 * S))) == before and len(before["e"]) == 1  # type: ignore[index]
+
+
+def test_buckets_are_stored_as_small_chunks_and_dropped_whole() -> None:
+    """A commit re-encodes each touched key whole, so no key may hold more than CHUNK_EVENTS events;
+    reading concatenates the chunks in arrival order, and a dropped bucket leaves no chunk behind."""
+    st, meta = TransactionalState(), empty_meta()
+    n = 3 * CHUNK_EVENTS + 5
+    for k in range(n):  # all in one 10 s bucket, times shuffled a little (late arrivals)
+        t = T0 + (k * 7919 % n) * (S // 1000)
+        assert add_event(st, "X", meta, _quote(t), window_s=60, bucket_s=10, max_events=10_000)
+    bid = T0 // (10 * S)
+    chunks = [st.get(bucket_key("X", bid, k)) for k in range(4)]
+    assert [len(c["e"]) for c in chunks if c is not None] == [CHUNK_EVENTS] * 3 + [5]
+    events = window_events(st, "X", meta, limit=10_000)
+    assert len(events) == n and [e[0] for e in events] == sorted(e[0] for e in events)
+    add_event(st, "X", meta, _quote(T0 + 200 * S), window_s=60, bucket_s=10, max_events=10_000)
+    assert all(st.get(bucket_key("X", bid, k)) is None for k in range(4))
+    assert event_count(meta) == 1
+
+
+def test_a_bucket_written_before_chunking_reads_and_grows_in_arrival_order() -> None:
+    """State restored from a changelog written before chunking has a whole bucket under one key; new
+    events go to later chunks and the bucket still reads back in arrival order, then drops whole."""
+    st, meta = TransactionalState(), empty_meta()
+    bid = T0 // (10 * S)
+    old = [_quote(T0 + k * (S // 100)) for k in range(40)]
+    st.restore(bucket_key("X", bid), {"e": old})
+    meta["b"], meta["last"] = [[bid, len(old)]], old[-1][0]
+    late = _quote(T0 + 5 * (S // 100) + 1)
+    for e in (late, _quote(T0 + S)):
+        assert add_event(st, "X", meta, e, window_s=60, bucket_s=10, max_events=10_000)
+    assert st.get(bucket_key("X", bid))["e"] == old  # type: ignore[index]
+    events = window_events(st, "X", meta, limit=10_000)
+    assert len(events) == 42 and events[6] == late and events[-1][0] == T0 + S
+    add_event(st, "X", meta, _quote(T0 + 200 * S), window_s=60, bucket_s=10, max_events=10_000)
+    assert st.get(bucket_key("X", bid)) is None and not any(
+        st.get(bucket_key("X", bid, k)) for k in range(1, 4))
 
 
 # -- advice -> policy -----------------------------------------------------------------------------
