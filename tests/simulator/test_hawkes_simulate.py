@@ -15,6 +15,7 @@ from simulator.hawkes.goodness import goodness_of_fit
 from simulator.hawkes.params import HawkesParams
 from simulator.hawkes.simulate import (
     Method,
+    _poisson_small,
     decay_groups,
     hawkes_excite,
     hawkes_excite_grouped,
@@ -174,3 +175,23 @@ def test_explosive_model_is_refused_not_truncated() -> None:
         simulate(p, 100.0, np.random.default_rng(0), max_events=10_000)
     with pytest.raises(RuntimeError):
         simulate(p, 100.0, np.random.default_rng(0), method="thinning", max_events=10_000)
+
+
+@njit(cache=True)
+def _poisson_pairs(lams: np.ndarray, seed_rng: np.random.Generator, other: np.random.Generator) -> np.ndarray:
+    out = np.empty((lams.shape[0], 3), dtype=np.int64)
+    for k in range(lams.shape[0]):
+        lam = lams[k]
+        out[k, 0] = _poisson_small(seed_rng, lam, np.exp(-lam))
+        out[k, 1] = other.poisson(lam)
+        out[k, 2] = int(seed_rng.random() == other.random())  # the streams stay in step
+    return out
+
+
+def test_poisson_with_precomputed_threshold_draws_exactly_what_the_library_draws() -> None:
+    """The cluster sampler's own Poisson draw must consume and return exactly what ``rng.poisson``
+    does (paths and digests depend on it), small and large means alike."""
+    lams = np.concatenate([np.linspace(1e-3, 12.0, 400), np.full(100, 0.99), np.full(50, 25.0)])
+    out = _poisson_pairs(lams, np.random.Generator(np.random.PCG64(11)), np.random.Generator(np.random.PCG64(11)))
+    assert np.array_equal(out[:, 0], out[:, 1]) and out[:, 2].all()
+    assert out[:, 0].max() > 10  # large means were drawn too
