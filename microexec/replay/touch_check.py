@@ -12,8 +12,9 @@ terms, so the one that is wrong can be named instead of guessed:
   the aggressive volume printed at its price since it joined exceeds the queue that was ahead of it,
   or when a trade prints through its price. Cancellations ahead of it are ignored, so this is a lower
   bound on the fill probability (the hazard makes the same assumption).
-* **Model**: one seeded path of the calibrated model, its touch sampled every 0.1 s and its market
-  orders as the trades: the same figures, by the same code, so the two columns compare like for like.
+* **Model**: seeded paths of the calibrated model (5 by default), each one's touch sampled every 0.1 s
+  and its market orders as the trades: the same figures, by the same code, reported as [min, median,
+  max] over the paths, so the two columns compare like for like.
 
 * **The state's hazard** against the recording: at sampled state records, ``fill_hazard`` beside the
   share of children joining then that filled within 60 s, by hazard bucket.
@@ -167,6 +168,19 @@ def model_figures(model: MarketModel, seconds: float, horizons: Sequence[float],
     return recorded_figures(Tape(np.asarray(quotes, dtype=np.float64), trades), horizons, model.tick_size)
 
 
+def spread_of(paths: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure of several paths as [min, median, max]. Why: a balanced touch is a queue whose size
+    wanders (BTCUSDT: medians of 1-8 BTC from path to path), so one path is not the model."""
+    out: dict[str, Any] = {}
+    for key, first in paths[0].items():
+        if isinstance(first, dict):
+            out[key] = spread_of([p[key] for p in paths])
+        elif first is not None:
+            vals = np.array([p[key] for p in paths], dtype=float)
+            out[key] = [float(vals.min()), float(np.median(vals)), float(vals.max())]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from microexec.sample_data import binance_files
 
@@ -174,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--market", nargs="+", type=Path, default=None,
                     help="a recording, as microexec replay takes it (default: the Binance files in data/binance)")
     ap.add_argument("--horizons", nargs="+", type=float, default=[30.0, 60.0, 120.0])
-    ap.add_argument("--seconds", type=float, default=600.0, help="length of the simulated path")
+    ap.add_argument("--seconds", type=float, default=600.0, help="length of each simulated path")
+    ap.add_argument("--paths", type=int, default=5, help="simulated paths (seeds 1..N); their spread is reported")
     ap.add_argument("--unbalanced", action="store_true",
                     help="calibrate without balancing the touch (simulator.calibration.touch_balance), as before")
     args = ap.parse_args(argv)
@@ -187,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     tape = tape_from_feed(market.feed)
     out = {"recorded": recorded_figures(tape, args.horizons), "hazard_vs_joined_fill_60s":
            hazard_reliability(market.feed, tape),
-           "model": model_figures(model, args.seconds, args.horizons, market.size_unit)}
+           "model": spread_of([model_figures(model, args.seconds, args.horizons, market.size_unit, seed=k)
+                               for k in range(1, args.paths + 1)])}
     print(json.dumps(out, indent=1, sort_keys=True))
     return 0
 

@@ -163,15 +163,17 @@ def reading(results: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
            "(`python -m microexec.replay.touch_check`). On the recording a child joining the touch fills within "
            "60 s in 74% (ask) to 94% (bid) of cases, and the hazard (median 0.998 over the run) overstates that by "
            "about 12 points; on the model calibrated on the recording no joining child filled within 120 s: its "
-           "touch queue was ~700 BTC (recorded ~1.1) and its price changed 0.004 times a second (recorded 5.5). "
+           "touch queue was 680-820 BTC (recorded ~1.1) and its price changed at most 0.02 times a second (recorded "
+           "5.5). "
            "The top-of-book mapping makes each increase of the touch size a resting order but cannot see the "
            "volume cancelled once the price moves past a level (at an unchanged bid 6.1 BTC/s is added, 2.6 BTC/s "
            "visibly removed); the engine keeps what it is given. The replay now scales a top-of-book recording's "
-           "touch-add sizes so the engine's touch balances (simulator/calibration/touch_balance.py): touch 1.5-1.9 "
-           "BTC, one-tick spread 87% of the time (recorded 89%), joining children fill 91-95% within 60 s; its "
-           "price still moves far less than the recorded one (0.33 touch changes a second; median 60 s move 23 "
-           "ticks against 4,318). Trades are on the recorder's clock now, like the quotes (producers/binance.py). "
-           "The relative cost goals here compare figures below 1 bp.",
+           "touch-add sizes so the engine's touch balances (simulator/calibration/touch_balance.py): over 5 "
+           "simulated paths the touch is 1-8 BTC, the spread one tick 81-95% of the time (recorded 89%), and "
+           "joining children fill 83-99% within 60 s; its price still moves far less than the recorded one "
+           "(0.14-0.47 touch changes a second; median 60 s move 0-37 ticks against 4,318). Trades are on the "
+           "recorder's clock now, like the quotes (producers/binance.py). The relative cost goals here compare "
+           "figures below 1 bp.",
            "", "By what the advisor arm ran (orders; fill rate baseline -> advisor; mean slippage baseline -> "
            "advisor, bps):", ""]
     for name, _, doc in results:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microexec.replay.touch_check import Tape, join_fills, model_figures
+from microexec.replay.touch_check import Tape, join_fills, model_figures, spread_of
 from simulator.market.model import illustrative_model
 
 S = 1_000_000_000
@@ -35,3 +35,9 @@ def test_the_model_side_measures_a_simulated_path_with_the_same_code() -> None:
     assert out["aggressive_volume_per_s"] > 0
     assert out["bid_size_median"] > 0 and out["touch_price_changes_per_s"] > 0
     assert all(0.0 <= v <= 1.0 for v in out["join_fill"]["30s"].values())
+
+
+def test_several_paths_are_reported_as_min_median_max() -> None:
+    paths = [{"a": 1.0, "j": {"60s": {"bid": 0.2}}}, {"a": 3.0, "j": {"60s": {"bid": 0.6}}},
+             {"a": 2.0, "j": {"60s": {"bid": 0.4}}}]
+    assert spread_of(paths) == {"a": [1.0, 2.0, 3.0], "j": {"60s": {"bid": [0.2, 0.4, 0.6]}}}
