@@ -31,6 +31,8 @@ class Rebalancing(Checkpointing):
         if self._merger is not None:
             for tp in partitions:
                 self._merger.assign(tp.topic, tp.partition)
+            if self._merge_feed is not None:
+                self._merge_feed.mark_ended_at_start(consumer, partitions)
         for number in sorted({tp.partition for tp in partitions}):
             if number not in self._states:
                 self._restore_partition(number)
