@@ -46,6 +46,8 @@ from numpy.typing import NDArray
 from simulator.book.core import (
     ASK,
     BID,
+    M_BEST_ASK,
+    M_BEST_BID,
     M_NLIST_BID,
     BookState,
     add_limit,
@@ -152,6 +154,28 @@ def init_book(b: BookState, bid_tick: int, spread: int, levels: int, per_level: 
 
 @hot
 def ensure_sides(b: BookState, tb: Tables, rng: np.random.Generator, stats: NDArray[np.int64]) -> None:
+    """Refill a side no other participant rests on, then keep the window centred (see
+    :func:`_ensure_sides_slow`).
+
+    Why the split: this runs after every event and almost never has anything to do. A compiled
+    call that passes the book costs ~20 ns (its fifteen arrays travel as separate arguments unless
+    the call is inlined, and the refill and re-centring code made this function too big to
+    inline): a quarter of the whole event loop, measured. The check below is exactly the
+    condition under which the slow path would neither refill nor re-centre, so it is small enough
+    to be inlined and changes no result.
+    """
+    w = b.lvl_head.shape[1]
+    margin = w // 4
+    bb = b.meta[M_BEST_BID]
+    ba = b.meta[M_BEST_ASK]
+    if (b.meta[M_NLIST_BID] != 0 and b.meta[M_NLIST_BID + 1] != 0 and bb >= 0 and ba < w
+            and bb >= margin and ba <= w - margin):
+        return
+    _ensure_sides_slow(b, tb, rng, stats)
+
+
+@hot
+def _ensure_sides_slow(b: BookState, tb: Tables, rng: np.random.Generator, stats: NDArray[np.int64]) -> None:
     """Refill a side no other participant rests on, then keep the window centred.
 
     A side counts as empty when no *other* participant rests on it: our own children must not
