@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
+from simulator.book.core import hot
 from simulator.hawkes.multiscale import MultiScaleParams
+from simulator.hawkes.poisson import poisson
 from simulator.market.model import MarketModel
 from simulator.market.types import MARKET_BUY, MARKET_SELL, N_DIMS
 
@@ -47,7 +48,7 @@ def reaction_tables(model: MarketModel) -> ReactionTables:
                           np.ascontiguousarray(ms.decays), mult)
 
 
-@njit(cache=True)
+@hot  # called from the NRT-free event loop (simulator.execution.engine): no allocation here
 def spawn_reaction(t: float, j: int, shares: float, rt: ReactionTables, limit: float, rng: np.random.Generator,
                    ex_t: NDArray[np.float64], ex_d: NDArray[np.int64], head: int,
                    n: int) -> tuple[int, int, int]:
@@ -70,7 +71,7 @@ def spawn_reaction(t: float, j: int, shares: float, rt: ReactionTables, limit: f
     q = start  # BFS cursor over the events added by this call
     while True:
         if mean > 0.0:
-            for _ in range(rng.poisson(mean)):
+            for _ in range(poisson(rng, mean)):
                 u = rng.random() * rt.colsum[gen_j]
                 c = 0
                 while c < width - 1 and u >= rt.cum[gen_j, c]:
@@ -89,10 +90,16 @@ def spawn_reaction(t: float, j: int, shares: float, rt: ReactionTables, limit: f
         gen_j = ex_d[q]
         mean = rt.colsum[gen_j]
         q += 1
-    if n > head:
-        order = np.argsort(ex_t[head:n], kind="mergesort")
-        seg_t = ex_t[head:n][order].copy()
-        seg_d = ex_d[head:n][order].copy()
-        ex_t[head:n] = seg_t
-        ex_d[head:n] = seg_d
+    # Insert the new events into the (sorted) queue in place: a stable insertion sort, so the result
+    # is exactly the stable sort's (equal times keep their order), without allocating.
+    for a in range(max(start, head + 1), n):
+        tc = ex_t[a]
+        dc = ex_d[a]
+        z = a - 1
+        while z >= head and ex_t[z] > tc:
+            ex_t[z + 1] = ex_t[z]
+            ex_d[z + 1] = ex_d[z]
+            z -= 1
+        ex_t[z + 1] = tc
+        ex_d[z + 1] = dc
     return head, n, dropped

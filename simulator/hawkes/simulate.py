@@ -67,6 +67,7 @@ from numpy.typing import NDArray
 
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.params import HawkesParams
+from simulator.hawkes.poisson import poisson_small
 from simulator.hawkes.timesort import stable_time_order
 
 Method = Literal["cluster", "thinning"]
@@ -262,25 +263,6 @@ def _simulate_thinning(
     return times[:n].copy(), dims[:n].copy()
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _poisson_small(rng: np.random.Generator, lam: float, enlam: float) -> int:
-    """``rng.poisson(lam)`` for ``lam > 0`` with ``exp(-lam)`` precomputed: the same draws, the same
-    result. numpy (and numba, which mirrors it) use the multiplication method below 10: multiply
-    uniforms until the product falls to ``exp(-lam)`` or below. Branching ratios are below 10, so
-    the cluster sampler pays the exponential once per dimension instead of once per event (~12% of
-    the sampler's time, measured); a larger ``lam`` goes to the library's own draw."""
-    if lam >= 10.0:
-        return rng.poisson(lam)
-    x = 0
-    prod = 1.0
-    while True:
-        prod *= rng.random()
-        if prod > enlam:
-            x += 1
-        else:
-            return x
-
-
 @njit(cache=True, nogil=True)  # Monte Carlo runs paths on several threads
 def _simulate_cluster(
     mu: NDArray[np.float64],
@@ -324,7 +306,7 @@ def _simulate_cluster(
         head += 1
         if colsum[j] <= 0.0:
             continue
-        n_child = _poisson_small(rng, colsum[j], enlam[j])
+        n_child = poisson_small(rng, colsum[j], enlam[j])  # rng.poisson's draws, exp(-mean) precomputed
         for _ in range(n_child):
             u = rng.random() * colsum[j]
             i = 0

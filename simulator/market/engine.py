@@ -39,11 +39,14 @@ execution loop that interleaves our child orders.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
 from simulator.book.core import (
+    _NO_REFCOUNT,
     ASK,
     BID,
     M_BEST_ASK,
@@ -267,6 +270,12 @@ def apply_event(b: BookState, dim: int, rng: np.random.Generator, tb: Tables,
     ensure_sides(b, tb, rng, stats)
     stats[S_EVENTS] += 1
     return price, qty
+
+
+# The same function for callers compiled without numba's runtime (the execution loop), inlined at
+# numba's IR level: a call passing the book and the tables costs more than most events' work.
+# Not cached: an inlined function is compiled into its caller, never on its own.
+apply_event_inlined: Any = nb.njit(inline="always", **_NO_REFCOUNT)(apply_event.py_func)
 
 
 @hot

@@ -13,9 +13,9 @@ from numba import njit
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import goodness_of_fit
 from simulator.hawkes.params import HawkesParams
+from simulator.hawkes.poisson import poisson, poisson_small
 from simulator.hawkes.simulate import (
     Method,
-    _poisson_small,
     decay_groups,
     hawkes_excite,
     hawkes_excite_grouped,
@@ -179,19 +179,22 @@ def test_explosive_model_is_refused_not_truncated() -> None:
 
 @njit(cache=True)
 def _poisson_pairs(lams: np.ndarray, seed_rng: np.random.Generator, other: np.random.Generator) -> np.ndarray:
-    out = np.empty((lams.shape[0], 3), dtype=np.int64)
+    out = np.empty((lams.shape[0], 4), dtype=np.int64)
     for k in range(lams.shape[0]):
         lam = lams[k]
-        out[k, 0] = _poisson_small(seed_rng, lam, np.exp(-lam))
+        out[k, 0] = poisson_small(seed_rng, lam, np.exp(-lam)) if k % 2 == 0 else poisson(seed_rng, lam)
         out[k, 1] = other.poisson(lam)
         out[k, 2] = int(seed_rng.random() == other.random())  # the streams stay in step
+        out[k, 3] = k
     return out
 
 
-def test_poisson_with_precomputed_threshold_draws_exactly_what_the_library_draws() -> None:
-    """The cluster sampler's own Poisson draw must consume and return exactly what ``rng.poisson``
-    does (paths and digests depend on it), small and large means alike."""
-    lams = np.concatenate([np.linspace(1e-3, 12.0, 400), np.full(100, 0.99), np.full(50, 25.0)])
+def test_nrt_free_poisson_draws_exactly_what_the_library_draws() -> None:
+    """The sampler's and the reaction queue's own Poisson draws must consume and return exactly what
+    ``rng.poisson`` does (paths and digests depend on it): small means (multiplication method),
+    large ones (PTRS, with its log-gamma) and zero."""
+    lams = np.concatenate([np.linspace(0.0, 12.0, 401), np.full(100, 0.99), np.linspace(10.0, 400.0, 400),
+                           np.full(200, 25.0)])
     out = _poisson_pairs(lams, np.random.Generator(np.random.PCG64(11)), np.random.Generator(np.random.PCG64(11)))
     assert np.array_equal(out[:, 0], out[:, 1]) and out[:, 2].all()
-    assert out[:, 0].max() > 10  # large means were drawn too
+    assert out[:, 0].max() > 300 and (out[:401, 0] == 0).any()  # large means and zeros were drawn
