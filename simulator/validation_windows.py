@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from simulator.calibration.windows import WindowFit
 
 LEVEL = 0.05
@@ -26,9 +28,9 @@ def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int, int]:
             sum(w.passes("aic", LEVEL) for w in wins))
 
 
-def all_counts(wins: list[WindowFit]) -> int:
-    """KS passes of BIC's choice among every model, state-dependent ones included."""
-    return sum(w.passes("all", LEVEL) for w in wins)
+def count(wins: list[WindowFit], which: str) -> int:
+    """KS passes at 5% of one model column (a :meth:`WindowFit.passes` key) over windows."""
+    return sum(w.passes(which, LEVEL) for w in wins)
 
 
 def state_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
@@ -42,26 +44,27 @@ def state_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
 def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     """One row per (window, dimension); ``clock_offset_s`` turns window starts into a time of day."""
     rows = ["| window | dimension | events | exp per pair: KS | p | chosen model: KS | p | "
-            "x spread state: KS | p |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "x spread state: KS | p | x own age: KS | p |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
         for k, name in enumerate(w.dims):
-            (rs, rp), (cs, cp), (ss, sp) = w.reference_ks[k], w.chosen_ks[k], w.state_ks[k]
+            (rs, rp), (cs, cp), (ss, sp), (a_s, a_p) = w.reference_ks[k], w.chosen_ks[k], w.state_ks[k], w.age_ks[k]
 
             def mark(p: float) -> str:
                 return f"**{p:.3f}**" if p > LEVEL else f"{p:.2g}"
 
             rows.append(f"| {label} | {name} | {w.counts[k]} | {rs:.3f} | {mark(rp)} | {cs:.3f} | {mark(cp)} | "
-                        f"{ss:.3f} | {mark(sp)} |")
+                        f"{ss:.3f} | {mark(sp)} | {a_s:.3f} | {mark(a_p)} |")
     return "\n".join(rows)
 
 
 def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
             "passes chosen | spread partition (BIC) | spread classes | BIC: best multi-scale -> x spread state | "
-            "passes x spread state | chosen by BIC among all |",
-            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---|"]
+            "passes x spread state | BIC of x own age | passes x own age | chosen by BIC among all | "
+            "chosen by AIC among all |",
+            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|---|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
@@ -70,30 +73,34 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
         rows.append(f"| {label} | {w.n_events} | {w.chosen} | {ref_bic:.0f} | {best_bic:.0f} | "
                     f"{w.passes('reference')}/{len(w.dims)} | {w.passes('chosen')}/{len(w.dims)} | "
                     f"{w.state_partition} | {w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
-                    f"{w.passes('state')}/{len(w.dims)} | {w.all_chosen} |")
+                    f"{w.passes('state')}/{len(w.dims)} | {w.age_bic:.0f} | {w.passes('age')}/{len(w.dims)} | "
+                    f"{w.all_chosen} | {w.all_aic_chosen} |")
     return "\n".join(rows)
+
+
+COLUMNS = (("exp per pair, constant baseline", "reference"), ("BIC's choice", "chosen"), ("AIC's choice", "aic"),
+           ("best multi-scale x spread state (fit only)", "state"), ("best multi-scale x own age (fit only)", "age"),
+           ("BIC's choice among all", "all"), ("AIC's choice among all", "all_aic"))
+"""The summary's columns: (label, :meth:`WindowFit.passes` key). "Among all" adds the state- and
+age-dependent models to the candidates the criterion chooses from."""
 
 
 def summary(datasets: dict[str, list[WindowFit]]) -> str:
     """Pass rates per data set and overall, and how often each model was chosen."""
-    rows = ["| data | windows | fitted dimensions | KS passes at 5%: exp per pair, constant baseline | "
-            "KS passes: BIC's choice | KS passes: AIC's choice | KS passes: best multi-scale x spread state "
-            "(fit only) | KS passes: BIC's choice among all, state-dependent included |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    tot = [0, 0, 0, 0, 0, 0]
+    rows = ["| data | windows | fitted dimensions | " + " | ".join(f"KS passes at 5%: {c}" for c, _ in COLUMNS) + " |",
+            "|---|---:|---:|" + "---:|" * len(COLUMNS)]
+    tot = np.zeros(len(COLUMNS) + 1, dtype=np.int64)
     for name, wins in datasets.items():
-        n, r, c, a = pass_counts(wins)
-        s, al = state_counts(wins)[0], all_counts(wins)
-        tot = [x + y for x, y in zip(tot, (n, r, c, a, s, al), strict=True)]
-        rows.append(f"| {name} | {len(wins)} | {n} | {r} ({100 * r / n:.0f}%) | {c} ({100 * c / n:.0f}%) | "
-                    f"{a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) | {al} ({100 * al / n:.0f}%) |")
-    n, r, c, a, s, al = tot
-    rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {n} | {r} ({100 * r / n:.0f}%) | "
-                f"{c} ({100 * c / n:.0f}%) | {a} ({100 * a / n:.0f}%) | {s} ({100 * s / n:.0f}%) | "
-                f"{al} ({100 * al / n:.0f}%) |")
+        row = np.array([sum(len(w.dims) for w in wins)] + [count(wins, k) for _, k in COLUMNS])
+        tot += row
+        rows.append(f"| {name} | {len(wins)} | {row[0]} | "
+                    + " | ".join(f"{x} ({100 * x / row[0]:.0f}%)" for x in row[1:]) + " |")
+    rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {tot[0]} | "
+                + " | ".join(f"{x} ({100 * x / tot[0]:.0f}%)" for x in tot[1:]) + " |")
     out = "\n".join(rows)
     for what, key in (("Models chosen by BIC", "chosen"), ("Models chosen by AIC", "aic_chosen"),
-                      ("Models chosen by BIC among all, state-dependent included", "all_chosen"),
+                      ("Models chosen by BIC among all", "all_chosen"),
+                      ("Models chosen by AIC among all", "all_aic_chosen"),
                       ("Spread partitions of the state-dependent model chosen by BIC", "state_partition")):
         chosen = Counter(getattr(w, key) for wins in datasets.values() for w in wins)
         picks = "; ".join(f"{k}: {v}" for k, v in chosen.most_common())

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from simulator.calibration.flow import RecordedFlow
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
+from simulator.hawkes.multiscale_age import fit_age_modulated
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.multiscale_state import (
     StateModulatedFit,
@@ -74,8 +75,13 @@ class WindowFit:
     state_factors: list[list[float]] = dataclasses.field(default_factory=list)  # (dims, classes), narrow -> wide
     state_partition: str = ""  # the spread partition BIC chose for the state-dependent model
     state_partition_bic: dict[str, float] = dataclasses.field(default_factory=dict)
-    all_chosen: str = ""  # BIC's choice among every model, state-dependent included
+    all_chosen: str = ""  # BIC's choice among every model, state- and age-dependent included
     all_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    all_aic_chosen: str = ""  # AIC's choice among every model
+    all_aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    age_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # x own-age factor
+    age_bic: float = float("nan")
+    age_factors: list[list[float]] = dataclasses.field(default_factory=list)  # (dims, age classes), young -> old
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -85,7 +91,7 @@ class WindowFit:
 
     def passes(self, which: str, level: float = 0.05) -> int:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
-              "state": self.state_ks, "all": self.all_ks}[which]
+              "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -128,7 +134,11 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     st = fits[part_best]
     n_states = st.factors.shape[1]
     state_name = f"{ms.name} x spread state ({part_best})"
-    all_name, all_ks = ((state_name, ks(st)) if st.bic < choice.best.bic else (choice.best.name, ks(choice.best)))
+    age = fit_age_modulated(ms.params, ev)  # type: ignore[arg-type]
+    every = [(c.name, c.bic, c.aic, ks(c)) for c in choice.candidates]
+    every += [(state_name, st.bic, st.aic, ks(st)), (f"{ms.name} x own age", age.bic, age.aic, ks(age))]
+    all_name, _, _, all_ks = min(every, key=lambda c: c[1])
+    aic_name, _, _, aic_ks = min(every, key=lambda c: c[2])
     wf = WindowFit(source=flow.source, start_s=start, end_s=end, n_events=len(ev),
                    dims=[DIM_NAMES[i] for i in active], counts=ev.counts().tolist(), reference_ks=ks(ref),
                    chosen=choice.best.name, chosen_ks=ks(choice.best),
@@ -136,7 +146,8 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    aic_chosen=by_aic.name, aic_ks=ks(by_aic), state_base=ms.name, state_classes=n_states,
                    state_ks=ks(st), state_bic=st.bic, state_base_bic=ms.bic, state_factors=st.factors.tolist(),
                    state_partition=part_best, state_partition_bic={k: f.bic for k, f in fits.items()},
-                   all_chosen=all_name, all_ks=all_ks,
+                   all_chosen=all_name, all_ks=all_ks, all_aic_chosen=aic_name, all_aic_ks=aic_ks,
+                   age_ks=ks(age), age_bic=age.bic, age_factors=age.factors.tolist(),
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 

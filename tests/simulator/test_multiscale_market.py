@@ -103,9 +103,12 @@ def test_windowed_fits_report_both_models_per_window() -> None:
         # BIC picked the spread partition, and then chose among every model, the state ones included
         assert w.state_partition == min(w.state_partition_bic, key=lambda k: w.state_partition_bic[k])
         assert w.state_bic == w.state_partition_bic[w.state_partition]
-        best_other = min(c[3] for c in w.candidates)
-        assert (w.all_chosen.startswith(w.state_base + " x spread state")) == (w.state_bic < best_other)
-        assert w.all_ks == (w.state_ks if w.state_bic < best_other else w.chosen_ks)
+        every = {c[0]: c[3] for c in w.candidates}
+        every[f"{w.state_base} x spread state ({w.state_partition})"] = w.state_bic
+        every[f"{w.state_base} x own age"] = w.age_bic
+        assert w.all_chosen == min(every, key=lambda k: every[k])
+        assert len(w.age_ks) == len(w.dims) and len(w.age_factors[0]) == 8
+        assert w.all_ks == {w.chosen: w.chosen_ks, f"{w.state_base} x own age": w.age_ks}.get(w.all_chosen, w.state_ks)
 
 
 def test_a_rolling_window_of_binance_calibrates_and_simulates() -> None:
