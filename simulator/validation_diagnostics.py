@@ -164,10 +164,13 @@ def _passes(rep: GoodnessReport, level: float = 0.05) -> int:
     return sum(d.ks_pvalue > level for d in rep.dims)
 
 
-def split_half_ks(events: HawkesEvents, n_scales: int) -> dict[str, tuple[int, int]]:
+def split_half_ks(events: HawkesEvents, n_scales: int, states: NDArray[np.int64] | None = None,
+                  tail_state: int = 0, n_states: int = 1) -> dict[str, tuple[int, int]]:
     """KS passes (in sample on the first half, out of sample on the second) of the exp-per-pair
-    model, the multi-scale model (``n_scales``, one baseline bin) and it x own age, all fitted on
-    the first half only. Dimensions with fewer than two events in either half are not counted."""
+    model, the multi-scale model (``n_scales``, one baseline bin), it x own age and, given the
+    window's spread ``states`` (as the window fit uses them), it x spread state x own age, all
+    fitted on the first half only. Windows with a dimension that has fewer than two events in
+    either half are skipped ({})."""
     half = 0.5 * events.horizon
     m = events.times < half
     first = HawkesEvents(events.times[m], events.dims[m], half, events.dim)
@@ -177,7 +180,12 @@ def split_half_ks(events: HawkesEvents, n_scales: int) -> dict[str, tuple[int, i
     ref = fit(first)
     ms = fit_multiscale(first, n_scales=n_scales, n_bins=1)
     age = fit_age_modulated(ms.params, first)
-    p2 = ms.params
-    return {"exp per pair": (_passes(ref.goodness), _passes(goodness_of_fit(ref.params, second))),
-            "multi-scale": (_passes(ms.goodness), _passes(goodness_multiscale(p2, second))),
-            "x own age": (_passes(age.goodness), _passes(goodness_age(age.base, age.factors, age.age_edges, second)))}
+    out = {"exp per pair": (_passes(ref.goodness), _passes(goodness_of_fit(ref.params, second))),
+           "multi-scale": (_passes(ms.goodness), _passes(goodness_multiscale(ms.params, second))),
+           "x own age": (_passes(age.goodness), _passes(goodness_age(age.base, age.factors, age.age_edges, second)))}
+    if states is not None:
+        s1, s2 = states[m], states[~m]
+        both = fit_age_modulated(ms.params, first, states=s1, tail_state=int(s2[0]), n_states=n_states)
+        out["x state x age"] = (_passes(both.goodness), _passes(goodness_age(
+            both.base, both.factors, both.age_edges, second, both.state_factors, s2, tail_state)))
+    return out

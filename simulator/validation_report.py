@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from numpy.typing import NDArray
 
+from simulator import validation_age as va
 from simulator import validation_facts as vf
 from simulator import validation_windows as vw
 from simulator.calibration import Calibration, RecordedFlow, calibrate, load_recorded
@@ -47,7 +48,6 @@ from simulator.validation_diagnostics import (
     lag_bump,
     lobster_unfitted_spread_moves,
     one_tick_evidence,
-    split_half_ks,
 )
 from simulator.validation_doc import DOC
 from simulator.version import SIMULATOR_VERSION
@@ -322,29 +322,7 @@ def main() -> None:
     free_fails = Counter(n for w, f in zip(amzn_wins, free, strict=True)
                          for n, p in zip(w.dims, f.ks_pvalues, strict=True) if not p > vw.LEVEL)
     wide = _wide_over_narrow(amzn_wins)
-    n_all, n_all_aic, n_age = (sum(vw.count(w, k) for w in windows.values()) for k in ("all", "all_aic", "age"))
-    age_pref = sum(w.age_bic < w.state_base_bic for ws in windows.values() for w in ws)
-    split = [split_half_ks(window_events(amzn_flow, w.start_s, w.end_s)[0], 3) for w in amzn_wins]
-    split_tot = {k: tuple(sum(s[k][j] for s in split if s) for j in (0, 1)) for k in next(s for s in split if s)}
-    split_dims = sum(len(w.dims) for w, s in zip(amzn_wins, split, strict=True) if s)
-    young_old = [f[0] / f[-1] for w in amzn_wins for f in w.age_factors if f[-1] > 0]
-    yo = float(np.median(young_old)) if young_old else float("nan")
-    age_reading = ("events of a type come in runs the exponential kernels do not hold, and long silences are "
-                   "quieter than the model expects" if yo > 1 else
-                   "events of a type are held back right after one another (refractory), which no "
-                   "self-exciting kernel can express")
-    (ref_in, ref_out), (ms_in, ms_out), (age_in, age_out) = (split_tot[k] for k in
-                                                              ("exp per pair", "multi-scale", "x own age"))
-    losing = all(o < i / 2 for i, o in ((ref_in, ref_out), (ms_in, ms_out), (age_in, age_out)))
-    keeps = age_out - ms_out
-    split_reading = (("Every model loses most of its passes a quarter of an hour later" if losing else
-                      "Out of sample the models lose passes")
-                     + (", and the age factors keep none of their extra passes: the in-sample KS test flatters "
-                        "models whose parameters shape the intervals it tests." if keeps <= 0 else
-                        f"; the age factors keep {keeps} passes more than the model they scale."))
-    split_short = ("their in-sample gain is the test's optimism about parameters fitted to the very intervals it "
-                   "tests, not a better model" if keeps <= 0 else
-                   f"out of sample they keep {keeps} passes more than the model they scale")
+    modulated = va.modulated_fields(windows, amzn_flow, amzn_wins)
     one_tick = {k: one_tick_evidence(f.times, f.dims, f.spreads, (LIMIT_BID_INSIDE, LIMIT_ASK_INSIDE))
                 for k, f in (("amzn", amzn_flow), ("aapl", aapl_flow), ("btc", btc_flow))}
     moves = {k: _unfitted_moves(args.data / path) for k, path in (("amzn", AMZN), ("aapl", AAPL))}
@@ -378,13 +356,7 @@ def main() -> None:
         inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events,
         bias_qty=max(1, round(0.01 * amzn.model.expected_market_volume(300.0))),
         n_state=n_state, pct_state=100 * n_state / n_dims, state_pref=state_pref,
-        n_all=n_all, pct_all=100 * n_all / n_dims, n_all_aic=n_all_aic, pct_all_aic=100 * n_all_aic / n_dims,
-        n_age=n_age, pct_age=100 * n_age / n_dims, age_pref=age_pref,
-        young_old=yo, age_reading=age_reading, split_reading=split_reading, split_short=split_short,
-        split_dims=split_dims,
-        split_windows=sum(1 for s in split if s),
-        **{f"split_{k.replace(' ', '_').replace('-', '_')}_{io}": v[j] for k, v in split_tot.items()
-           for j, io in enumerate(("in", "out"))},
+        **modulated,
         **{f"{k}_one_tick": v.time_share for k, v in one_tick.items()},
         **{f"{k}_inside": v.inside_events for k, v in one_tick.items()},
         **{f"{k}_inside1": v.inside_at_one_tick for k, v in one_tick.items()},

@@ -82,6 +82,8 @@ class WindowFit:
     age_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # x own-age factor
     age_bic: float = float("nan")
     age_factors: list[list[float]] = dataclasses.field(default_factory=list)  # (dims, age classes), young -> old
+    both_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # x spread state x own age
+    both_bic: float = float("nan")
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -91,7 +93,8 @@ class WindowFit:
 
     def passes(self, which: str, level: float = 0.05) -> int:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
-              "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks}[which]
+              "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks,
+              "both": self.both_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -135,8 +138,12 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     n_states = st.factors.shape[1]
     state_name = f"{ms.name} x spread state ({part_best})"
     age = fit_age_modulated(ms.params, ev)  # type: ignore[arg-type]
+    states, tail_state, n_st = window_states(flow, start, end, active, part_best)
+    both = fit_age_modulated(ms.params, ev, states=states, tail_state=tail_state,  # type: ignore[arg-type]
+                             n_states=n_st)
     every = [(c.name, c.bic, c.aic, ks(c)) for c in choice.candidates]
-    every += [(state_name, st.bic, st.aic, ks(st)), (f"{ms.name} x own age", age.bic, age.aic, ks(age))]
+    every += [(state_name, st.bic, st.aic, ks(st)), (f"{ms.name} x own age", age.bic, age.aic, ks(age)),
+              (f"{state_name} x own age", both.bic, both.aic, ks(both))]
     all_name, _, _, all_ks = min(every, key=lambda c: c[1])
     aic_name, _, _, aic_ks = min(every, key=lambda c: c[2])
     wf = WindowFit(source=flow.source, start_s=start, end_s=end, n_events=len(ev),
@@ -148,6 +155,7 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    state_partition=part_best, state_partition_bic={k: f.bic for k, f in fits.items()},
                    all_chosen=all_name, all_ks=all_ks, all_aic_chosen=aic_name, all_aic_ks=aic_ks,
                    age_ks=ks(age), age_bic=age.bic, age_factors=age.factors.tolist(),
+                   both_ks=ks(both), both_bic=both.bic,
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 

@@ -93,3 +93,60 @@ def test_age_edges_are_checked() -> None:
     ev = _simulate(np.ones((2, 3)), 500, seed=24)
     with pytest.raises(ValueError, match="increasing"):
         fit_age_modulated(_start(ev).params, ev, (1.0, 0.5))
+
+
+H_ST = np.array([[1.0, 0.5, 1.8], [1.0, 1.6, 0.6]])
+
+
+def _simulate_with_states(n_events: int, seed: int) -> tuple[HawkesEvents, np.ndarray, int]:
+    """Age factors H times spread-state factors H_ST; the state jumps (uniformly) after an event
+    with probability 0.2, so it is constant between events and known before each one."""
+    rng = np.random.default_rng(seed)
+    edges = np.asarray(EDGES)
+    t, s = 0.0, 0
+    a = np.zeros(2)
+    last = np.full(2, -np.inf)
+    times: list[float] = []
+    dims: list[int] = []
+    states: list[int] = []
+    while len(times) < n_events:
+        lam_bar = float(np.sum(H.max(axis=1) * H_ST[:, s] * (MU + DECAY * ALPHA @ a)))
+        dt = rng.exponential(1.0 / lam_bar)
+        a *= np.exp(-DECAY * dt)
+        t += dt
+        cls = np.searchsorted(edges, t - last, side="right")
+        lam = H[np.arange(2), cls] * H_ST[:, s] * (MU + DECAY * ALPHA @ a)
+        u = rng.random() * lam_bar
+        if u < lam.sum():
+            i = 0 if u < lam[0] else 1
+            times.append(t)
+            dims.append(i)
+            states.append(s)
+            a[i] += 1.0
+            last[i] = t
+            if rng.random() < 0.2:
+                s = int(rng.integers(0, 3))
+    ev = HawkesEvents(np.array(times), np.array(dims, np.int64), times[-1] + 1e-9, 2)
+    return ev, np.array(states, np.int64), s
+
+
+def test_recovers_age_and_spread_state_factors_together_within_10_percent() -> None:
+    ev, states, tail = _simulate_with_states(80_000, seed=25)
+    fit = fit_age_modulated(_start(ev).params, ev, EDGES, states=states, tail_state=tail, n_states=3)
+    assert fit.converged
+    age = fit.factors / fit.factors[:, [2]]
+    st = fit.state_factors / fit.state_factors[:, [0]]
+    assert np.max(np.abs(age - H) / H) < 0.10
+    assert np.max(np.abs(st - H_ST) / H_ST) < 0.10
+    assert fit.goodness.min_pvalue() > 0.01
+    age_only = fit_age_modulated(_start(ev).params, ev, EDGES)
+    assert fit.bic < age_only.bic and fit.n_params == age_only.n_params + 2 * 2
+
+
+def test_one_state_is_the_age_model() -> None:
+    ev = _simulate(H, 5_000, seed=26)
+    plain = fit_age_modulated(_start(ev).params, ev, EDGES)
+    one = fit_age_modulated(_start(ev).params, ev, EDGES, states=np.zeros(len(ev), np.int64), tail_state=0,
+                            n_states=1)
+    assert one.loglik == pytest.approx(plain.loglik, rel=1e-9)
+    assert one.n_params == plain.n_params

@@ -106,9 +106,13 @@ def test_windowed_fits_report_both_models_per_window() -> None:
         every = {c[0]: c[3] for c in w.candidates}
         every[f"{w.state_base} x spread state ({w.state_partition})"] = w.state_bic
         every[f"{w.state_base} x own age"] = w.age_bic
+        every[f"{w.state_base} x spread state ({w.state_partition}) x own age"] = w.both_bic
         assert w.all_chosen == min(every, key=lambda k: every[k])
         assert len(w.age_ks) == len(w.dims) and len(w.age_factors[0]) == 8
-        assert w.all_ks == {w.chosen: w.chosen_ks, f"{w.state_base} x own age": w.age_ks}.get(w.all_chosen, w.state_ks)
+        by_name = {w.chosen: w.chosen_ks, f"{w.state_base} x own age": w.age_ks,
+                   f"{w.state_base} x spread state ({w.state_partition})": w.state_ks,
+                   f"{w.state_base} x spread state ({w.state_partition}) x own age": w.both_ks}
+        assert w.all_ks == by_name[w.all_chosen] and len(w.both_ks) == len(w.dims)
 
 
 def test_a_rolling_window_of_binance_calibrates_and_simulates() -> None:
