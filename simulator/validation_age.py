@@ -53,6 +53,9 @@ def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlo
         "split_short": ("their in-sample gain is the test's optimism about parameters fitted to the very intervals "
                         "it tests, not a better model" if keeps <= 0 else
                         f"out of sample they keep {keeps} passes more than the model they scale"),
+        "split_lower_reading": ("every model passes fewer dimensions on the second half than on the first it "
+                                "was fitted on" if all(o < i for i, o in tot.values()) else
+                                "some model passes as many dimensions on the second half as on the first"),
         "split_dims": sum(len(w.dims) for w, s in zip(amzn_wins, split, strict=True) if s),
         "split_windows": len(done),
     }

@@ -16,8 +16,9 @@ whole recording where it is shorter), each window fitted on its own:
 one-exponential-per-pair model with a constant baseline; {n_ch} of {n_dims} ({pct_ch:.0f}%) with
 the model the Bayesian information criterion chose** among it and the multi-scale models
 (K = 1-4 fitted decays shared by all pairs x 1 or 3 baseline bins per window); {n_aic} of {n_dims}
-({pct_aic:.0f}%) with the model AIC chose. The goal of the simulator issue is 70%: it is
-**{goal}**. Intensities that react to the spread (the best multi-scale model of each window with
+({pct_aic:.0f}%) with the model AIC chose. The goal of the simulator issue is 70%: with the
+models the simulator can run it is **{goal}**. Intensities that react to the spread (the best
+multi-scale model of each window with
 every rate scaled by a factor per spread class, fitted but not yet simulated) pass {n_state} of
 {n_dims} ({pct_state:.0f}%): BIC prefers them in {state_pref} of {n_windows} windows, and they pass
 {state_verdict} the multi-scale models they scale ({n_state_base}). Intensities that depend on the
@@ -168,10 +169,13 @@ intensity makes them. Three measurements, each made by this script
   x own age {split_x_own_age_in} -> {split_x_own_age_out}, x spread state x own age
   {split_x_state_x_age_in} -> {split_x_state_x_age_out}. {split_reading}
 
-So neither the kernel shape, nor the level of the rates, nor the one-tick state is what fails. The likely cause (not
-tested here) is what a linear, history-driven intensity cannot express at all: events whose
-offspring are all-or-nothing (a cancel that is half of a cancel-and-replace is followed by its
-new order every time, any other cancel never), or inhibition. On BTCUSDT the clock is the recorder's receive time: a
+So neither the kernel shape, nor the level of the rates, nor the one-tick state is what fails in
+sample; a factor on each dimension's own age (above) is, and a linear, history-driven intensity
+cannot express it (events whose offspring are all-or-nothing, a cancel that is half of a
+cancel-and-replace followed by its new order every time and any other cancel never, look like
+this too). Out of sample ({split_lower_reading}), so the in-sample pass rate of the age models
+is not yet a property of the model on unseen flow, and none of them can be simulated yet.
+On BTCUSDT the clock is the recorder's receive time: a
 share of {btc_batched:.2f} of the {n_btc} events arrive less than 10 us after the previous one
 (messages delivered in one network packet), so the event times there carry the packet batching,
 not the exchange's timing, and every model is rejected on that recording.
