@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import time
 import uuid
@@ -32,6 +33,7 @@ import uuid
 import numpy as np
 from _common import kafka_settings, report
 from _contention import fill_backlog, start_compaction
+from _hop_metrics import describe
 from _pipeline import QuoteFeed, Watcher, start_consumers, stop_consumers, trace
 
 from tests.support.kafka_io import create_topics
@@ -67,7 +69,8 @@ def main() -> None:
     print("lateness bounds in force (ms, by input topic): " + "; ".join(
         f"{name}: {m.lateness if m else {}}" for name, m in bounds.items()))
     create_topics(settings, [(topic(k), 6, k in ("state", "advice")) for k in KEYS])
-    procs = start_consumers(("state", "advisor"), tag, dict(os.environ))
+    metrics_base = random.Random(tag).randrange(20_000, 40_000, 2)  # /metrics of both consumers, for the split
+    procs = start_consumers(("state", "advisor"), tag, dict(os.environ), metrics_port_base=metrics_base)
     catchup: dict[str, subprocess.Popen[bytes]] = {}
     if args.contention:
         ctag = f"c{tag}"
@@ -89,6 +92,7 @@ def main() -> None:
     print(f"sending {args.rate:.0f} quotes/s for {args.seconds:.0f} s over {args.symbols} symbols ...")
     sent = feed.run(args.rate, args.seconds)
     time.sleep(3.0)
+    hops = [describe(name, metrics_base + i, args.seconds + 11.0) for i, name in enumerate(("state", "advisor"))]
     watcher.stop()
     stop_consumers(procs)
     if args.contention:
@@ -104,6 +108,9 @@ def main() -> None:
                                                                    traced.state_to_advice)):
         if hop.size:
             print(f"  {name}: p50 {np.percentile(hop, 50):.1f} ms, p99 {np.percentile(hop, 99):.1f} ms")
+    print("where a hop's time goes, from each consumer's /metrics (commits over the whole run, ~"
+          f"{args.seconds + 11:.0f} s):")
+    print("\n".join(hops))
     own = np.asarray([a["latency_ms"] for _, a in watcher.advice if a["fallback_reason"] is None])
     if own.size:
         print(f"  advice latency_ms as the advisor measured it (ingest -> produced): p50 "
