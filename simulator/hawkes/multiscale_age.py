@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 from scipy import stats
 from scipy.optimize import minimize
@@ -41,6 +40,7 @@ from simulator.hawkes._blas import single_threaded_blas
 from simulator.hawkes.criteria import InformationCriteria
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import DimensionFit, GoodnessReport
+from simulator.hawkes.kernel_features import grid_kernel_features
 from simulator.hawkes.multiscale import MultiScaleParams
 
 FloatArray = NDArray[np.float64]
@@ -50,34 +50,6 @@ AGE_EDGES = (1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
 """Age classes (s): machine reactions, the ~0.5 s re-quoting cycle of the AMZN day, human scales."""
 
 
-@njit(cache=True, nogil=True)
-def _grid_features(times: FloatArray, dims: IntArray, is_event: NDArray[np.bool_], d: int,
-                   decays: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``G`` and the integrated kernels ``IG`` (from 0) at every grid point; only events excite."""
-    n = times.shape[0]
-    k_sc = decays.shape[0]
-    g = np.empty((n, d * k_sc))
-    ig = np.empty((n, d * k_sc))
-    a = np.zeros((d, k_sc))
-    cnt = np.zeros(d)
-    t_last = 0.0
-    for m in range(n):
-        dt = times[m] - t_last
-        if dt > 0.0:
-            for k in range(k_sc):
-                e = np.exp(-decays[k] * dt)
-                for j in range(d):
-                    a[j, k] *= e
-            t_last = times[m]
-        for j in range(d):
-            for k in range(k_sc):
-                g[m, j * k_sc + k] = decays[k] * a[j, k]
-                ig[m, j * k_sc + k] = cnt[j] - a[j, k]
-        if is_event[m]:
-            for k in range(k_sc):
-                a[dims[m], k] += 1.0
-            cnt[dims[m]] += 1.0
-    return g, ig
 
 
 @dataclass
@@ -109,7 +81,7 @@ def _row_grid(events: HawkesEvents, i: int, decays: FloatArray, age_edges: Float
     gd = np.concatenate([events.dims, np.zeros(grid.size - t.size, np.int64)])
     order = np.argsort(grid, kind="mergesort")  # an event before a crossing at the same instant
     grid, is_ev, gd = grid[order], is_ev[order], gd[order]
-    g, ig = _grid_features(grid, gd, is_ev, events.dim, decays)
+    g, ig = grid_kernel_features(grid, gd, is_ev, events.dim, decays)
     lo = np.r_[0.0, grid[:-1]]
     mid = 0.5 * (lo + grid)
     last = np.searchsorted(ti, mid, side="left") - 1

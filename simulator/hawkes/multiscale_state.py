@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 from scipy import stats
 from scipy.optimize import minimize
@@ -41,46 +40,25 @@ from simulator.hawkes._blas import single_threaded_blas
 from simulator.hawkes.criteria import InformationCriteria
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import DimensionFit, GoodnessReport
+from simulator.hawkes.kernel_features import grid_kernel_features
 from simulator.hawkes.multiscale import MultiScaleParams
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
-@njit(cache=True, nogil=True)
 def _kernel_features(times: FloatArray, dims: IntArray, horizon: float, d: int,
                      decays: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``G`` (N, D*K): kernel sums just before each event; ``IG`` (N, D*K): their integrals from 0
-    to each event; ``tail`` (D*K,): the integrals from the last event to the horizon."""
+    to each event; ``tail`` (D*K,): the integrals from the last event to the horizon (the horizon is
+    one more, non-exciting, grid point)."""
     n = times.shape[0]
-    k_sc = decays.shape[0]
-    g = np.empty((n, d * k_sc))
-    ig = np.empty((n, d * k_sc))
-    a = np.zeros((d, k_sc))
-    cnt = np.zeros(d)
-    t_last = 0.0
-    for m in range(n):
-        dt = times[m] - t_last
-        if dt > 0.0:
-            for k in range(k_sc):
-                e = np.exp(-decays[k] * dt)
-                for j in range(d):
-                    a[j, k] *= e
-            t_last = times[m]
-        for j in range(d):
-            for k in range(k_sc):
-                g[m, j * k_sc + k] = decays[k] * a[j, k]
-                ig[m, j * k_sc + k] = cnt[j] - a[j, k]
-        for k in range(k_sc):
-            a[dims[m], k] += 1.0
-        cnt[dims[m]] += 1.0
-    tail = np.zeros(d * k_sc)
-    dt = horizon - t_last
-    for j in range(d):
-        for k in range(k_sc):
-            end = a[j, k] * np.exp(-decays[k] * dt)
-            tail[j * k_sc + k] = (cnt[j] - end) - (ig[n - 1, j * k_sc + k] if n > 0 else 0.0)
-    return g, ig, tail
+    grid = np.append(times, float(horizon))
+    is_event = np.ones(n + 1, dtype=np.bool_)
+    is_event[n] = False
+    g, ig = grid_kernel_features(grid, np.append(dims, 0).astype(np.int64), is_event, d, decays)
+    tail = ig[n] - (ig[n - 1] if n > 0 else 0.0)
+    return g[:n], ig[:n], tail
 
 
 def _state_time(times: FloatArray, horizon: float, states: IntArray, tail_state: int, n_states: int,
