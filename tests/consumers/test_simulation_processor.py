@@ -246,19 +246,26 @@ def test_budget_refusal_is_a_status_and_no_reference_reaches_the_advisor() -> No
     assert ok and all(5 <= v["n_paths"] < v["n_paths_requested"] == 1000 for v in ok)
 
 
+def _continue_from_changelog(snapshot: dict[str, Any], records: list[Any]) -> list[Emit]:
+    """Rebuild keyed state from its canonical JSON (what the changelog carries) and process ``records``
+    with a new processor, committing after each, as a restarted consumer would."""
+    restored = TransactionalState()
+    for key, value in snapshot.items():
+        restored.restore(key, json.loads(canonical_json(value)))
+    processor, rest = SimulationProcessor(_cfg()), list[Emit]()
+    for record in records:
+        rest.extend(processor.process(record, restored))
+        restored.commit()
+    return rest
+
+
 def test_state_restored_from_its_json_changelog_continues_byte_identically() -> None:
     """Stop half way, rebuild the keyed state from its canonical JSON (what the changelog carries),
     continue with a new processor: the same records as one uninterrupted run."""
     feed = sorted(_feed(6000), key=lambda r: (r.timestamp_ms, r.topic != topic("quotes")))
     whole = run_offline(SimulationProcessor(_cfg()), feed)
     first = run_offline(SimulationProcessor(_cfg()), feed[:3000])
-    restored = TransactionalState()
-    for key, value in first.states[0].snapshot().items():
-        restored.restore(key, json.loads(canonical_json(value)))
-    processor, rest = SimulationProcessor(_cfg()), list[Emit]()
-    for record in feed[3000:]:
-        rest.extend(processor.process(record, restored))
-        restored.commit()
+    rest = _continue_from_changelog(first.states[0].snapshot(), feed[3000:])
     dump = [canonical_json([e.key, e.value]) for e in whole.outputs]
     assert dump == [canonical_json([e.key, e.value]) for e in first.outputs + rest]
     assert any(e.topic == topic("shortfall") for e in rest) and any(e.topic == topic("calibration") for e in rest)
@@ -276,13 +283,7 @@ def test_state_written_before_window_chunking_restores_and_continues_byte_identi
     monkeypatch.undo()
     snap = first.states[0].snapshot()
     assert max(len(v["e"]) for k, v in snap.items() if k.startswith("wb:")) > window.CHUNK_EVENTS
-    restored = TransactionalState()
-    for key, value in snap.items():
-        restored.restore(key, json.loads(canonical_json(value)))
-    processor, rest = SimulationProcessor(_cfg()), list[Emit]()
-    for record in feed[3000:]:
-        rest.extend(processor.process(record, restored))
-        restored.commit()
+    rest = _continue_from_changelog(snap, feed[3000:])
     dump = [canonical_json([e.key, e.value]) for e in whole.outputs]
     assert dump == [canonical_json([e.key, e.value]) for e in first.outputs + rest]
     assert any(e.topic == topic("calibration") for e in rest)
