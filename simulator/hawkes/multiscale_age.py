@@ -34,13 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
-from scipy.optimize import minimize
 
 from simulator.hawkes._blas import single_threaded_blas
 from simulator.hawkes.criteria import InformationCriteria
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import DimensionFit, GoodnessReport
 from simulator.hawkes.kernel_features import grid_kernel_features
+from simulator.hawkes.modulated_row import solve_row
 from simulator.hawkes.multiscale import MultiScaleParams
 
 FloatArray = NDArray[np.float64]
@@ -178,24 +178,8 @@ def _ratio(n: FloatArray, c: FloatArray) -> FloatArray:
 def _row_given_h(th0: FloatArray, h: FloatArray, r: _RowGrid, ts: FloatArray, igs: FloatArray,
                  nb: int) -> tuple[FloatArray, bool]:
     """Concave row problem with the factors fixed (log h is a constant inside the log)."""
-    n = max(r.own.size, 1)
-    lens, comp, gi, bins = h @ ts, h @ igs, r.g, r.bins_at_events
-
-    def obj(theta: FloatArray) -> tuple[float, FloatArray]:
-        lam = theta[:nb][bins] + gi @ theta[nb:]
-        if np.any(lam <= 0.0):
-            return 1e300, np.zeros_like(theta)
-        inv = 1.0 / lam
-        f = -(float(np.sum(np.log(lam))) - float(lens @ theta[:nb]) - float(comp @ theta[nb:])) / n
-        grad = np.empty_like(theta)
-        grad[:nb] = -(np.bincount(bins, weights=inv, minlength=nb) - lens) / n
-        grad[nb:] = -(gi.T @ inv - comp) / n
-        return f, grad
-
-    bounds = [(1e-10, None)] * nb + [(0.0, 100.0)] * (th0.shape[0] - nb)
-    res = minimize(obj, np.maximum(th0, np.r_[np.full(nb, 1e-10), np.zeros(th0.shape[0] - nb)]), jac=True,
-                   method="L-BFGS-B", bounds=bounds, options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-9})
-    return np.asarray(res.x), bool(res.success)
+    x, _, ok = solve_row(th0, h @ ts, h @ igs, r.g, r.bins_at_events, nb)
+    return x, ok
 
 
 def goodness_age(base: MultiScaleParams, factors: FloatArray, age_edges: FloatArray, events: HawkesEvents,
