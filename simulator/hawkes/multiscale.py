@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
-from scipy import stats
 
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import DimensionFit, GoodnessReport
@@ -287,18 +286,11 @@ def goodness_multiscale(params: MultiScaleParams, events: HawkesEvents) -> Goodn
                        np.concatenate([events.dims, [0]]), events.horizon, events.dim)
     out = []
     for i, r in enumerate(res):
-        ks_stat, ks_p = float("nan"), float("nan")
-        if r.size > 1:
-            ks = stats.kstest(r, "expon")
-            ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
         # compensator of dimension i at the horizon: append a probe event and read it off
         probe = HawkesEvents(end.times, np.concatenate([events.dims, [i]]), events.horizon, events.dim)
         c_end = float(_compensator_ms(probe.times, probe.dims, params.baseline, params.edges, params.alpha,
                                       params.decays)[-1])
-        out.append(DimensionFit(dim=i, n_events=int(counts[i]), ks_statistic=ks_stat, ks_pvalue=ks_p,
-                                residual_mean=float(np.mean(r)) if r.size else float("nan"),
-                                empirical_rate=float(counts[i] / events.horizon),
-                                model_rate=c_end / events.horizon))
+        out.append(DimensionFit.of_residuals(i, r, int(counts[i]), events.horizon, c_end / events.horizon))
     rho = params.spectral_radius()
     return GoodnessReport(dims=out, branching_ratio=rho,
                           stationary_intensity=params.mean_intensity() if rho < 1.0 else None)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 from simulator.hawkes._blas import single_threaded_blas
 from simulator.hawkes.criteria import InformationCriteria
@@ -197,12 +196,6 @@ def goodness_age(base: MultiScaleParams, factors: FloatArray, age_edges: FloatAr
         inc = cell_h[r.cell] * (r.length * base.baseline[i][r.bins] + r.dig @ base.alpha[i].reshape(-1))
         comp = np.cumsum(inc)
         res = np.diff(comp[r.own], prepend=0.0)
-        ks_stat, ks_p = float("nan"), float("nan")
-        if res.size > 1:
-            ks = stats.kstest(res, "expon")
-            ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
-        out.append(DimensionFit(dim=i, n_events=int(res.size), ks_statistic=ks_stat, ks_pvalue=ks_p,
-                                residual_mean=float(np.mean(res)) if res.size else float("nan"),
-                                empirical_rate=float(res.size / events.horizon),
-                                model_rate=float(comp[-1] / events.horizon) if comp.size else float("nan")))
+        out.append(DimensionFit.of_residuals(i, res, res.size, events.horizon,
+                                             float(comp[-1] / events.horizon) if comp.size else float("nan")))
     return GoodnessReport(dims=out, branching_ratio=float("nan"), stationary_intensity=None)

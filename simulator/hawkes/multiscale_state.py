@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 from simulator.hawkes._blas import single_threaded_blas
 from simulator.hawkes.criteria import InformationCriteria
@@ -199,12 +198,6 @@ def _goodness(theta: list[FloatArray], h: FloatArray, dims: IntArray, states: In
         comp = np.cumsum(inc)
         idx = np.flatnonzero(dims == i)
         r = np.diff(comp[idx], prepend=0.0)
-        ks_stat, ks_p = float("nan"), float("nan")
-        if r.size > 1:
-            ks = stats.kstest(r, "expon")
-            ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
-        out.append(DimensionFit(dim=i, n_events=int(idx.size), ks_statistic=ks_stat, ks_pvalue=ks_p,
-                                residual_mean=float(np.mean(r)) if r.size else float("nan"),
-                                empirical_rate=float(idx.size / events.horizon),
-                                model_rate=float(comp[-1] / events.times[-1]) if comp.size else float("nan")))
+        out.append(DimensionFit.of_residuals(i, r, idx.size, events.horizon,
+                                             float(comp[-1] / events.times[-1]) if comp.size else float("nan")))
     return GoodnessReport(dims=out, branching_ratio=float("nan"), stationary_intensity=None)
