@@ -8,6 +8,7 @@ import pytest
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale_age import fit_age_modulated, goodness_age
 from simulator.hawkes.multiscale_fit import MultiScaleFit, fit_multiscale
+from tests.support.modulated_hawkes import simulate_modulated
 
 MU = np.array([0.4, 0.3])
 ALPHA = np.array([[0.3, 0.1], [0.2, 0.25]])
@@ -17,32 +18,8 @@ H = np.array([[0.3, 1.6, 1.0], [2.0, 0.7, 1.0]])  # row 0 refractory, row 1 burs
 
 
 def _simulate(h: np.ndarray, n_events: int, seed: int) -> HawkesEvents:
-    """Ogata thinning of lambda_i = h[i, age class of i] (mu_i + sum_j alpha_ij decay A_j(t)): the
-    excitation only decays between events, so max_s h[i, s] times it bounds lambda_i until the
-    next event, whatever age crossings happen in between."""
-    rng = np.random.default_rng(seed)
-    edges = np.asarray(EDGES)
-    t = 0.0
-    a = np.zeros(2)
-    last = np.full(2, -np.inf)
-    times: list[float] = []
-    dims: list[int] = []
-    hmax = h.max(axis=1)
-    while len(times) < n_events:
-        lam_bar = float(np.sum(hmax * (MU + DECAY * ALPHA @ a)))
-        dt = rng.exponential(1.0 / lam_bar)
-        a *= np.exp(-DECAY * dt)
-        t += dt
-        cls = np.searchsorted(edges, t - last, side="right")
-        lam = h[np.arange(2), cls] * (MU + DECAY * ALPHA @ a)
-        u = rng.random() * lam_bar
-        if u < lam.sum():
-            i = 0 if u < lam[0] else 1
-            times.append(t)
-            dims.append(i)
-            a[i] += 1.0
-            last[i] = t
-    return HawkesEvents(np.array(times), np.array(dims, np.int64), times[-1] + 1e-9, 2)
+    """Own-age factors ``h`` over the classes of EDGES (tests.support.modulated_hawkes)."""
+    return simulate_modulated(MU, ALPHA, DECAY, n_events, seed, age_factors=h, age_edges=EDGES)[0]
 
 
 def _start(ev: HawkesEvents) -> MultiScaleFit:
@@ -99,35 +76,8 @@ H_ST = np.array([[1.0, 0.5, 1.8], [1.0, 1.6, 0.6]])
 
 
 def _simulate_with_states(n_events: int, seed: int) -> tuple[HawkesEvents, np.ndarray, int]:
-    """Age factors H times spread-state factors H_ST; the state jumps (uniformly) after an event
-    with probability 0.2, so it is constant between events and known before each one."""
-    rng = np.random.default_rng(seed)
-    edges = np.asarray(EDGES)
-    t, s = 0.0, 0
-    a = np.zeros(2)
-    last = np.full(2, -np.inf)
-    times: list[float] = []
-    dims: list[int] = []
-    states: list[int] = []
-    while len(times) < n_events:
-        lam_bar = float(np.sum(H.max(axis=1) * H_ST[:, s] * (MU + DECAY * ALPHA @ a)))
-        dt = rng.exponential(1.0 / lam_bar)
-        a *= np.exp(-DECAY * dt)
-        t += dt
-        cls = np.searchsorted(edges, t - last, side="right")
-        lam = H[np.arange(2), cls] * H_ST[:, s] * (MU + DECAY * ALPHA @ a)
-        u = rng.random() * lam_bar
-        if u < lam.sum():
-            i = 0 if u < lam[0] else 1
-            times.append(t)
-            dims.append(i)
-            states.append(s)
-            a[i] += 1.0
-            last[i] = t
-            if rng.random() < 0.2:
-                s = int(rng.integers(0, 3))
-    ev = HawkesEvents(np.array(times), np.array(dims, np.int64), times[-1] + 1e-9, 2)
-    return ev, np.array(states, np.int64), s
+    """Age factors H times spread-state factors H_ST (tests.support.modulated_hawkes)."""
+    return simulate_modulated(MU, ALPHA, DECAY, n_events, seed, age_factors=H, age_edges=EDGES, state_factors=H_ST)
 
 
 def test_recovers_age_and_spread_state_factors_together_within_10_percent() -> None:

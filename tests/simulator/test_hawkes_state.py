@@ -11,6 +11,7 @@ from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_fit import fit_multiscale
 from simulator.hawkes.multiscale_state import compact_states, fit_state_modulated, spread_states, tick_states
 from simulator.validation_diagnostics import free_kernel_fit, lag_bump, lobster_unfitted_spread_moves, one_tick_evidence
+from tests.support.modulated_hawkes import simulate_modulated
 
 MU = np.array([0.5, 0.3])
 ALPHA = np.array([[0.3, 0.1], [0.2, 0.2]])
@@ -19,32 +20,8 @@ H = np.array([[1.0, 0.5, 2.0], [1.0, 1.5, 0.7]])
 
 
 def _simulate(h: np.ndarray, n_events: int, seed: int) -> tuple[HawkesEvents, np.ndarray, int]:
-    """Ogata thinning of lambda_i = h[i, s] (mu_i + sum_j alpha_ij decay A_j(t)); the state jumps
-    (to a uniformly drawn class) after an event with probability 0.2, so it is constant between
-    events and known before each one, as the fit assumes."""
-    rng = np.random.default_rng(seed)
-    t, s = 0.0, 0
-    a = np.zeros(2)  # decayed counts per source
-    times: list[float] = []
-    dims: list[int] = []
-    states: list[int] = []
-    while len(times) < n_events:
-        lam_bar = float(np.sum(h[:, s] * (MU + DECAY * ALPHA @ a)))  # intensities only decay until an event
-        dt = rng.exponential(1.0 / lam_bar)
-        a *= np.exp(-DECAY * dt)
-        t += dt
-        lam = h[:, s] * (MU + DECAY * ALPHA @ a)
-        u = rng.random() * lam_bar
-        if u < lam.sum():
-            i = 0 if u < lam[0] else 1
-            times.append(t)
-            dims.append(i)
-            states.append(s)
-            a[i] += 1.0
-            if rng.random() < 0.2:
-                s = int(rng.integers(0, h.shape[1]))
-    horizon = times[-1] + 1e-9
-    return HawkesEvents(np.array(times), np.array(dims, np.int64), horizon, 2), np.array(states, np.int64), s
+    """States jump after events (tests.support.modulated_hawkes), ``h`` the state factors."""
+    return simulate_modulated(MU, ALPHA, DECAY, n_events, seed, state_factors=h)
 
 
 def _start(events: HawkesEvents) -> MultiScaleParams:
