@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rich.progress import Progress
@@ -20,7 +20,7 @@ from consumers.state.processor import StateProcessor
 from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import LobsterFormatError, lobster_records
 from producers.records import FeedRecord
-from streams.offline import run_offline
+from streams.offline import OfflineResult, run_offline
 from streams.processor import SourceRecord
 from torghut_domain.topics import topic
 
@@ -35,13 +35,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     off.set_defaults(func=_offline)
 
 
-def _source_records(feed: Iterator[FeedRecord]) -> Iterator[SourceRecord]:
+def source_records(feed: Iterator[FeedRecord]) -> Iterator[SourceRecord]:
+    """Feed records as the runtime would hand them over: one partition per topic, offsets in order."""
     offsets: dict[str, int] = {}
     for record in feed:
         name = topic(record.kind)
         offset = offsets.get(name, 0)
         offsets[name] = offset + 1
         yield SourceRecord(name, 0, offset, record.ts_ns // 1_000_000, record.symbol, record.value)
+
+
+def state_run(feed: Iterable[FeedRecord]) -> OfflineResult:
+    """The state processor over a recorded feed, offline: the state records the advisor and the replay
+    read (one definition for the replay's timeline, tuning and touch check)."""
+    return run_offline(StateProcessor(), list(source_records(iter(feed))))
 
 
 def _offline(args: argparse.Namespace) -> int:
@@ -51,7 +58,7 @@ def _offline(args: argparse.Namespace) -> int:
         with Progress(transient=True) as progress:
             task = progress.add_task("reading", total=args.limit)
             inputs = []
-            for record in _source_records(feed):
+            for record in source_records(feed):
                 inputs.append(record)
                 if len(inputs) % 5000 == 0:
                     progress.update(task, completed=len(inputs))

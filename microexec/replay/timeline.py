@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from consumers.advisor.processor import AdvisorProcessor
-from consumers.state.processor import StateProcessor
-from microexec.offline_cli import _source_records
+from microexec.offline_cli import state_run
 from producers.records import FeedRecord
 from streams.offline import as_inputs, run_offline
 from streams.timeutil import TimestampError, parse_ts_ns
@@ -44,7 +43,7 @@ def build_timeline(feed: Sequence[FeedRecord], advisor: AdvisorProcessor | None 
                    say: Callable[[str], None] = lambda _m: None) -> Timeline:
     """State records from the feed, advice records from the states, merged in event time."""
     say("state processor")
-    states = run_offline(StateProcessor(), list(_source_records(iter(feed))))
+    states = state_run(feed)
     say("advisor processor")
     advice = run_offline(advisor or AdvisorProcessor(), as_inputs(states.outputs))
     out: list[tuple[int, int, int, TimedRecord]] = []

@@ -97,13 +97,10 @@ def hazard_reliability(feed: Sequence[FeedRecord], tape: Tape, horizon_s: float 
     share of children joining the bid and the ask then that filled within ``horizon_s``, by hazard bucket.
     Why: the advisor turns an order passive on this hazard (PassiveFillConfig); the recording says whether a
     high hazard means a likely fill."""
-    from consumers.state.processor import StateProcessor
-    from microexec.offline_cli import _source_records
-    from streams.offline import run_offline
+    from microexec.offline_cli import state_run
     from streams.timeutil import parse_ts_ns
 
-    states = [e.value for e in run_offline(StateProcessor(), list(_source_records(iter(feed)))).outputs
-              if isinstance(e.value, dict)]
+    states = [e.value for e in state_run(feed).outputs if isinstance(e.value, dict)]
     ts = np.array([parse_ts_ns(str(s["event_ts"])) for s in states], dtype=np.float64)
     hz = np.array([float(s["fill_hazard"]) for s in states])
     ok = np.flatnonzero(ts + horizon_s * 1e9 <= tape.quotes[-1, 0])

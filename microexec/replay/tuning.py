@@ -29,8 +29,7 @@ from typing import Any
 
 from consumers.advisor.advisor import AdvisorConfig, passive_fill_probability
 from consumers.advisor.processor import AdvisorProcessor
-from consumers.state.processor import StateProcessor
-from microexec.offline_cli import _source_records
+from microexec.offline_cli import state_run
 from microexec.replay.metrics import criteria, regime_table, summarize
 from microexec.replay.outcomes import PairOutcome, rejected_arm
 from microexec.replay.run import ReplayConfig, arm, default_orders, policy_label
@@ -67,7 +66,7 @@ def seed_rows(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig)
     the advised arm with the rule off (P) and always on (M)."""
     market = load_simulated_market(seed, seconds=seconds, ks=False)
     orders = default_orders(market, n_orders, 1, None, (30.0, 120.0))
-    states = run_offline(StateProcessor(), list(_source_records(iter(market.feed)))).outputs
+    states = state_run(market.feed).outputs
     rc = ReplayConfig()
     base_order, base_pol = baseline_order(rc.paper), baseline_policy(rc.paper)
     keys = [(o.symbol, o.submitted_ns) for o in orders]
