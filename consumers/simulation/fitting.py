@@ -23,7 +23,6 @@ import numpy as np
 from consumers.simulation.window import as_envelopes
 from simulator.calibration.calibrate import MIN_EVENTS, Calibration, calibrate
 from simulator.calibration.torghut import TorghutFormatError, flow_from_envelopes
-from simulator.calibration.touch_balance import balance_touch_adds
 from simulator.hawkes.params import HawkesParams
 from simulator.market.model import MarketModel
 from simulator.market.types import DIM_NAMES, N_DIMS
@@ -98,10 +97,6 @@ def fit_window(symbol: str, events: list[list[Any]], previous: dict[str, Any] | 
                                    source=f"window:{symbol}")
     except TorghutFormatError as exc:
         raise FitFailure("unmappable_window", str(exc)) from None
-    # The window is a top-of-book feed: touch adds are balanced as the replay's calibration does
-    # (simulator.calibration.touch_balance), or on a requoting venue (crypto) the calibrated touch only
-    # grows, its price freezes, and a passive child in the Monte Carlo never fills.
-    flow = balance_touch_adds(flow)
     active = _active(flow.counts())
     if len(active) < 2:
         raise FitFailure("too_few_event_types", f"{len(active)} event types with >= {MIN_EVENTS} events")

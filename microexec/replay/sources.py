@@ -33,7 +33,6 @@ from simulator.calibration import (
     load_lobster,
 )
 from simulator.calibration.lobster import LobsterFormatError as CalibrationLobsterError
-from simulator.calibration.touch_balance import balance_touch_adds
 
 BINANCE_SIZE_UNIT = 1e-5  # model counts BTC in 1e-5 units (sizes are fractional on crypto venues)
 
@@ -173,9 +172,8 @@ def calibrate_window(kind: str, paths: list[Path], feed: list[FeedRecord], tick_
         else:
             envs = [r.value for r in feed if r.kind in (QUOTE, TRADE) and lo <= r.ts_ns <= hi]
             flow = flow_from_envelopes(envs, tick_size=tick_size,
-                                       size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind)
-            if balance_touch:
-                flow = balance_touch_adds(flow)
+                                       size_unit=BINANCE_SIZE_UNIT if kind == "binance" else 1.0, source=kind,
+                                       balance_touch=balance_touch)
         return calibrate(flow, progress=say)
     except (CalibrationLobsterError, TorghutFormatError, ValueError) as exc:
         raise MarketInputError(f"cannot calibrate the simulator on this {kind} input: {exc}") from exc

@@ -63,13 +63,13 @@ def envelopes(paths: list[Path], max_records: int | None = None) -> Iterator[dic
 
 
 def load_binance(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = BTC_SIZE_UNIT,
-                 max_records: int | None = None) -> RecordedFlow:
+                 max_records: int | None = None, balance_touch: bool = True) -> RecordedFlow:
     ps = [Path(p) for p in paths]
     for p in ps:
         if not p.is_file():
             raise FileNotFoundError(f"Binance recording not found: {p}")
     flow = flow_from_envelopes(envelopes(ps, max_records), tick_size=tick_size, size_unit=size_unit,
-                               source=",".join(str(p) for p in ps))
+                               source=",".join(str(p) for p in ps), balance_touch=balance_touch)
     if not np.all(np.isfinite(flow.times)):
         raise ValueError("non-finite event times in the recording")
     return flow

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from simulator.calibration.flow import RecordedFlow, separate_ties
+from simulator.calibration.touch_balance import balance_touch_adds
 from simulator.market.types import (
     CANCEL_ASK,
     CANCEL_BID,
@@ -136,20 +137,27 @@ def read_envelopes(paths: list[Path]) -> list[Record]:
 
 
 def flow_from_envelopes(envelopes: Iterable[dict[str, Any]], tick_size: float = 0.01, size_unit: float = 1.0,
-                        source: str = "stream") -> RecordedFlow:
-    """The same mapping for envelopes already in memory (a consumer's rolling window)."""
+                        source: str = "stream", *, balance_touch: bool = True) -> RecordedFlow:
+    """The same mapping for envelopes already in memory (a consumer's rolling window).
+
+    ``balance_touch`` (default) scales the touch adds as ``simulator.calibration.touch_balance`` says:
+    every calibration from a top-of-book feed needs it, or on a requoting venue the model's touch only
+    grows; False gives the raw mapping (its tests, and ``microexec.replay.touch_check --unbalanced``)."""
     recs = [parse_envelope(env, k, f"{source}[{k}]") for k, env in enumerate(envelopes)]
     recs.sort(key=lambda r: (r[0], r[1]))
-    return _map(recs, tick_size, size_unit, source)
+    flow = _map(recs, tick_size, size_unit, source)
+    return balance_touch_adds(flow) if balance_touch else flow
 
 
-def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: float = 1.0) -> RecordedFlow:
+def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: float = 1.0, *,
+                 balance_touch: bool = True) -> RecordedFlow:
     """Map Torghut quote+trade envelopes to the model's event types.
 
     ``size_unit`` turns sizes into the integer units the model counts (1 share for equities;
     e.g. 1e-5 BTC for crypto, whose sizes are fractional).
     """
-    return _map(read_envelopes([Path(p) for p in paths]), tick_size, size_unit, ",".join(str(p) for p in paths))
+    flow = _map(read_envelopes([Path(p) for p in paths]), tick_size, size_unit, ",".join(str(p) for p in paths))
+    return balance_touch_adds(flow) if balance_touch else flow
 
 
 def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) -> RecordedFlow:

@@ -19,7 +19,9 @@ side: expected volume added at the touch = volume the market's cancels remove + 
 (each of the market's cancels removes one whole order at the touch, of mean size ``f * s_add``).
 Touch-add sizes are multiplied by ``f`` when it is below 1; nothing else changes (event times, and so
 the Hawkes fit, are untouched). Order-by-order data (LOBSTER) need no such step: there each cancel
-names its order.
+names its order. The top-of-book mapping applies it itself (``flow_from_envelopes``, ``load_torghut``,
+``load_binance``, ``balance_touch=True`` by default), so every calibration from such a feed (the
+replay's, the simulation consumer's, ``microexec calibrate``) gets the same model.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def _requoting_window(seed: int, n: int = 4000) -> list[list[Any]]:
 
 def test_the_consumers_fit_balances_the_touch_adds_of_a_requoting_feed() -> None:
     events = _requoting_window(7)
-    raw = flow_from_envelopes(as_envelopes("X", events), tick_size=0.01, size_unit=1.0, source="t")
+    raw = flow_from_envelopes(as_envelopes("X", events), tick_size=0.01, size_unit=1.0, source="t", balance_touch=False)
     scale = touch_scale(raw)
     assert scale["bid"] < 0.6 and scale["ask"] < 0.6  # the feed is unbalanced: the test can fail
     fitted = fit_window("X", events, None, tick_size=0.01, size_unit=1.0, max_iter=30)
