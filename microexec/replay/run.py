@@ -21,7 +21,13 @@ from microexec.replay.outcomes import ArmOutcome, PairOutcome, rejected_arm
 from microexec.replay.sources import Market
 from microexec.replay.timeline import Timeline, arrivals
 from producers.paper.orders import PaperOrder, generate_orders
-from producers.paper.policy_map import PaperConfig, advised_execution, baseline_order, baseline_policy
+from producers.paper.policy_map import (
+    PaperConfig,
+    advised_catch_up,
+    advised_execution,
+    baseline_order,
+    baseline_policy,
+)
 from producers.paper.split_book import DEFAULT_WARMUP_S, execute_arms, order_seed
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult
@@ -70,7 +76,8 @@ def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrd
     for order, arrival in zip(orders, decided, strict=True):
         model, market_regime = market.model_at(order.symbol, order.submitted_ns)
         policy, stretch = advised_execution(arrival.applied, cfg.paper)
-        b, a = execute_arms(model, order, base_policy, policy, stretch, order_seed(cfg.seed, order), cfg.warmup_s)
+        b, a = execute_arms(model, order, base_policy, policy, stretch, order_seed(cfg.seed, order), cfg.warmup_s,
+                            advised_catch_up(policy, cfg.paper))
         base_arm = arm(order, b, market.size_unit)
         adv_arm = rejected_arm(base_arm) if arrival.applied.risk_rejected else arm(order, a, market.size_unit)
         adv = arrival.advice or {}

@@ -1,6 +1,8 @@
-"""Tunes the advisor's passive-fill threshold on the tuning seeds only (simulated seeds 1-20).
+"""Tunes the advisor's passive-fill threshold and the advised arm's catch-up on the tuning seeds only
+(simulated seeds 1-20).
 
     python -m microexec.replay.tuning [--seeds 1-20] [--seconds 900] [--orders 100] [--out FILE]
+    python -m microexec.replay.tuning --catch-up [--seeds 1-20] [--out FILE]
 
 Why a script: the held-out validation (microexec.replay.validation) is only credible if the
 threshold was chosen without it; this records how it was chosen, and on what. It never runs a
@@ -15,6 +17,12 @@ threshold ``t`` an order's advised outcome is P's when its passive-fill probabil
 least ``t``, else M's: the same rows a replay with threshold ``t`` would give, orders being
 independent counterfactuals. Each candidate is then judged with the replay's own criteria
 (microexec/replay/metrics.py), per seed and pooled.
+
+``--catch-up``: the advice at the configured threshold, the baseline arm once per order, and the
+advised arm of every passive order once per catch-up candidate (``CATCH_UPS``: tolerance behind the
+advised schedule before crossing x final window in which any deficit crosses; producers/paper/catchup.py);
+marketable and rejected orders do not depend on it. Printed per candidate like the thresholds, plus the
+one-sided fill figure (advisor at most 2 points below the baseline) beside the symmetric one.
 """
 
 from __future__ import annotations
@@ -30,13 +38,14 @@ from typing import Any
 from consumers.advisor.advisor import AdvisorConfig, passive_fill_probability
 from consumers.advisor.processor import AdvisorProcessor
 from microexec.offline_cli import state_run
-from microexec.replay.metrics import criteria, regime_table, summarize
+from microexec.replay.metrics import criteria, fill_within, regime_table, summarize
 from microexec.replay.outcomes import PairOutcome, rejected_arm
 from microexec.replay.run import ReplayConfig, arm, default_orders, policy_label
 from microexec.replay.simulated import load_simulated_market
 from microexec.replay.timeline import TimedRecord, Timeline, arrivals
 from microexec.replay.validation import FORCED_SEED, SIM_SEEDS, TUNING_SEEDS
-from producers.paper.policy_map import advised_execution, baseline_order, baseline_policy
+from producers.paper.catchup import CatchUp
+from producers.paper.policy_map import PaperConfig, advised_catch_up, advised_execution, baseline_order, baseline_policy
 from producers.paper.split_book import execute_arms, order_seed
 from streams.offline import as_inputs, run_offline
 from streams.timeutil import parse_ts_ns
@@ -45,6 +54,10 @@ from torghut_domain.topics import topic
 
 HELD_OUT = {*SIM_SEEDS, FORCED_SEED}
 ALWAYS_MARKET = 1.0  # every friction limit keeps the baseline's type (unless a child is sure to fill)
+CATCH_UPS = (CatchUp(math.inf, 0.0),  # off: the reference
+             *(CatchUp(t, f) for t in (0.0, 0.02, 0.05, 0.1, 0.2, math.inf) for f in (0.0, 0.1, 0.25, 0.5)
+               if (t, f) != (math.inf, 0.0) and not (t == 0.0 and f > 0.0)),
+             *(CatchUp(t, 0.0) for t in (0.125, 0.15, 0.175, 0.25, 0.3, 0.4)))
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, ALWAYS_MARKET)
 
 
@@ -88,7 +101,8 @@ def seed_rows(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig)
             policy, stretch = advised_execution(a.applied, rc.paper)
             hit = [d for d in done if d[0] == policy and d[1] == stretch]
             if not hit:
-                b, adv = execute_arms(model, order, base_pol, policy, stretch, order_seed(rc.seed, order), rc.warmup_s)
+                b, adv = execute_arms(model, order, base_pol, policy, stretch, order_seed(rc.seed, order), rc.warmup_s,
+                                      advised_catch_up(policy, rc.paper))
                 hit = [(policy, stretch, arm(order, b), arm(order, adv))]
                 done += hit
             _, _, base_arm, adv_arm = hit[0]
@@ -113,13 +127,79 @@ def pairs_at(rows: list[dict[str, Any]], threshold: float) -> list[PairOutcome]:
     return out
 
 
+def catch_up_rows(seed: int, seconds: float, n_orders: int, cfg: AdvisorConfig,
+                  candidates: tuple[CatchUp, ...] = CATCH_UPS) -> dict[CatchUp, list[PairOutcome]]:
+    """Per candidate catch-up, the seed's pairs (as ``microexec replay`` with that catch-up would give)."""
+    market = load_simulated_market(seed, seconds=seconds, ks=False)
+    orders = default_orders(market, n_orders, 1, None, (30.0, 120.0))
+    rc = ReplayConfig()
+    decided = arrivals(_timeline(state_run(market.feed).outputs, cfg), [(o.symbol, o.submitted_ns) for o in orders],
+                       baseline_order(rc.paper), rc.rules)
+    base_pol = baseline_policy(rc.paper)
+    candidates = tuple(dict.fromkeys(candidates))
+    out: dict[CatchUp, list[PairOutcome]] = {c: [] for c in candidates}
+    for order, a in zip(orders, decided, strict=True):
+        model, regime = market.model_at(order.symbol, order.submitted_ns)
+        policy, stretch = advised_execution(a.applied, rc.paper)
+        ss = order_seed(rc.seed, order)
+        b = None
+        shared = None
+        for c in candidates:
+            cu = advised_catch_up(policy, PaperConfig(catch_up=c))
+            if cu is None and shared is not None:
+                out[c].append(shared)
+                continue
+            b_res, adv = execute_arms(model, order, base_pol, policy, stretch, ss, rc.warmup_s, cu)
+            b = b or arm(order, b_res)
+            pair = PairOutcome(order.order_id, order.symbol, order.side, order.quantity, order.submitted_ns,
+                               order.horizon_s, regime or a.regime, a.regime, a.applied.applied,
+                               a.applied.fallback_reason, a.applied.adverse_selection_risk, None, b,
+                               rejected_arm(b) if a.applied.risk_rejected else arm(order, adv),
+                               "risk-rejected" if a.applied.risk_rejected else policy_label(policy, stretch),
+                               1.0 if a.applied.risk_rejected else stretch)
+            if cu is None:
+                shared = pair
+            out[c].append(pair)
+    return out
+
+
+def catch_up_main(seeds: list[int], seconds: float, n_orders: int, out: Path | None) -> None:
+    cfg = AdvisorConfig()
+    per_seed: dict[int, dict[CatchUp, list[PairOutcome]]] = {}
+    for s in seeds:
+        t0 = time.perf_counter()
+        per_seed[s] = catch_up_rows(s, seconds, n_orders, cfg)
+        print(f"seed {s}: {time.perf_counter() - t0:.1f} s", flush=True)
+    summary = []
+    for c in CATCH_UPS:
+        runs = [judge(per_seed[s][c]) for s in seeds]
+        pooled = judge([p for s in seeds for p in per_seed[s][c]])
+        line = {"catch_up": c.label(), "tolerance": c.tolerance, "final": c.final,
+                "passing_seeds": sum(r["pass"] for r in runs),
+                "fill_within_seeds": sum(r["fill_rate_pass"] for r in runs),
+                "fill_symmetric_seeds": sum(r["fill_symmetric"] for r in runs),
+                "regimes_pass_seeds": sum(r["stable_across_regimes_pass"] for r in runs),
+                "mean_pass_seeds": sum(r["mean_slippage_pass"] for r in runs),
+                "p95_pass_seeds": sum(r["p95_shortfall_pass"] for r in runs),
+                "pooled_fill_gap_pp": pooled["fill_gap_pp"], "pooled_mean_bps": pooled["mean_bps"],
+                "pooled_p95_bps": pooled["p95_bps"], "pooled_regimes": pooled["regimes"],
+                "seed_fill_gaps_pp": [round(r["fill_gap_pp"], 2) for r in runs]}
+        summary.append(line)
+        print(json.dumps(line, default=lambda x: round(x, 4) if isinstance(x, float) else str(x)), flush=True)
+    if out:
+        out.write_text(json.dumps(summary, indent=1, default=lambda x: None if isinstance(x, float)
+                                  and not math.isfinite(x) else x))
+
+
 def judge(pairs: list[PairOutcome]) -> dict[str, Any]:
     base, adv = summarize([p.baseline for p in pairs]), summarize([p.advised for p in pairs])
     regimes = regime_table(pairs)
     crit = {c.name: c for c in criteria(base, adv, regimes)}
     return {"pass": all(c.passed for c in crit.values()),
             **{f"{n}_pass": c.passed for n, c in crit.items()},
-            "fill_gap_pp": crit["fill_rate"].figure, "mean_bps": (base.mean_slippage_bps, adv.mean_slippage_bps),
+            "fill_gap_pp": crit["fill_rate"].figure,
+            "fill_symmetric": fill_within(base.fill_rate, adv.fill_rate),
+            "mean_bps": (base.mean_slippage_bps, adv.mean_slippage_bps),
             "p95_bps": (base.p95_shortfall_bps, adv.p95_shortfall_bps),
             "regimes": {r.regime: (r.baseline_fill_rate, r.advised_fill_rate) for r in regimes}}
 
@@ -130,11 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=900.0)
     ap.add_argument("--orders", type=int, default=100)
     ap.add_argument("--out", type=Path, help="JSON summary")
+    ap.add_argument("--catch-up", action="store_true", help="tune the advised arm's catch-up instead")
     args = ap.parse_args(argv)
     lo, hi = (int(x) for x in args.seeds.split("-"))
     seeds = list(range(lo, hi + 1))
     if HELD_OUT & set(seeds):
         raise SystemExit(f"refusing held-out seeds {sorted(HELD_OUT & set(seeds))}")
+    if args.catch_up:
+        catch_up_main(seeds, args.seconds, args.orders, args.out)
+        return
     cfg = AdvisorConfig()
     per_seed: dict[int, list[dict[str, Any]]] = {}
     for s in seeds:

@@ -40,7 +40,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from producers.paper.history import HistoryBook
 from producers.paper.orders import NS_PER_S, PaperOrder, generate_orders
-from producers.paper.policy_map import PaperConfig, advised_execution, baseline_order, baseline_policy
+from producers.paper.policy_map import (
+    PaperConfig,
+    advised_catch_up,
+    advised_execution,
+    baseline_order,
+    baseline_policy,
+)
 from producers.paper.split_book import (
     DEFAULT_WARMUP_S,
     execute_arms,
@@ -131,7 +137,8 @@ class PaperExecutor:
         model = self.model(order.symbol, regime)
         base_pol = baseline_policy(cfg.paper)
         adv_pol, stretch = advised_execution(applied, cfg.paper)
-        base, adv = execute_arms(model, order, base_pol, adv_pol, stretch, order_seed(cfg.seed, order), cfg.warmup_s)
+        base, adv = execute_arms(model, order, base_pol, adv_pol, stretch, order_seed(cfg.seed, order), cfg.warmup_s,
+                                 advised_catch_up(adv_pol, cfg.paper))
         shift = round((arrival_mid - base.arrival_mid) / model.tick_size) * model.tick_size
         advised_order = stretched_order(order, stretch)
         for arm, arm_order, result, pol in (("baseline", order, base, base_pol),

@@ -1,6 +1,6 @@
 """Torghut's order parameters -> the simulator's ExecutionPolicy, for each arm of the split book.
 
-Stable API (the replay report depends on it): :class:`PaperConfig`, :func:`baseline_order`,
+Stable API (the replay report depends on it): :class:`PaperConfig`, :func:`baseline_order`, :func:`advised_catch_up`,
 :func:`baseline_policy`, :func:`advised_policy`, :func:`no_looser`.
 
 Why a mapping and not ``ExecutionPolicy.from_advice``: the advisor arm must be *bounded by* the
@@ -35,6 +35,12 @@ stretched horizon: the "low" tier is then expressed as time (half pace = twice t
 a target that stops at half the order at the old deadline. In wall time the advised target curve is
 never steeper than the baseline's nor than the advice's own tier (``pace / stretch`` is at most both),
 the cap is never higher, and passive conversion alone stretches nothing.
+
+:func:`advised_catch_up` adds how a passive advised arm keeps up with that schedule
+(producers/paper/catchup.py): when its fill falls more than ``CATCH_UP.tolerance`` of the order behind
+the advised schedule, the deficit beyond that crosses at the baseline's own marketable price. It never
+takes the arm past the advised schedule, so in wall time the arm is still never ahead of the baseline's
+pace, and only a marketable baseline's advised arm gets it (a passive baseline stays passive).
 """
 
 from __future__ import annotations
@@ -42,11 +48,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from producers.paper.catchup import CatchUp
 from simulator.execution.policy import TIER_PACE, ExecutionPolicy
 from torghut_client import AppliedAdvice, BaselineOrder
 
 ORDER_TYPES = {"market": "marketable", "limit": "passive"}
 MAX_STRETCH = 3.0  # Torghut stretches execution time 1-3x when it tightens (TORGHUT.md)
+# Chosen on the tuning seeds 1-20 only (python -m microexec.replay.tuning --catch-up, docs/replay.md).
+CATCH_UP = CatchUp(tolerance=0.2, final=0.0)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class PaperConfig:
     decision_interval_s: float = 1.0
     feed_latency_s: float = 0.005
     order_entry_latency_s: float = 0.010
+    catch_up: CatchUp | None = CATCH_UP  # the advised arm's passive-with-catch-up rule; None = off
 
     def __post_init__(self) -> None:
         if not 0.0 < self.participation_rate <= 1.0:
@@ -145,6 +155,18 @@ def advised_execution(applied: AppliedAdvice, cfg: PaperConfig) -> tuple[Executi
     if pace_a < pace_b and stretch >= pace_b / pace_a - 1e-12:
         policy = replace(policy, urgency_schedule=base.urgency_schedule)
     return policy, stretch
+
+
+def advised_catch_up(policy: ExecutionPolicy, cfg: PaperConfig) -> CatchUp | None:
+    """The catch-up the advised arm works with (producers/paper/catchup.py), or None: only a passive
+    advised arm of a *marketable* baseline gets one (a passive baseline stays passive whatever the
+    advice; a marketable advised arm crosses already), and its price is the baseline's tolerance."""
+    base = baseline_policy(cfg)
+    if cfg.catch_up is None or not cfg.catch_up.active:
+        return None
+    if policy.order_type != "passive" or base.order_type != "marketable":
+        return None
+    return cfg.catch_up
 
 
 def no_looser(advised: ExecutionPolicy, baseline: ExecutionPolicy, stretch: float = 1.0) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,8 @@ from microexec.replay.outcomes import PairOutcome
 from microexec.replay.run import ReplayConfig, default_orders, execute_orders
 from microexec.replay.simulated import load_simulated_market
 from microexec.replay.timeline import build_timeline
+from producers.paper.catchup import CatchUp
+from producers.paper.policy_map import PaperConfig
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.65, 0.9])
@@ -37,3 +40,16 @@ def test_mixing_by_hazard_gives_the_replay_at_that_threshold(threshold: float) -
 def test_held_out_seeds_are_refused() -> None:
     with pytest.raises(SystemExit, match="held-out"):
         tuning.main(["--seeds", "2020-2030"])
+
+
+@pytest.mark.parametrize("catch_up", [CatchUp(math.inf, 0.0), CatchUp(0.2, 0.0), CatchUp(math.inf, 0.25)])
+def test_catch_up_rows_are_the_replay_with_that_catch_up(catch_up: CatchUp) -> None:
+    seed, seconds, n = 5, 300.0, 25
+    cfg = AdvisorConfig()
+    rows = tuning.catch_up_rows(seed, seconds, n, cfg, (CatchUp(math.inf, 0.0), catch_up))[catch_up]
+    market = load_simulated_market(seed, seconds=seconds, ks=False)
+    orders = default_orders(market, n, 1, None, (30.0, 120.0))
+    real = execute_orders(market, build_timeline(market.feed, AdvisorProcessor(cfg)), orders,
+                          ReplayConfig(paper=PaperConfig(catch_up=catch_up)))
+    assert [(p.baseline, p.advised, p.advised_policy) for p in rows] == \
+        [(p.baseline, p.advised, p.advised_policy) for p in real]
