@@ -196,7 +196,7 @@ def render(*, title: str, market: Mapping[str, Any], pairs: Sequence[PairOutcome
         + (f"<h3>By the state's liquidity regime at arrival</h3>{_regimes(by_state, charts=False)}" if by_state else "")
         + "<p class='meta'>A regime is judged with at least 6 orders filled in both arms (Torghut's minimum "
           "per symbol and regime); the advisor wins it when its mean slippage is not above the baseline's, "
-          "its fill rate within 2 points and its net-after-cost PnL not below.</p></section>",
+          "its fill rate not more than 2 points below and its net-after-cost PnL not below.</p></section>",
         f'<section id="divergence"><h2>Divergence over time</h2>{_divergence(order, t0)}</section>',
         f'<section id="calibration"><h2>Calibration (KS per dimension)</h2>'
         f'{_calibration(calibration, market.get("notes", []))}{_windows(windows)}</section>',

@@ -9,6 +9,8 @@ import pytest
 from microexec.replay.metrics import (
     ArmSummary,
     criteria,
+    fill_kept,
+    fill_within,
     lower_by,
     percentile,
     reduction,
@@ -150,6 +152,22 @@ def test_regime_lost_on_fill_rate_alone_and_at_the_edge() -> None:
     two = [pair("calm", arm(100.05, 100), arm(100.02, 98), k) for k in range(6)]
     assert regime_table(three)[0].why == "fill rate -3.0 pp"
     assert regime_table(two)[0].advisor_wins is True
+    # filling *more* is no loss (the goal is one-sided: the advisor must not look cheaper by not trading)
+    more = [pair("calm", arm(100.05, 97), arm(100.02, 100), k) for k in range(6)]
+    assert regime_table(more)[0].advisor_wins is True
+
+
+def test_fill_criterion_is_one_sided_and_reports_the_symmetric_reading() -> None:
+    regimes = regime_table([pair("calm", arm(100.05, 100, d=1), arm(100.02, 100), k) for k in range(6)])
+    more = criteria(_summary(10.0, 20.0, 0.50), _summary(8.0, 15.0, 0.55), regimes)[2]
+    assert more.passed and more.figure == pytest.approx(5.0) and "symmetric reading (within 2 either way): fail" \
+        in more.detail
+    near = criteria(_summary(10.0, 20.0, 0.50), _summary(8.0, 15.0, 0.51), regimes)[2]
+    assert near.passed and near.detail.endswith("either way): pass")
+    less = criteria(_summary(10.0, 20.0, 0.50), _summary(8.0, 15.0, 0.4799), regimes)[2]
+    assert not less.passed and less.detail.endswith("either way): fail")
+    assert fill_kept(0.5, 0.48) and not fill_kept(0.5, 0.4799) and fill_kept(0.5, 0.9)
+    assert fill_within(0.5, 0.52) and not fill_within(0.5, 0.5201) and not fill_kept(math.nan, 0.5)
 
 
 def test_stable_criterion_fails_without_any_judged_regime() -> None:
