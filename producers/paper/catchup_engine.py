@@ -9,12 +9,14 @@ which is what keeps the two from drifting silently. Folding it into the engine a
 natural next step once the engine is free.
 
 The numba cache of this file inlines the simulator's book; ``_fresh_cache`` drops it when any of the
-sources the simulator's own cache guard watches changes (numba keys a cache on its own file only).
+sources the simulator's own cache guard watches, or catchup.py, changes (numba keys a cache on its own
+file only).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numba as nb
@@ -94,7 +96,7 @@ A_CATCHUP = 3  # a catch-up IOC; its pending-action oid slot carries the advised
 
 def _fresh_cache() -> None:
     root = Path(_cache_guard.__file__).resolve().parents[1]
-    h = hashlib.sha256(Path(__file__).read_bytes())
+    h = hashlib.sha256(Path(__file__).read_bytes() + (Path(__file__).parent / "catchup.py").read_bytes())
     for rel in _cache_guard._SOURCES:
         p = root / rel
         h.update(rel.encode() + (p.read_bytes() if p.exists() else b"<missing>"))
@@ -105,7 +107,7 @@ def _fresh_cache() -> None:
         for f in stamp.parent.glob("catchup_engine*.nbi"):
             f.unlink(missing_ok=True)
         stamp.parent.mkdir(exist_ok=True)
-        tmp = stamp.with_suffix(f".{__import__('os').getpid()}.tmp")
+        tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(h.hexdigest() + "\n")
         tmp.replace(stamp)
     except OSError:
