@@ -20,7 +20,7 @@ independent counterfactuals. Each candidate is then judged with the replay's own
 
 ``--catch-up``: the advice at the configured threshold, the baseline arm once per order, and the
 advised arm of every passive order once per catch-up candidate (``CATCH_UPS``: tolerance behind the
-advised schedule before crossing x final window in which any deficit crosses; producers/paper/catchup.py);
+advised schedule before crossing x final window in which any deficit crosses; simulator/execution/catchup.py);
 marketable and rejected orders do not depend on it. Printed per candidate like the thresholds, plus the
 one-sided fill figure (advisor at most 2 points below the baseline) beside the symmetric one.
 """
@@ -44,9 +44,9 @@ from microexec.replay.run import ReplayConfig, arm, default_orders, policy_label
 from microexec.replay.simulated import load_simulated_market
 from microexec.replay.timeline import TimedRecord, Timeline, arrivals
 from microexec.replay.validation import FORCED_SEED, SIM_SEEDS, TUNING_SEEDS
-from producers.paper.catchup import CatchUp
 from producers.paper.policy_map import PaperConfig, advised_catch_up, advised_execution, baseline_order, baseline_policy
 from producers.paper.split_book import execute_arms, order_seed
+from simulator.execution.catchup import CatchUp
 from streams.offline import as_inputs, run_offline
 from streams.timeutil import parse_ts_ns
 from torghut_client import Coordinates

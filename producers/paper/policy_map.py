@@ -36,11 +36,15 @@ a target that stops at half the order at the old deadline. In wall time the advi
 never steeper than the baseline's nor than the advice's own tier (``pace / stretch`` is at most both),
 the cap is never higher, and passive conversion alone stretches nothing.
 
-:func:`advised_catch_up` adds how a passive advised arm keeps up with that schedule
-(producers/paper/catchup.py): when its fill falls more than ``CATCH_UP.tolerance`` of the order behind
-the advised schedule, the deficit beyond that crosses at the baseline's own marketable price. It never
-takes the arm past the advised schedule, so in wall time the arm is still never ahead of the baseline's
-pace, and only a marketable baseline's advised arm gets it (a passive baseline stays passive).
+:func:`advised_catch_up` adds how a passive advised arm keeps up with that schedule (the engine's
+passive-with-catch-up, simulator/execution/catchup.py): when its fill falls more than
+``CATCH_UP.tolerance`` of the order behind the advised schedule, the deficit beyond that crosses. What
+keeps it within "advice only tightens": it crosses only the deficit against the *advised* schedule
+(cap included) and cancels its youngest resting children first, so the arm is never ahead of that
+schedule, which in wall time is never steeper than the baseline's; it crosses at the baseline's own
+marketable tolerance (``split_book.execute_arms``), never more aggressively; and only a marketable
+baseline's advised arm gets it (a passive baseline stays passive; a marketable advised arm crosses
+already, at the advised pace).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from producers.paper.catchup import CatchUp
+from simulator.execution.catchup import CatchUp
 from simulator.execution.policy import TIER_PACE, ExecutionPolicy
 from torghut_client import AppliedAdvice, BaselineOrder
 
@@ -158,7 +162,7 @@ def advised_execution(applied: AppliedAdvice, cfg: PaperConfig) -> tuple[Executi
 
 
 def advised_catch_up(policy: ExecutionPolicy, cfg: PaperConfig) -> CatchUp | None:
-    """The catch-up the advised arm works with (producers/paper/catchup.py), or None: only a passive
+    """The catch-up the advised arm works with (simulator/execution/catchup.py), or None: only a passive
     advised arm of a *marketable* baseline gets one (a passive baseline stays passive whatever the
     advice; a marketable advised arm crosses already), and its price is the baseline's tolerance."""
     base = baseline_policy(cfg)

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from producers.paper.catchup import CatchUp
-from producers.paper.catchup_engine import CatchUpRunner
 from producers.paper.orders import NS_PER_S, PaperOrder
 from producers.simulated_market.seeding import seed_sequence
 from producers.torghut_envelopes import trade_update_envelope
+from simulator.execution.catchup import CatchUp
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult, PathRunner
 from simulator.market.flow import draw_flow
@@ -69,13 +68,13 @@ def execute_arms(model: MarketModel, order: PaperOrder, baseline: ExecutionPolic
     """(baseline result over ``order.horizon_s``, advised result over ``stretch`` times that).
 
     ``catch_up`` (``policy_map.advised_catch_up``): the passive advised arm crosses its deficit against
-    its own advised schedule (producers/paper/catchup.py) at the baseline's marketable tolerance."""
+    its own advised schedule (simulator.execution.catchup) at the baseline's marketable tolerance."""
     if stretch < 1.0:
         raise ValueError(f"stretch must be >= 1, got {stretch}")
     adv_parent = stretched_order(order, stretch).parent()
-    adv_runner = PathRunner(model, adv_parent, advised, warmup_s) if catch_up is None else \
-        CatchUpRunner(model, adv_parent, advised, catch_up, baseline.quote_offset_bps, warmup_s)
-    runners = [PathRunner(model, order.parent(), baseline, warmup_s), adv_runner]
+    runners = [PathRunner(model, order.parent(), baseline, warmup_s),
+               PathRunner(model, adv_parent, advised, warmup_s, catch_up=catch_up,
+                          catch_up_offset_bps=baseline.quote_offset_bps)]
     flow_ss, _ = _fresh(seed).spawn(2)
     t_total = max(r.t_total for r in runners)
     ev = draw_flow(model, t_total, np.random.Generator(np.random.PCG64(flow_ss)))  # multi-scale aware

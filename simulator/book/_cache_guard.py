@@ -23,6 +23,7 @@ _SOURCES = (
     "market/cancels.py",
     "market/model.py",
     "execution/engine.py",
+    "execution/catchup.py",
     "execution/reaction.py",
     "hawkes/multiscale.py",
     "hawkes/simulate.py",

@@ -7,6 +7,10 @@ that has moved: a marketable child may partially fill, a resting child may be fi
 cancel is in flight. Resting children sit in the FIFO queue of the book like everyone else and
 fill only when the market orders reach them; the market's cancels can pull them at their queue
 position (queue-reactive own orders, see ``simulator.market.engine``).
+
+A passive parent may work with catch-up (``simulator.execution.catchup``, slots ``P_CU_*`` and
+``Q_CATCHUP``): one loop for both, so the catch-up's fills are the engine's fills plus its decision,
+and with it off every draw and action is the plain passive parent's.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
+from simulator.execution.catchup import catchup_quantity, excess_working, tolerance_shares
 from simulator.execution.reaction import ReactionTables, spawn_reaction
 from simulator.market.cancels import market_touch
 from simulator.market.engine import (
@@ -51,12 +56,16 @@ P_OFFSET_TICKS = 4
 P_DECISION_DT = 5
 P_FEED_LAT = 6
 P_ENTRY_LAT = 7
-P_F_SIZE = 8
+P_CU_TOL = 8  # catch-up tolerance (fraction of the parent; inf = final window only)
+P_CU_FINAL = 9  # catch-up final window (fraction of the horizon)
+P_CU_OFF = 10  # catch-up cross's marketable tolerance, ticks beyond the far touch
+P_F_SIZE = 11
 # Int policy slots (pol_i).
 Q_SIDE = 0  # 0 buy, 1 sell
 Q_REPRICE = 1
 Q_FINISH = 2
-Q_I_SIZE = 3
+Q_CATCHUP = 3  # 1: a passive tier works with catch-up (P_CU_*)
+Q_I_SIZE = 4
 # Outputs (out).
 O_FILLED = 0
 O_NOTIONAL = 1  # ticks * shares
@@ -80,6 +89,7 @@ R_PULLED = 104  # a resting child removed by the market's cancel flow (queue-rea
 A_POST = 0
 A_CANCEL = 1
 A_IOC = 2
+A_CATCHUP = 3  # a catch-up IOC; its pending-action oid slot carries the target it may not pass
 MAX_WORKING = 32  # resting children at once (each decision may add one); more are not sent
 MAX_PENDING = 256
 HIST = 8192
@@ -123,12 +133,14 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                h_t: NDArray[np.float64], h_bid: NDArray[np.int64], h_ask: NDArray[np.int64],
                h_vol: NDArray[np.int64], wk_oid: NDArray[np.int64], wk_rem: NDArray[np.int64],
                wk_px: NDArray[np.int64], pa_t: NDArray[np.float64], pa_kind: NDArray[np.int64],
-               pa_px: NDArray[np.int64], pa_q: NDArray[np.int64], pa_oid: NDArray[np.int64]) -> None:
+               pa_px: NDArray[np.int64], pa_q: NDArray[np.int64], pa_oid: NDArray[np.int64],
+               wk_t: NDArray[np.float64]) -> None:
     """Run market events and the parent's actions to the end of ``times``; results go to ``out``,
     child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``. Our
     aggressive fills seed reaction events (``simulator.execution.reaction``) into ``ex_*``, merged
     with ``times`` in time order (none when the model's ``own_impact`` is 0). ``h_*`` (HIST),
-    ``wk_*`` (MAX_WORKING) and ``pa_*`` (MAX_PENDING) are scratch.
+    ``wk_*`` (MAX_WORKING; ``wk_t`` the time each resting child reached the book, -inf once the
+    catch-up sent its cancel) and ``pa_*`` (MAX_PENDING) are scratch.
 
     Why compiled without numba's runtime (``hot``) and with :func:`apply_event_inlined`: the market
     event is applied inside this loop rather than by a call, because a call that passes the book
@@ -148,6 +160,11 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     reprice = pol_i[Q_REPRICE]
     finish = pol_i[Q_FINISH]
     t_end = t0 + horizon
+    cu_on = pol_i[Q_CATCHUP] == 1
+    cu_tol = pol_f[P_CU_TOL]
+    cu_final = pol_f[P_CU_FINAL]
+    cu_off = round(pol_f[P_CU_OFF])
+    cu_pending = 0  # catch-up shares on their way to the book
 
     # What the feed has shown: ring of (time, bid, ask, cumulative others' market volume).
     h_n = 0
@@ -161,6 +178,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
         wk_oid[w] = -1
         wk_rem[w] = 0
         wk_px[w] = 0
+        wk_t[w] = 0.0
     # Pending actions, FIFO (constant entry latency keeps them in time order).
     pa_head = 0
     pa_tail = 0
@@ -212,6 +230,10 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                 for w in range(MAX_WORKING):
                     working += wk_rem[w]
                 q = min(q, int(qty_total) - filled - working - in_flight)  # never over-fill the parent
+                if kind == A_CATCHUP:
+                    cu_pending -= pa_q[k]
+                    q = min(q, pa_oid[k] - filled - working - in_flight)  # nor pass the schedule
+                    kind = A_IOC
                 if q > 0:
                     children += 1
                     aggressor = BID if side == 0 else ASK
@@ -246,6 +268,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                             wk_oid[slot] = oid
                             wk_rem[slot] = q
                             wk_px[slot] = px
+                            wk_t[slot] = t_act
             ensure_sides(b, tb, rng, stats)  # a marketable child may have swept a side bare
         elif t_dec <= t_ev:
             # A decision, on the book as the feed showed it feed_lat ago.
@@ -297,9 +320,33 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                                         oask + off if side == 0 else obid - off, need)
                 else:
                     want = min(obid - off, oask - 1) if side == 0 else max(oask + off, obid + 1)
+                    cross = 0
+                    if cu_on:
+                        tol = tolerance_shares(cu_tol, cu_final, qty_total, frac_t)
+                        cross = catchup_quantity(target, filled, cu_pending, tol)
+                    if cross > 0 and pa_tail - pa_head < MAX_PENDING - MAX_WORKING - 1:
+                        # Catch-up: cancel the youngest resting children until the cross cannot put
+                        # the parent ahead of its schedule, then cross the deficit.
+                        drop = excess_working(target, filled, working, in_flight, cross)
+                        while drop > 0:
+                            young = -1
+                            for w in range(MAX_WORKING):
+                                if wk_rem[w] > 0 and wk_t[w] > -np.inf and (young < 0 or wk_t[w] > wk_t[young]):
+                                    young = w
+                            if young < 0:
+                                break
+                            pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_CANCEL,
+                                            wk_oid[young], 0, 0)
+                            drop -= wk_rem[young]
+                            working -= wk_rem[young]
+                            wk_t[young] = -np.inf  # its cancel is in flight: not picked or repriced again
+                        pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_CATCHUP,
+                                        int(target), oask + cu_off if side == 0 else obid - cu_off, cross)
+                        cu_pending += cross
+                        need = int(target) - filled - working - in_flight - cross
                     if reprice > 0:
                         for w in range(MAX_WORKING):
-                            if wk_rem[w] > 0 and abs(wk_px[w] - want) >= reprice and \
+                            if wk_rem[w] > 0 and wk_t[w] > -np.inf and abs(wk_px[w] - want) >= reprice and \
                                     pa_tail - pa_head < MAX_PENDING:
                                 pa_tail = _push(pa_t, pa_kind, pa_oid, pa_px, pa_q, pa_tail, t + entry_lat, A_CANCEL,
                                         wk_oid[w], 0, 0)
@@ -394,4 +441,4 @@ def run_path(b: BookState, base_tick: int, ref_tick: int, spread: int, levels: i
                np.empty(HIST), np.empty(HIST, np.int64), np.empty(HIST, np.int64), np.empty(HIST, np.int64),
                np.empty(MAX_WORKING, np.int64), np.empty(MAX_WORKING, np.int64), np.empty(MAX_WORKING, np.int64),
                np.empty(MAX_PENDING), np.empty(MAX_PENDING, np.int64), np.empty(MAX_PENDING, np.int64),
-               np.empty(MAX_PENDING, np.int64), np.empty(MAX_PENDING, np.int64))
+               np.empty(MAX_PENDING, np.int64), np.empty(MAX_PENDING, np.int64), np.empty(MAX_WORKING))

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from simulator.book.core import new_book
+from simulator.execution.catchup import CatchUp
 from simulator.execution.engine import (
     O_ARRIVAL_MID,
     O_CHILDREN,
@@ -20,6 +21,9 @@ from simulator.execution.engine import (
     O_NOTIONAL,
     O_SIZE,
     P_CAP,
+    P_CU_FINAL,
+    P_CU_OFF,
+    P_CU_TOL,
     P_DECISION_DT,
     P_ENTRY_LAT,
     P_F_SIZE,
@@ -28,6 +32,7 @@ from simulator.execution.engine import (
     P_OFFSET_TICKS,
     P_QTY,
     P_T0,
+    Q_CATCHUP,
     Q_FINISH,
     Q_I_SIZE,
     Q_REPRICE,
@@ -63,12 +68,19 @@ class PathRunner:
 
     Why a class: a path of a five-minute order is a few thousand events, so allocating a book and
     record buffers per path would cost more than simulating it; the book is reset in place.
+
+    ``catch_up`` (a passive ``policy`` only): the parent crosses its deficit against its own schedule
+    beyond the tolerance (``simulator.execution.catchup``), ``catch_up_offset_bps`` beyond the far
+    touch. None, or a rule that can never cross, is the plain policy.
     """
 
     def __init__(self, model: MarketModel, order: ParentOrder, policy: ExecutionPolicy,
-                 warmup_s: float = 60.0, window: int = 1024, capacity: int = 1 << 13) -> None:
+                 warmup_s: float = 60.0, window: int = 1024, capacity: int = 1 << 13, *,
+                 catch_up: CatchUp | None = None, catch_up_offset_bps: float = 0.0) -> None:
         if warmup_s < 0:
             raise ValueError("warmup_s must be >= 0")
+        if catch_up is not None and policy.order_type != "passive":
+            raise ValueError("catch-up is the rule of a passive parent; a marketable one crosses already")
         self.model, self.order, self.policy, self.warmup_s = model, order, policy, float(warmup_s)
         self.book = new_book(model.ref_tick - window // 2, window=window, capacity=capacity)
         mid = model.ref_price
@@ -82,10 +94,16 @@ class PathRunner:
         pol_f[P_DECISION_DT] = policy.decision_interval_s
         pol_f[P_FEED_LAT] = policy.feed_latency_s
         pol_f[P_ENTRY_LAT] = policy.order_entry_latency_s
+        self.catch_up_on = catch_up is not None and catch_up.active
+        if catch_up is not None:
+            pol_f[P_CU_TOL] = catch_up.tolerance
+            pol_f[P_CU_FINAL] = catch_up.final
+            pol_f[P_CU_OFF] = catch_up_offset_bps * 1e-4 * mid / model.tick_size
         pol_i = np.zeros(Q_I_SIZE, np.int64)
         pol_i[Q_SIDE] = 0 if order.side == "buy" else 1
         pol_i[Q_REPRICE] = policy.reprice_ticks
         pol_i[Q_FINISH] = int(policy.finish_marketable)
+        pol_i[Q_CATCHUP] = int(self.catch_up_on)
         self.pol_f, self.pol_i = pol_f, pol_i
         self.sched = policy.schedule_arrays()
         # Events up to the last action's arrival; a little slack so in-flight cancels land.
@@ -124,7 +142,9 @@ class PathRunner:
             dims = np.ascontiguousarray(flow[1], dtype=np.int64)
         rng = np.random.Generator(np.random.PCG64(book_ss))
         b = self.book
-        need = len(times) + 4 * (int(self.order.horizon_s / self.policy.decision_interval_s) + 8) + 64 + REACTION_CAP
+        per_decision = 6 if self.catch_up_on else 4  # the catch-up adds a cancel and a cross per decision
+        need = len(times) + per_decision * (int(self.order.horizon_s / self.policy.decision_interval_s) + 8) + 64 \
+            + REACTION_CAP
         if self.rec_t.shape[0] < need:
             self.rec_t = np.zeros(2 * need)
             self.rec_i = np.zeros((2 * need, 5), np.int64)

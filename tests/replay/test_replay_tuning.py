@@ -14,8 +14,8 @@ from microexec.replay.outcomes import PairOutcome
 from microexec.replay.run import ReplayConfig, default_orders, execute_orders
 from microexec.replay.simulated import load_simulated_market
 from microexec.replay.timeline import build_timeline
-from producers.paper.catchup import CatchUp
 from producers.paper.policy_map import PaperConfig
+from simulator.execution.catchup import CatchUp
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.65, 0.9])

@@ -1,5 +1,6 @@
-"""Passive with catch-up: crosses only a deficit, never ahead of the advised schedule, deterministic,
-and with the rule disabled exactly the engine's execution."""
+"""Passive with catch-up (simulator/execution/catchup.py, in the engine's loop): crosses only a deficit,
+never ahead of the advised schedule, deterministic, and with the rule disabled exactly the plain
+passive execution."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producers.paper.catchup import CatchUp, catchup_quantity, excess_working, tolerance_shares
-from producers.paper.catchup_engine import CatchUpRunner
 from producers.paper.orders import generate_orders
 from producers.paper.policy_map import PaperConfig, advised_catch_up, advised_execution, baseline_policy, no_looser
 from producers.paper.split_book import execute_arms, order_seed
 from producers.simulated_market.symbols import symbol_model
+from simulator.execution.catchup import CatchUp, catchup_quantity, excess_working, tolerance_shares
 from simulator.execution.engine import R_IOC
 from simulator.execution.run import PathRunner
 from tests.unit.test_paper_core import applied_advice, configs
@@ -74,14 +74,16 @@ def _setup(qty: int = 400, horizon: float = 120.0) -> tuple:
     return order, model, base, passive
 
 
-def test_disabled_catch_up_is_the_engine() -> None:
+@pytest.mark.parametrize("cu", [CatchUp(math.inf, 0.0), CatchUp(1.0, 0.0)])
+def test_a_catch_up_that_never_crosses_is_the_plain_passive_parent(cu: CatchUp) -> None:
+    # CatchUp(inf, 0) is off; CatchUp(1.0, 0) runs the loop's catch-up bookkeeping but can never be
+    # a whole order behind: both must leave every draw and action of the plain passive parent.
     order, model, _, passive = _setup()
     for k in range(3):
-        ss = np.random.SeedSequence(100 + k)
-        a = PathRunner(model, order.parent(), passive, 30.0).run(ss)[0]
-        b = CatchUpRunner(model, order.parent(), passive, CatchUp(math.inf, 0.0), 0.0, 30.0).run(
-            np.random.SeedSequence(100 + k))[0]
+        a, a_t, a_i = PathRunner(model, order.parent(), passive, 30.0).run(np.random.SeedSequence(100 + k))
+        b, b_t, b_i = PathRunner(model, order.parent(), passive, 30.0, catch_up=cu).run(np.random.SeedSequence(100 + k))
         assert np.array_equal(a.fills, b.fills) and a.end_mid == b.end_mid and a.child_orders == b.child_orders
+        assert np.array_equal(a_t, b_t) and np.array_equal(a_i, b_i)
 
 
 def _target(t: float, qty: int, horizon: float, dt: float = 1.0) -> float:
@@ -96,7 +98,7 @@ def test_catch_up_is_never_ahead_of_the_schedule_and_crosses_only_behind(cu: Cat
     h = order.horizon_s
     crossed = 0
     for k in range(6):
-        runner = CatchUpRunner(model, order.parent(), passive, cu, 0.0, 30.0)
+        runner = PathRunner(model, order.parent(), passive, 30.0, catch_up=cu)
         res, rec_t, rec_i = runner.run(np.random.SeedSequence(200 + k))
         t = res.fills[:, 0]
         cum = np.cumsum(res.fills[:, 2])
@@ -108,7 +110,7 @@ def test_catch_up_is_never_ahead_of_the_schedule_and_crosses_only_behind(cu: Cat
             before = res.fills[res.fills[:, 0] < ti - 1e-12, 2].sum()
             assert before < _target(dec, order.quantity, h)
             crossed += 1
-        again = CatchUpRunner(model, order.parent(), passive, cu, 0.0, 30.0).run(np.random.SeedSequence(200 + k))[0]
+        again = PathRunner(model, order.parent(), passive, 30.0, catch_up=cu).run(np.random.SeedSequence(200 + k))[0]
         assert np.array_equal(res.fills, again.fills)  # deterministic
     assert crossed > 0
 
@@ -136,7 +138,7 @@ def test_only_a_passive_advised_arm_of_a_marketable_baseline_catches_up() -> Non
     assert advised_catch_up(baseline_policy(limit_cfg), limit_cfg) is None  # passive baseline stays passive
     assert advised_catch_up(passive, replace(cfg, catch_up=None)) is None
     with pytest.raises(ValueError):
-        CatchUpRunner(symbol_model(21, "AMZN"), _setup()[0].parent(), base, CatchUp(), 0.0)
+        PathRunner(symbol_model(21, "AMZN"), _setup()[0].parent(), base, catch_up=CatchUp())
 
 
 @settings(max_examples=500, deadline=None)

@@ -1,0 +1,79 @@
+"""Passive with catch-up: when a passive parent crosses the spread, as pure logic.
+
+Why: a parent worked passively at the touch saves the spread on what fills, but children that do not
+fill leave it short of its own schedule (the paper split-book's advised arm filled up to 4 points less
+than its marketable baseline, docs/replay.md). The standard execution-algo answer is a passive
+schedule with catch-up: children rest at the touch and, when the cumulative fill falls behind the
+schedule (participation cap included) by more than a tolerance, the shortfall beyond the tolerance is
+sent as one marketable child (IOC at the far touch plus a marketable tolerance). The cross is never
+more than that deficit, and resting children are cancelled (youngest first) whenever filled + working
++ the cross would pass the schedule, so the parent is never ahead of its own schedule.
+
+The tolerance is a fraction of the parent's quantity; in the last ``final`` fraction of the horizon it
+is 0, so the parent ends on its schedule rather than ``tolerance`` behind it. The functions here are
+compiled into the execution loop (``simulator.execution.engine.run_parent``) and called from Python in
+the tests: one definition. Who gets a catch-up, at which price, and why that keeps Torghut's "advice
+only tightens" is the paper executor's decision (``producers.paper.policy_map.advised_catch_up``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulator.book.core import hot
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """``tolerance``: how far behind the schedule (fraction of the parent) a passive parent may fall
+    before it crosses; ``math.inf`` = only in the final window. ``final``: the last fraction of the
+    horizon in which any deficit crosses (tolerance 0)."""
+
+    tolerance: float = 0.2
+    final: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.tolerance >= 0.0):  # also refuses nan
+            raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
+        if not 0.0 <= self.final <= 1.0:
+            raise ValueError(f"final must be in [0, 1], got {self.final}")
+
+    @property
+    def active(self) -> bool:
+        """False when the rule can never cross (infinite tolerance and no final window)."""
+        return math.isfinite(self.tolerance) or self.final > 0.0
+
+    def label(self) -> str:
+        tol = "inf" if not math.isfinite(self.tolerance) else f"{self.tolerance:g}"
+        return f"catch-up tol {tol} final {self.final:g}"
+
+
+@hot
+def tolerance_shares(tolerance: float, final: float, qty: float, frac: float) -> float:
+    """Shares the parent may be behind its schedule at ``frac`` of its horizon (0 in the final window)."""
+    if frac >= 1.0 - final - 1e-12:
+        return 0.0
+    if tolerance == math.inf:
+        return math.inf
+    return tolerance * qty
+
+
+@hot
+def catchup_quantity(target: float, filled: int, pending: int, tolerance: float) -> int:
+    """Shares to cross now: the part of the deficit against ``target`` (shares the schedule and cap
+    allow by now) beyond ``tolerance`` shares; ``pending`` are catch-up shares already on their way
+    to the book. 0 when the parent is on or ahead of its schedule."""
+    behind = math.floor(target) - filled - pending
+    if behind <= 0 or behind <= tolerance:
+        return 0
+    return int(behind - math.ceil(tolerance)) if tolerance > 0 else int(behind)
+
+
+@hot
+def excess_working(target: float, filled: int, working: int, in_flight: int, cross: int) -> int:
+    """Resting shares to cancel so that filled + working + in flight + the cross stay within
+    ``target``: a cross must not put the parent ahead of its schedule once the resting children
+    fill too."""
+    over = filled + working + in_flight + cross - math.floor(target)
+    return over if over > 0 else 0
