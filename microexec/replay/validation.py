@@ -148,8 +148,8 @@ def reading(results: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
            "time. A passive arm catches up"
            + (f": when its fill falls more than {cu.tolerance:.0%} of the order behind its own advised schedule, "
               "the deficit beyond that is sent as a marketable child at the baseline's price, never past the "
-              "schedule (producers/paper/catchup.py)." if cu is not None and math.isfinite(cu.tolerance) and
-              cu.final == 0 else f" ({cu.label()}; producers/paper/catchup.py)." if cu is not None else
+              "schedule (simulator/execution/catchup.py)." if cu is not None and math.isfinite(cu.tolerance) and
+              cu.final == 0 else f" ({cu.label()}; simulator/execution/catchup.py)." if cu is not None else
               ": no (catch-up off)."),
            noise_line(results),
            f"* Whole-order implementation shortfall is lower for the advisor in {full_lower} of {n} runs; but the "
