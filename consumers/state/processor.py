@@ -60,6 +60,7 @@ from torghut_domain.envelopes import Quote, parse_quote, parse_trade, parse_trad
 from torghut_domain.fast_path import decode_quote_columns, decode_trade_columns
 from torghut_domain.formats import FORMAT_TORGHUT_JSON, FORMAT_TORGHUT_QUOTE
 from torghut_domain.topics import topic
+from torghut_domain.ts_kernel import warm_up as warm_up_timestamps
 
 __all__ = ["SCHEMA_VERSION", "STATE_LAYOUT_VERSION", "TTL_KEY", "StateProcessor", "new_symbol_state"]
 
@@ -147,6 +148,7 @@ class StateProcessor:
         does not stall for it; the runtime calls this at start, the offline driver never needs it."""
         if self.compiled:
             warm_up_fold()
+            warm_up_timestamps()
 
     def _load(self, state: KeyValueState, symbol: str, t: int | None = None) -> dict[str, Any]:
         """The symbol's state as a fresh dict to work on; an empty one when there is none or (``t``
