@@ -30,7 +30,7 @@ except ImportError:  # older clients import httpx directly
     import httpx as _http  # type: ignore[no-redef]
 
 from streams.avro_flat import compile_flat_encoder
-from streams.processor import FORMAT_AVRO, FORMAT_JSON, FORMAT_RAW, InvalidRecord
+from streams.processor import FORMAT_AVRO, FORMAT_JSON, FORMAT_RAW, EncodedRecord, InvalidRecord
 from streams.schemas import parsed_schema, schema_text
 
 T = TypeVar("T")
@@ -130,6 +130,7 @@ class AvroEncoder:
     """Encodes dicts for one topic; Confluent framing when a registry is configured, else bare Avro."""
 
     def __init__(self, stem: str, topic: str, registry: Registry | None) -> None:
+        self.stem = stem
         self.schema = parsed_schema(stem)
         self.prefix = b""
         if registry is not None:
@@ -138,6 +139,8 @@ class AvroEncoder:
         self._flat = compile_flat_encoder(json.loads(schema_text(stem)))
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
+        if type(record) is EncodedRecord and record.stem == self.stem:
+            return self.prefix + record.body  # built by the processor in this schema (EncodedRecord)
         if self._flat is not None:
             return self.prefix + self._flat(record)
         buf = io.BytesIO()

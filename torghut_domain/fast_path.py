@@ -120,7 +120,7 @@ def _time_columns(event_texts: list[str | None], ingest_texts: list[str | None])
     times = np.empty((n, 2), dtype=np.int64)
     if len(present) == n and n >= _KERNEL_PARSE_MIN:
         # Both columns in one compiled pass when they share a width (the feeds' case).
-        both = parse_ts_ns_fixed(event_texts + present)  # type: ignore[operator]  # all truthy strings
+        both = parse_ts_ns_fixed(event_texts + present)  # type: ignore[arg-type]  # all truthy strings, checked
         if both is not None:
             times[:, 0] = both[:n]
             times[:, 1] = both[n:]

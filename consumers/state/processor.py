@@ -22,6 +22,7 @@ Why it is shaped like this:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from consumers.common.decay import NS_PER_S
 from consumers.state import STATE_CONSUMER_VERSION
 from consumers.state import features as F
 from consumers.state.config import StateConfig
+from consumers.state.encoding import StateBodyWriter
 from consumers.state.eviction import TTL_KEY, Eviction
 from consumers.state.fold import (
     KIND_QUOTE,
@@ -54,7 +56,15 @@ from consumers.state.layout import (
 )
 from consumers.state.reference import Published, ReferenceFold
 from consumers.state.regime import REGIME_NAMES
-from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, RawRecord, SourceRecord
+from streams.processor import (
+    FORMAT_AVRO,
+    Emit,
+    EncodedRecord,
+    InvalidRecord,
+    KeyValueState,
+    RawRecord,
+    SourceRecord,
+)
 from streams.timeutil import TimestampError, format_ts_ns, parse_ts_ns
 from torghut_domain.envelopes import Quote, parse_quote, parse_trade, parse_trade_update
 from torghut_domain.fast_path import decode_quote_columns, decode_trade_columns
@@ -101,6 +111,8 @@ class StateProcessor:
         self._one_out = (np.empty((1, N_OUT_F), np.float64), np.empty((1, N_OUT_I), np.int64))
         self._ts_cache_s = -1
         self._ts_cache_prefix = ""
+        self._bodies = StateBodyWriter(SCHEMA_VERSION, version, self.config.fill_hazard_horizon_s, self._format_ts,
+                                       REGIME_NAMES, DEPTH_SOURCES, LATENCY_SOURCES, REASONS)
 
     # -- dispatch -----------------------------------------------------------------------------
     def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
@@ -191,8 +203,10 @@ class StateProcessor:
         state.put(symbol, SymbolRows(floats[0].tolist(), ints[0].tolist()))  # type: ignore[arg-type]
         if not count:
             return ()
-        return (self._emit(symbol, out_f[0].tolist(), out_i[0].tolist(), record.topic, record.partition,
-                           record.offset, ingest),)
+        row_i = out_i[0].tolist()
+        value = self._record_of_row(symbol, out_f[0].tolist(), row_i, record.topic, record.partition, record.offset,
+                                    ingest)
+        return (Emit(self._out, symbol, value, row_i[0] // 1_000_000),)
 
     def process_run(self, partition: int, records: Sequence[RawRecord],
                     state: KeyValueState) -> list[tuple[int, Emit]] | None:
@@ -265,13 +279,23 @@ class StateProcessor:
 
     def _emit(self, symbol: str, row_f: list[float], row_i: list[int], source_topic: str, source_partition: int,
               source_offset: int, ingest: int | None) -> Emit:
-        """The state record of one of the fold's outputs (fold.OUT_* columns)."""
+        """The state record of one of a run's outputs (fold.OUT_* columns): its Avro body written
+        from the row (consumers/state/encoding.py), its dict only if something reads it. Only the
+        run path, which only the runtime takes, emits these; ``process`` (also the offline driver's
+        path) emits the dict itself."""
+        body = self._bodies.body(symbol, row_f, row_i, source_topic, source_partition, source_offset, ingest)
+        build = partial(self._record_of_row, symbol, row_f, row_i, source_topic, source_partition, source_offset,
+                        ingest)
+        return Emit(self._out, symbol, EncodedRecord(SCHEMA_VERSION, body, build), row_i[0] // 1_000_000)
+
+    def _record_of_row(self, symbol: str, row_f: list[float], row_i: list[int], source_topic: str,
+                       source_partition: int, source_offset: int, ingest: int | None) -> dict[str, Any]:
+        """The dict of an output row (what ``EncodedRecord`` builds when its fields are read)."""
         spread, depth, ofi, latency, hazard, crumb, vol, bid, ask = row_f
         now, reg, dsrc, lsrc, why = row_i
-        value = self._state_record(symbol, now, spread, depth, ofi, latency, hazard, REGIME_NAMES[reg], crumb,
-                                   DEPTH_SOURCES[dsrc], LATENCY_SOURCES[lsrc], bid, ask, None if vol != vol else vol,
-                                   REASONS[why], source_topic, source_partition, source_offset, ingest)
-        return Emit(self._out, symbol, value, now // 1_000_000)
+        return self._state_record(symbol, now, spread, depth, ofi, latency, hazard, REGIME_NAMES[reg], crumb,
+                                  DEPTH_SOURCES[dsrc], LATENCY_SOURCES[lsrc], bid, ask, None if vol != vol else vol,
+                                  REASONS[why], source_topic, source_partition, source_offset, ingest)
 
     # -- the reference fold's records -------------------------------------------------------------
     def _finish(self, state: KeyValueState, symbol: str, s: dict[str, Any], t: int,

@@ -24,7 +24,7 @@ from producers.torghut_envelopes import quote_envelope, trade_envelope
 from streams.processor import InvalidRecord, RawRecord, SourceRecord
 from streams.serde import decode_json
 from streams.state import TransactionalState, canonical_json
-from tests.consumers.test_state_quote_run import LIVELY, MS, T0, feed_from_steps, quote_step
+from tests.consumers.test_state_quote_run import LIVELY, MS, T0, encoded_as_its_dict, feed_from_steps, quote_step
 from tests.support.synthetic_market import synthetic_market
 from torghut_domain.fast_path import decode_quote
 from torghut_domain.topics import topic
@@ -99,7 +99,7 @@ def compiled(records: list[SourceRecord], config: StateConfig, split: int) -> tu
             state.begin_record()
             result = processor.process_run(records[i].partition, chunk, state)
             if result is not None:
-                out += [(e.key, canonical_json(e.value), e.timestamp_ms) for _, e in result]
+                out += [(e.key, canonical_json(encoded_as_its_dict(e.value)), e.timestamp_ms) for _, e in result]
                 i = j
                 continue
             state.rollback_record()
