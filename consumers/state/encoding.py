@@ -47,8 +47,12 @@ def check_layout(stem: str) -> None:
 
 
 def _long(value: int) -> bytes:
-    """Avro int/long: zigzag varint."""
+    """Avro int/long: zigzag varint (the short forms unrolled: offsets and partitions are most of them)."""
     z = (value << 1) ^ (value >> 63)
+    if z < 0x4000:
+        return bytes((z,)) if z < 0x80 else bytes(((z & 0x7F) | 0x80, z >> 7))
+    if z < 0x200000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14))
     out = bytearray()
     while z >= 0x80:
         out.append((z & 0x7F) | 0x80)
@@ -79,6 +83,19 @@ class StateBodyWriter:
         self._reasons = [_string(name) for name in reasons]
         self._symbols: dict[str, bytes] = {}
         self._sources: dict[tuple[str, int], bytes] = {}
+        self._seconds: dict[int, bytes] = {}  # whole second -> Avro string head of its timestamps
+
+    def _timestamp(self, ts_ns: int) -> bytes:
+        """``format_ts(ts_ns)`` as an Avro string: the length and ``YYYY-MM-DDTHH:MM:SS.`` cached per
+        whole second, the microseconds formatted as bytes (format_ts_ns's text, checked in the tests)."""
+        seconds, rem = divmod(ts_ns, 1_000_000_000)
+        head = self._seconds.get(seconds)
+        if head is None:
+            text = self._format_ts(seconds * 1_000_000_000)
+            if len(self._seconds) > 4_096:
+                self._seconds.clear()
+            head = self._seconds[seconds] = _long(len(text)) + text[:-7].encode("ascii")
+        return head + b"%06dZ" % (rem // 1000)
 
     def body(self, symbol: str, row_f: list[float], row_i: list[int], source_topic: str, source_partition: int,
              source_offset: int, ingest: int | None) -> bytes:
@@ -94,11 +111,11 @@ class StateBodyWriter:
         if source_b is None:
             source_b = self._sources[(source_topic, source_partition)] = (
                 b"\x02" + _string(source_topic) + b"\x02" + _long(source_partition))
-        fmt = self._format_ts
+        timestamp = self._timestamp
         return b"".join((
-            self._head, symbol_b, _string(fmt(now)), _FIVE_DOUBLES(spread, depth, ofi, latency, hazard),
+            self._head, symbol_b, timestamp(now), _FIVE_DOUBLES(spread, depth, ofi, latency, hazard),
             self._regimes[reg], _TAGGED_DOUBLE(2, crumb), self._depth_sources[dsrc], self._latency_sources[lsrc],
             self._horizon, _THREE_TAGGED(2, bid, 2, ask, 2, 0.5 * (bid + ask)),
             _NULL if vol != vol else _TAGGED_DOUBLE(2, vol), self._reasons[why], source_b,
-            b"\x02" + _long(source_offset), _NULL if ingest is None else b"\x02" + _string(fmt(ingest)), self._tail,
+            b"\x02" + _long(source_offset), _NULL if ingest is None else b"\x02" + timestamp(ingest), self._tail,
         ))
