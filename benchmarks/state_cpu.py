@@ -78,6 +78,7 @@ def harness(processor: Any) -> Callable[[list[list[Message]]], int]:
     rt._stop = threading.Event()
     rt._decoders = {name: ValueDecoder(fmt, None, None) for name, fmt in processor.input_formats.items()}
     rt._run_topics = frozenset(getattr(processor, "run_topics", ()))
+    rt._run_columns = getattr(processor, "process_run_columns", None) if rt._run_topics else None
     rt._states = {p: TransactionalState() for p in range(PARTITIONS)}
     rt._next_offsets, rt._in_txn, rt._uncommitted = {}, True, 0
     rt._output = OutputWriter(_NullProducer(), "cpu", output_encoders(processor.output_schemas, None),  # type: ignore[arg-type]

@@ -169,7 +169,6 @@ class BatchProcessing(Rebalancing):
         offsets: list[int] = list(map(Message.offset, chunk))  # type: ignore[arg-type]
         keys = list(map(Message.key, chunk))
         values = list(map(Message.value, chunk))
-        records = list(map(RawRecord, topics, offsets, map(_SECOND, map(Message.timestamp, chunk)), keys, values))
         try:  # what the per-record path would refuse (oversize, a key that is not UTF-8) is not for a run
             if max(map(len, filter(None, values)), default=0) > self.settings.max_record_bytes:
                 return False
@@ -179,9 +178,16 @@ class BatchProcessing(Rebalancing):
         started = time.perf_counter()
         state.begin_record()  # one savepoint for the whole run
         try:
-            result = self.processor.process_run(partition, records, state)  # type: ignore[attr-defined]
+            by_columns = self._run_columns
+            if by_columns is not None:  # ColumnRunProcessor: no RawRecord per record
+                result = by_columns(partition, topics, offsets, values, state)
+            else:
+                records = list(map(RawRecord, topics, offsets, map(_SECOND, map(Message.timestamp, chunk)), keys,
+                                   values))
+                result = self.processor.process_run(partition, records, state)  # type: ignore[attr-defined]
+            # The input's timestamp, for an emit without one (read only for the records that emit).
             encoded = None if result is None else [
-                self._output.encode(emit, records[index].timestamp_ms) for index, emit in result]
+                self._output.encode(emit, chunk[index].timestamp()[1]) for index, emit in result]
         except RegistryUnavailable:
             raise
         except Exception as exc:  # the per-record path gives each record its exact outcome

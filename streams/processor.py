@@ -200,3 +200,18 @@ class RunProcessor(Processor, Protocol):
 
     def process_run(self, partition: int, records: Sequence[RawRecord],
                     state: KeyValueState) -> list[tuple[int, Emit]] | None: ...
+
+
+class ColumnRunProcessor(RunProcessor, Protocol):
+    """A run processor that also takes a run as columns (the runtime prefers this when present).
+
+    Why: building a ``RawRecord`` per record and reading its fields back cost ~0.3 us a record on
+    the state consumer's path, a tenth of what the whole run costs; the runtime has the columns
+    already (it checks sizes and keys on them). ``process_run_columns(partition, topics, offsets,
+    values, state)`` must return what ``process_run`` returns for the same records (keys and Kafka
+    timestamps are what the columns leave out: a processor that needs them implements only
+    ``process_run``).
+    """
+
+    def process_run_columns(self, partition: int, topics: Sequence[str], offsets: Sequence[int],
+                            values: Sequence[bytes | None], state: KeyValueState) -> list[tuple[int, Emit]] | None: ...

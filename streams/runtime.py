@@ -92,6 +92,7 @@ class ExactlyOnceRuntime(BatchProcessing):
         self._merge_feed = (None if self._merger is None
                             else MergeFeed(app_id, self._merger, settings.merge_max_buffered))
         self._run_topics = frozenset(getattr(processor, "run_topics", ()))
+        self._run_columns = getattr(processor, "process_run_columns", None) if self._run_topics else None
         self._punctuate = getattr(processor, "punctuate", None)
         self._punctuate_interval_s = math.inf
         if self._punctuate is not None:

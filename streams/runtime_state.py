@@ -49,6 +49,8 @@ class RuntimeState:
     _merger: EventTimeMerger[Message] | None
     _merge_feed: MergeFeed | None
     _run_topics: frozenset[str]
+    # ColumnRunProcessor.process_run_columns, when the processor has it (streams/processor.py).
+    _run_columns: Callable[..., list[tuple[int, Emit]] | None] | None
     _punctuate: Callable[[int, int, TransactionalState], Iterable[Emit]] | None
     _punctuate_interval_s: float
     # Transaction bookkeeping (checkpointing.py): state per owned partition, offsets to commit.

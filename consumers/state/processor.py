@@ -212,33 +212,38 @@ class StateProcessor:
                     state: KeyValueState) -> list[tuple[int, Emit]] | None:
         """A run of quotes and trades through the compiled fold, or None to have the runtime process
         it record by record (a record the fast decode or the fold can't vouch for)."""
+        return self.process_run_columns(partition, [r.topic for r in records], [r.offset for r in records],
+                                        [r.value for r in records], state)
+
+    def process_run_columns(self, partition: int, topics: Sequence[str], offsets: Sequence[int],
+                            values: Sequence[bytes | None], state: KeyValueState) -> list[tuple[int, Emit]] | None:
+        """``process_run`` on the run's columns (streams.processor.ColumnRunProcessor: the runtime's path)."""
         quotes, trades = self._quotes, self._trades
-        topics = [r.topic for r in records]
-        n = len(records)
+        n = len(topics)
         if topics.count(quotes) == n:
-            cols = decode_quote_columns([r.value for r in records])
+            cols = decode_quote_columns(values)
             if cols is None:
                 return None
             kind = np.zeros(n, dtype=np.int8)
-            symbol_of, times, values = cols.symbols, cols.times, cols.values
+            symbol_of, times, values_ = cols.symbols, cols.times, cols.values
         else:
             q_idx = [i for i, name in enumerate(topics) if name == quotes]
             t_idx = [i for i, name in enumerate(topics) if name == trades]
             if len(q_idx) + len(t_idx) != n:
                 return None
-            qc = decode_quote_columns([records[i].value for i in q_idx]) if q_idx else None
-            tc = decode_trade_columns([records[i].value for i in t_idx]) if t_idx else None
+            qc = decode_quote_columns([values[i] for i in q_idx]) if q_idx else None
+            tc = decode_trade_columns([values[i] for i in t_idx]) if t_idx else None
             if (q_idx and qc is None) or (t_idx and tc is None):
                 return None
             kind = np.zeros(n, dtype=np.int8)
             times = np.empty((n, 2), dtype=np.int64)
-            values = np.empty((n, 4), dtype=np.float64)
+            values_ = np.empty((n, 4), dtype=np.float64)
             symbol_of = [""] * n
             for idx, cols_, code in ((q_idx, qc, KIND_QUOTE), (t_idx, tc, KIND_TRADE)):
                 if cols_ is not None:
                     kind[idx] = code
                     times[idx] = cols_.times
-                    values[idx] = cols_.values
+                    values_[idx] = cols_.values
                     for i, symbol in zip(idx, cols_.symbols, strict=True):
                         symbol_of[i] = symbol
         if self._eviction.run_crosses_sweep(state, int(times[0, 0]), int(times[:, 0].max())):
@@ -265,14 +270,14 @@ class StateProcessor:
         out_idx = np.empty(n, dtype=np.int64)
         out_f = np.empty((n, N_OUT_F), dtype=np.float64)
         out_i = np.empty((n, N_OUT_I), dtype=np.int64)
-        count = fold_events(floats, ints, kind, sym, times, values, self._fold_config, out_idx, out_f, out_i)
+        count = fold_events(floats, ints, kind, sym, times, values_, self._fold_config, out_idx, out_f, out_i)
         if count < 0:
             return None
         for symbol, row_f, row_i in zip(symbols, floats.tolist(), ints.tolist(), strict=True):
             state.put(symbol, SymbolRows(row_f, row_i))  # type: ignore[arg-type]
         if not count:
             return []
-        return [(i, self._emit(symbol_of[i], row_f, row_i, records[i].topic, partition, records[i].offset,
+        return [(i, self._emit(symbol_of[i], row_f, row_i, topics[i], partition, offsets[i],
                                _ingest_of_column(times, i)))
                 for i, row_f, row_i in zip(out_idx[:count].tolist(), out_f[:count].tolist(),
                                            out_i[:count].tolist(), strict=True)]
