@@ -149,18 +149,22 @@ def _time_columns(event_texts: list[str | None], ingest_texts: list[str | None])
 
 
 def _json_lines(values: Sequence[bytes | None], decoder: Any) -> list[Any] | None:
-    """Decode records joined as JSON lines with ``decoder``, or None unless every line is exactly one
-    record: no record may contain a newline and each must start with ``{`` (then each line yields at
-    least one value, and as many values as records means exactly one each)."""
+    """Decode records joined by newlines with ``decoder``, or None unless every record is exactly one
+    JSON value. ``decode_lines`` reads a stream of values separated by any whitespace, so the record
+    boundaries are checked: every record starts with ``{`` and ends with ``}``. Then no value can
+    straddle two records (at a boundary the parser has just closed a value, so it is either between
+    values or inside an object or array expecting ``,``/``]``/``}``, and the next record's ``{`` is an
+    error; a string left open ends at the raw newline, which JSON forbids in strings); each record
+    holds at least one value, so as many values as records means exactly one each."""
     n = len(values)
     if n == 0 or None in values:
         return None
-    joined = b"\n".join(values)  # type: ignore[arg-type]  # None excluded just above
-    # The first-byte test per record costs less than a second scan of the joined run for b"\n{".
-    if joined.count(b"\n") != n - 1 or not all(value[:1] == b"{" for value in values):  # type: ignore[index]
+    # Two one-byte slices a record cost less than counting the joined run's newlines (which alone
+    # also let '{..} {"payload":' + '{..}, "symbol": ..}' through as two valid envelopes).
+    if not all(value[:1] == b"{" and value[-1:] == b"}" for value in values):  # type: ignore[index]
         return None
     try:
-        decoded: list[Any] = decoder.decode_lines(joined)
+        decoded: list[Any] = decoder.decode_lines(b"\n".join(values))  # type: ignore[arg-type]  # no None
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     return decoded if len(decoded) == n else None

@@ -27,7 +27,13 @@ from streams.state import TransactionalState, canonical_json
 from streams.timeutil import format_ts_ns
 from tests.support.synthetic_market import synthetic_market
 from torghut_domain.envelopes import parse_trade
-from torghut_domain.fast_path import NO_TIME, decode_quote, decode_quote_columns, decode_trade_columns
+from torghut_domain.fast_path import (
+    _QUOTE_DECODER,
+    NO_TIME,
+    decode_quote,
+    decode_quote_columns,
+    decode_trade_columns,
+)
 from torghut_domain.topics import topic
 
 S = 1_000_000_000
@@ -164,6 +170,15 @@ def test_runs_decline_what_the_fast_path_cannot_vouch_for() -> None:
     assert decode_quote_columns(raws) is None
     assert decode_quote_columns([b'{"a":1}\n', *raws[:2]]) is None  # a record with a newline
     assert decode_quote_columns([raws[0] + b" " + raws[1], raws[2]]) is None  # two envelopes in one record
+    # A value straddling two records: neither record is JSON by itself, their join is two envelopes.
+    inner = json.dumps(good[1]["payload"]).encode()
+    rest = json.dumps({k: v for k, v in good[1].items() if k != "payload"}).encode()[1:]
+    straddle = [raws[0] + b' {"payload": ', inner + b", " + rest]
+    assert straddle[1][:1] == b"{" and straddle[1][-1:] == b"}" and b"\n" not in b"".join(straddle)
+    assert len(_QUOTE_DECODER.decode_lines(b"\n".join(straddle))) == 2  # what the decoder alone would take
+    assert decode_quote_columns(straddle) is None
+    assert decode_quote_columns([raws[0][:-1] + b'"}', raws[1]]) is None  # a string left open at the boundary
+    assert decode_quote_columns([raws[0].replace(b", ", b",\n ", 1), raws[1]]) is not None  # whitespace inside
     processor = StateProcessor()
     state = TransactionalState()
     chunk = [RawRecord(topic("quotes"), i, 0, None, raw) for i, raw in enumerate(raws)]
