@@ -248,9 +248,9 @@ class StateProcessor:
                         symbol_of[i] = symbol
         if self._eviction.run_crosses_sweep(state, int(times[0, 0]), int(times[:, 0].max())):
             return None  # the run reaches a sweep: the per-record path sweeps at the exact record
-        index: dict[str, int] = {}
-        sym = np.array([index.setdefault(symbol, len(index)) for symbol in symbol_of], dtype=np.int64)
-        symbols = list(index)
+        symbols = list(dict.fromkeys(symbol_of))  # in order of first appearance
+        index = {symbol: i for i, symbol in enumerate(symbols)}
+        sym = np.fromiter(map(index.__getitem__, symbol_of), dtype=np.int64, count=n)
         float_rows: list[list[float]] = []
         int_rows: list[list[int]] = []
         for symbol in symbols:
