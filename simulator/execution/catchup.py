@@ -14,6 +14,17 @@ is 0, so the parent ends on its schedule rather than ``tolerance`` behind it. Th
 compiled into the execution loop (``simulator.execution.engine.run_parent``) and called from Python in
 the tests: one definition. Who gets a catch-up, at which price, and why that keeps Torghut's "advice
 only tightens" is the paper executor's decision (``producers.paper.policy_map.advised_catch_up``).
+
+The spread gate (``spread_gate``, off by default): a cross pays the far touch, so crossing while the
+spread is abnormally wide is what made the advised arm's shortfall tail on shock markets (docs/replay.md:
+58 of the 80 worst-5% tuning paths had crossed). With the gate on, a due cross waits while the spread
+the parent sees is wider than ``spread_gate`` times its reference spread, and goes when the spread
+narrows again; from ``gate_deadline`` of the horizon on the gate is open whatever the spread, so the
+deficit still crosses before the end (fill is kept). The reference is the spread the parent has seen,
+averaged over time with an exponential memory of ``gate_memory_s`` seconds of event time (market
+events only, from the start of the path's warm-up): what counts as normal is this market's own recent
+spread, so no wall clock and no outside calibration is needed, and a persistently wide market is
+judged against itself.
 """
 
 from __future__ import annotations
@@ -32,12 +43,26 @@ class CatchUp:
 
     tolerance: float = 0.2
     final: float = 0.0
+    spread_gate: float = math.inf  # cross only while spread <= this x the reference spread; inf = off
+    gate_deadline: float = 1.0  # from this fraction of the horizon on the gate is open
+    gate_memory_s: float = 30.0  # time constant of the reference spread (event time)
 
     def __post_init__(self) -> None:
         if not (self.tolerance >= 0.0):  # also refuses nan
             raise ValueError(f"tolerance must be >= 0, got {self.tolerance}")
         if not 0.0 <= self.final <= 1.0:
             raise ValueError(f"final must be in [0, 1], got {self.final}")
+        if not (self.spread_gate > 0.0):
+            raise ValueError(f"spread_gate must be > 0 (inf = off), got {self.spread_gate}")
+        if not 0.0 <= self.gate_deadline <= 1.0:
+            raise ValueError(f"gate_deadline must be in [0, 1], got {self.gate_deadline}")
+        if not (0.0 < self.gate_memory_s < math.inf):
+            raise ValueError(f"gate_memory_s must be > 0 and finite, got {self.gate_memory_s}")
+
+    @property
+    def gated(self) -> bool:
+        """True when the spread gate can hold back a cross."""
+        return math.isfinite(self.spread_gate) and self.gate_deadline > 0.0
 
     @property
     def active(self) -> bool:
@@ -46,7 +71,9 @@ class CatchUp:
 
     def label(self) -> str:
         tol = "inf" if not math.isfinite(self.tolerance) else f"{self.tolerance:g}"
-        return f"catch-up tol {tol} final {self.final:g}"
+        gate = (f" gate {self.spread_gate:g}x/{self.gate_memory_s:g}s until {self.gate_deadline:g}"
+                if self.gated else "")
+        return f"catch-up tol {tol} final {self.final:g}{gate}"
 
 
 @hot
@@ -77,3 +104,23 @@ def excess_working(target: float, filled: int, working: int, in_flight: int, cro
     fill too."""
     over = filled + working + in_flight + cross - math.floor(target)
     return over if over > 0 else 0
+
+
+@hot
+def reference_spread(reference: float, spread: float, dt: float, memory_s: float) -> float:
+    """The reference spread after ``spread`` held for ``dt`` seconds: an exponential average over
+    time (weight ``1 - exp(-dt / memory_s)``), so a burst of events does not count more than a
+    quiet stretch of the same length."""
+    if dt <= 0.0:
+        return reference
+    return reference + (1.0 - math.exp(-dt / memory_s)) * (spread - reference)
+
+
+@hot
+def spread_gate_open(spread: float, reference: float, multiple: float, deadline: float, frac: float) -> bool:
+    """May a due cross go now? Yes when the gate is off (``multiple`` inf), from ``deadline`` of the
+    horizon on (the hard deadline that keeps the fill), or when the spread seen is at most
+    ``multiple`` times the reference spread."""
+    if multiple == math.inf or frac >= deadline - 1e-12:
+        return True
+    return spread <= multiple * reference

@@ -10,7 +10,9 @@ position (queue-reactive own orders, see ``simulator.market.engine``).
 
 A passive parent may work with catch-up (``simulator.execution.catchup``, slots ``P_CU_*`` and
 ``Q_CATCHUP``): one loop for both, so the catch-up's fills are the engine's fills plus its decision,
-and with it off every draw and action is the plain passive parent's.
+and with it off every draw and action is the plain passive parent's. Its spread gate (``P_CU_GATE*``,
+``Q_CU_GATE``) keeps a reference spread per feed entry (``h_ref``) only when it is on, and only holds
+a cross back: with it off the loop is the ungated catch-up's, draw for draw.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from simulator.book.core import (
     hot,
     reset_book,
 )
-from simulator.execution.catchup import catchup_quantity, excess_working, tolerance_shares
+from simulator.execution.catchup import (
+    catchup_quantity,
+    excess_working,
+    reference_spread,
+    spread_gate_open,
+    tolerance_shares,
+)
 from simulator.execution.reaction import ReactionTables, spawn_reaction
 from simulator.market.cancels import market_touch
 from simulator.market.engine import (
@@ -59,13 +67,17 @@ P_ENTRY_LAT = 7
 P_CU_TOL = 8  # catch-up tolerance (fraction of the parent; inf = final window only)
 P_CU_FINAL = 9  # catch-up final window (fraction of the horizon)
 P_CU_OFF = 10  # catch-up cross's marketable tolerance, ticks beyond the far touch
-P_F_SIZE = 11
+P_CU_GATE = 11  # spread gate: a cross waits while the seen spread > this x the reference spread
+P_CU_GATE_END = 12  # spread gate: from this fraction of the horizon on the gate is open
+P_CU_GATE_MEM = 13  # spread gate: the reference spread's time constant, seconds of event time
+P_F_SIZE = 14
 # Int policy slots (pol_i).
 Q_SIDE = 0  # 0 buy, 1 sell
 Q_REPRICE = 1
 Q_FINISH = 2
 Q_CATCHUP = 3  # 1: a passive tier works with catch-up (P_CU_*)
-Q_I_SIZE = 4
+Q_CU_GATE = 4  # 1: the catch-up's cross is spread-gated (P_CU_GATE*)
+Q_I_SIZE = 5
 # Outputs (out).
 O_FILLED = 0
 O_NOTIONAL = 1  # ticks * shares
@@ -134,13 +146,14 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                h_vol: NDArray[np.int64], wk_oid: NDArray[np.int64], wk_rem: NDArray[np.int64],
                wk_px: NDArray[np.int64], pa_t: NDArray[np.float64], pa_kind: NDArray[np.int64],
                pa_px: NDArray[np.int64], pa_q: NDArray[np.int64], pa_oid: NDArray[np.int64],
-               wk_t: NDArray[np.float64]) -> None:
+               wk_t: NDArray[np.float64], h_ref: NDArray[np.float64]) -> None:
     """Run market events and the parent's actions to the end of ``times``; results go to ``out``,
     child fills to ``fills`` (time, price tick, shares) and the full stream to ``rec_*``. Our
     aggressive fills seed reaction events (``simulator.execution.reaction``) into ``ex_*``, merged
     with ``times`` in time order (none when the model's ``own_impact`` is 0). ``h_*`` (HIST),
     ``wk_*`` (MAX_WORKING; ``wk_t`` the time each resting child reached the book, -inf once the
-    catch-up sent its cancel) and ``pa_*`` (MAX_PENDING) are scratch.
+    catch-up sent its cancel), ``pa_*`` (MAX_PENDING) and ``h_ref`` (HIST, the spread gate's reference
+    spread as of each feed entry) are scratch.
 
     Why compiled without numba's runtime (``hot``) and with :func:`apply_event_inlined`: the market
     event is applied inside this loop rather than by a call, because a call that passes the book
@@ -165,6 +178,10 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     cu_final = pol_f[P_CU_FINAL]
     cu_off = round(pol_f[P_CU_OFF])
     cu_pending = 0  # catch-up shares on their way to the book
+    gate_on = cu_on and pol_i[Q_CU_GATE] == 1
+    gate_k = pol_f[P_CU_GATE]
+    gate_end = pol_f[P_CU_GATE_END]
+    gate_mem = pol_f[P_CU_GATE_MEM]
 
     # What the feed has shown: ring of (time, bid, ask, cumulative others' market volume).
     h_n = 0
@@ -172,6 +189,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     h_bid[0] = best_bid(b)
     h_ask[0] = best_ask(b)
     h_vol[0] = stats[S_MARKET_VOLUME]
+    h_ref[0] = float(h_ask[0] - h_bid[0])
     h_n = 1
 
     for w in range(MAX_WORKING):
@@ -324,6 +342,9 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                     if cu_on:
                         tol = tolerance_shares(cu_tol, cu_final, qty_total, frac_t)
                         cross = catchup_quantity(target, filled, cu_pending, tol)
+                        if cross > 0 and gate_on and not spread_gate_open(
+                                float(oask - obid), h_ref[j % HIST], gate_k, gate_end, frac_t):
+                            cross = 0  # the spread is abnormally wide: wait for it to narrow
                     if cross > 0 and pa_tail - pa_head < MAX_PENDING - MAX_WORKING - 1:
                         # Catch-up: cancel the youngest resting children until the cross cannot put
                         # the parent ahead of its schedule, then cross the deficit.
@@ -370,6 +391,9 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
             price, q = apply_event_inlined(b, k, rng, tb, stats)
             n_rec = _rec(n_rec, t_ev, k, price, q, b, rec_t, rec_i)
             hk = h_n % HIST
+            if gate_on:
+                hp = (h_n - 1) % HIST  # the spread seen until now held since the previous entry
+                h_ref[hk] = reference_spread(h_ref[hp], float(h_ask[hp] - h_bid[hp]), t_ev - h_t[hp], gate_mem)
             h_t[hk] = t_ev
             if tb.cfg[2] == OWN_MARKET_VIEW:
                 # The policy quotes against the others' touch: it knows its own orders, and a rule
@@ -441,4 +465,5 @@ def run_path(b: BookState, base_tick: int, ref_tick: int, spread: int, levels: i
                np.empty(HIST), np.empty(HIST, np.int64), np.empty(HIST, np.int64), np.empty(HIST, np.int64),
                np.empty(MAX_WORKING, np.int64), np.empty(MAX_WORKING, np.int64), np.empty(MAX_WORKING, np.int64),
                np.empty(MAX_PENDING), np.empty(MAX_PENDING, np.int64), np.empty(MAX_PENDING, np.int64),
-               np.empty(MAX_PENDING, np.int64), np.empty(MAX_PENDING, np.int64), np.empty(MAX_WORKING))
+               np.empty(MAX_PENDING, np.int64), np.empty(MAX_PENDING, np.int64), np.empty(MAX_WORKING),
+               np.empty(HIST))

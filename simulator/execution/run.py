@@ -22,6 +22,9 @@ from simulator.execution.engine import (
     O_SIZE,
     P_CAP,
     P_CU_FINAL,
+    P_CU_GATE,
+    P_CU_GATE_END,
+    P_CU_GATE_MEM,
     P_CU_OFF,
     P_CU_TOL,
     P_DECISION_DT,
@@ -33,6 +36,7 @@ from simulator.execution.engine import (
     P_QTY,
     P_T0,
     Q_CATCHUP,
+    Q_CU_GATE,
     Q_FINISH,
     Q_I_SIZE,
     Q_REPRICE,
@@ -99,11 +103,15 @@ class PathRunner:
             pol_f[P_CU_TOL] = catch_up.tolerance
             pol_f[P_CU_FINAL] = catch_up.final
             pol_f[P_CU_OFF] = catch_up_offset_bps * 1e-4 * mid / model.tick_size
+            pol_f[P_CU_GATE] = catch_up.spread_gate
+            pol_f[P_CU_GATE_END] = catch_up.gate_deadline
+            pol_f[P_CU_GATE_MEM] = catch_up.gate_memory_s
         pol_i = np.zeros(Q_I_SIZE, np.int64)
         pol_i[Q_SIDE] = 0 if order.side == "buy" else 1
         pol_i[Q_REPRICE] = policy.reprice_ticks
         pol_i[Q_FINISH] = int(policy.finish_marketable)
         pol_i[Q_CATCHUP] = int(self.catch_up_on)
+        pol_i[Q_CU_GATE] = int(self.catch_up_on and catch_up is not None and catch_up.gated)
         self.pol_f, self.pol_i = pol_f, pol_i
         self.sched = policy.schedule_arrays()
         # Events up to the last action's arrival; a little slack so in-flight cancels land.
