@@ -15,6 +15,7 @@ Our child orders do interact with the book (queue positions, depletion), which i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -69,12 +70,23 @@ def execute_arms(model: MarketModel, order: PaperOrder, baseline: ExecutionPolic
 
     ``catch_up`` (``policy_map.advised_catch_up``): the passive advised arm crosses its deficit against
     its own advised schedule (simulator.execution.catchup) at the baseline's marketable tolerance."""
+    base, (adv,) = execute_arms_variants(model, order, baseline, advised, stretch, seed, warmup_s, (catch_up,))
+    return base, adv
+
+
+def execute_arms_variants(model: MarketModel, order: PaperOrder, baseline: ExecutionPolicy,
+                          advised: ExecutionPolicy, stretch: float, seed: np.random.SeedSequence, warmup_s: float,
+                          catch_ups: Sequence[CatchUp | None]) -> tuple[ExecutionResult, list[ExecutionResult]]:
+    """:func:`execute_arms` for several catch-up variants of the advised arm at once: (the baseline
+    result, one advised result per ``catch_ups`` entry), each exactly what :func:`execute_arms` gives
+    with that catch-up. Why: tuning the catch-up runs dozens of variants per order, and the market's
+    flow and the baseline arm do not depend on the variant, so they are drawn and run once."""
     if stretch < 1.0:
         raise ValueError(f"stretch must be >= 1, got {stretch}")
     adv_parent = stretched_order(order, stretch).parent()
     runners = [PathRunner(model, order.parent(), baseline, warmup_s),
-               PathRunner(model, adv_parent, advised, warmup_s, catch_up=catch_up,
-                          catch_up_offset_bps=baseline.quote_offset_bps)]
+               *(PathRunner(model, adv_parent, advised, warmup_s, catch_up=cu,
+                            catch_up_offset_bps=baseline.quote_offset_bps) for cu in catch_ups)]
     flow_ss, _ = _fresh(seed).spawn(2)
     t_total = max(r.t_total for r in runners)
     ev = draw_flow(model, t_total, np.random.Generator(np.random.PCG64(flow_ss)))  # multi-scale aware
@@ -82,7 +94,7 @@ def execute_arms(model: MarketModel, order: PaperOrder, baseline: ExecutionPolic
     for r in runners:
         keep = ev.times <= r.t_total
         out.append(r.run(_fresh(seed), (ev.times[keep], ev.dims[keep]))[0])
-    return out[0], out[1]
+    return out[0], out[1:]
 
 
 def _num(x: float) -> str:

@@ -42,7 +42,8 @@ def test_held_out_seeds_are_refused() -> None:
         tuning.main(["--seeds", "2020-2030"])
 
 
-@pytest.mark.parametrize("catch_up", [CatchUp(math.inf, 0.0), CatchUp(0.2, 0.0), CatchUp(math.inf, 0.25)])
+@pytest.mark.parametrize("catch_up", [CatchUp(math.inf, 0.0), CatchUp(0.2, 0.0), CatchUp(math.inf, 0.25),
+                                      CatchUp(0.1, 0.0, 1.0, 1.0, 60.0), CatchUp(0.05, 0.0, 1.25, 0.75, 10.0)])
 def test_catch_up_rows_are_the_replay_with_that_catch_up(catch_up: CatchUp) -> None:
     seed, seconds, n = 5, 300.0, 25
     cfg = AdvisorConfig()
