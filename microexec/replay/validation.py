@@ -26,6 +26,7 @@ from microexec.cli import main as cli
 from microexec.replay.browser import screenshot
 from microexec.sample_data import AMZN_MESSAGES, ROOT, binance_files
 from producers.paper.policy_map import PaperConfig
+from simulator.execution.catchup import CatchUp
 
 CATCH_UP = PaperConfig().catch_up
 BEGIN, END = "<!-- replay-validation:begin -->", "<!-- replay-validation:end -->"
@@ -110,6 +111,18 @@ def _split_line(doc: dict[str, Any] | None) -> str:
     return "; ".join(parts) + "."
 
 
+def _gate_clause(cu: CatchUp) -> str:
+    """The catch-up's spread gate, in words (empty when it is off)."""
+    if not cu.gated:
+        return ""
+    wait = (f"; such a cross waits while the spread is wider than {cu.spread_gate:g} times the spread the order "
+            f"has seen (time-weighted, {cu.gate_memory_s:g} s memory)")
+    if cu.gate_deadline >= 1.0:
+        return wait + (", however long: there is no forced deadline, the deficit a wide spread leaves stays "
+                       "uncrossed")
+    return wait + f", and goes whatever the spread from {cu.gate_deadline:.0%} of its horizon on"
+
+
 def reading(results: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
     """The section's summary, computed from the runs (so it cannot drift from the tables)."""
     def crit(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -148,9 +161,9 @@ def reading(results: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
            "time. A passive arm catches up"
            + (f": when its fill falls more than {cu.tolerance:.0%} of the order behind its own advised schedule, "
               "the deficit beyond that is sent as a marketable child at the baseline's price, never past the "
-              "schedule (simulator/execution/catchup.py)." if cu is not None and math.isfinite(cu.tolerance) and
-              cu.final == 0 else f" ({cu.label()}; simulator/execution/catchup.py)." if cu is not None else
-              ": no (catch-up off)."),
+              "schedule (simulator/execution/catchup.py)" + _gate_clause(cu) + "." if cu is not None
+              and math.isfinite(cu.tolerance) and cu.final == 0 else f" ({cu.label()}; "
+              "simulator/execution/catchup.py)." if cu is not None else ": no (catch-up off)."),
            noise_line(results),
            f"* Whole-order implementation shortfall is lower for the advisor in {full_lower} of {n} runs; but the "
            "generated orders have random sides (no alpha), so the unfilled rest is marked at a move that averages "

@@ -44,7 +44,8 @@ keeps it within "advice only tightens": it crosses only the deficit against the 
 schedule, which in wall time is never steeper than the baseline's; it crosses at the baseline's own
 marketable tolerance (``split_book.execute_arms``), never more aggressively; and only a marketable
 baseline's advised arm gets it (a passive baseline stays passive; a marketable advised arm crosses
-already, at the advised pace).
+already, at the advised pace). Its spread gate only ever holds a cross back (while the spread is wider
+than the one the order has seen), so it can only make the arm less aggressive, never more.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ from torghut_client import AppliedAdvice, BaselineOrder
 
 ORDER_TYPES = {"market": "marketable", "limit": "passive"}
 MAX_STRETCH = 3.0  # Torghut stretches execution time 1-3x when it tightens (TORGHUT.md)
-# Chosen on the tuning seeds 1-20 only (python -m microexec.replay.tuning --catch-up, docs/replay.md).
-CATCH_UP = CatchUp(tolerance=0.2, final=0.0)
+# Chosen on the tuning seeds 1-20 only (python -m microexec.replay.tuning --catch-up, then --gate for the
+# spread gate with the tolerance around it; docs/replay.md).
+CATCH_UP = CatchUp(tolerance=0.1, final=0.0, spread_gate=1.0, gate_deadline=1.0, gate_memory_s=60.0)
 
 
 @dataclass(frozen=True)
