@@ -49,6 +49,10 @@ def register(subparsers: Any) -> None:
     c.add_argument("--flow-model", choices=("exp", "select"), default="exp",
                    help="select: also fit multi-scale models (time-varying baseline, several time scales) "
                         "and keep the one BIC chooses")
+    c.add_argument("--own-age", action="store_true",
+                   help="also fit own-age factors (a factor per class of the time since a type's own last "
+                        "event) on the best multi-scale model and keep them if BIC prefers them; implies "
+                        "--flow-model select")
     c.set_defaults(func=cmd_calibrate)
 
     s = subparsers.add_parser("shortfall", help="Monte Carlo shortfall distribution of a parent order")
@@ -143,8 +147,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     err.print(f"{len(flow)} events over {flow.horizon:.0f} s from {flow.source}")
     try:
         with err.status("fitting the Hawkes model (maximum likelihood, free decays)") as status:
+            own_age = bool(getattr(args, "own_age", False))
             cal = calibrate(flow, progress=lambda m: status.update(m),
-                            flow_model=getattr(args, "flow_model", "exp"), bins=(1, 3))
+                            flow_model="select" if own_age else getattr(args, "flow_model", "exp"), bins=(1, 3),
+                            own_age=own_age)
     except ValueError as exc:
         return _fail(exc)
     try:
@@ -162,9 +168,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                       f"{d.empirical_rate:.4f}", f"{d.model_rate:.4f}")
     Console().print(table)
     if cal.choice is not None:
+        kept_age = cal.model.own_age is not None
         for c in cal.choice.candidates:
             err.print(f"{c.name}: {c.n_params} parameters, log-likelihood {c.loglik:.1f}, BIC {c.bic:.0f}"
-                      f"{'  <- chosen' if c is cal.choice.best else ''}", soft_wrap=True)
+                      f"{'  <- chosen' if c is cal.choice.best and not kept_age else ''}", soft_wrap=True)
+        if cal.own_age_fit is not None:
+            a = cal.own_age_fit
+            err.print(f"{cal.own_age_name}: {a.n_params} parameters, log-likelihood {a.loglik:.1f}, BIC {a.bic:.0f}"
+                      f"{'  <- chosen' if kept_age else ''}", soft_wrap=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -27,6 +27,8 @@ from simulator.hawkes.fit import FitResult, fit
 from simulator.hawkes.goodness import GoodnessReport
 from simulator.hawkes.marks import MarkDistribution, fit_marks
 from simulator.hawkes.multiscale import MultiScaleParams
+from simulator.hawkes.multiscale_age import AgeModulatedFit, fit_age_modulated
+from simulator.hawkes.multiscale_age_sim import AgeFactors
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.params import HawkesParams
 from simulator.market.model import N_QUANTILES, MarketModel, quantile_table
@@ -56,6 +58,9 @@ class Calibration:
     active: list[int]
     choice: ModelChoice | None = None
     """With ``flow_model="select"``: every candidate tried and the one the criterion chose."""
+    own_age_fit: AgeModulatedFit | None = None
+    own_age_name: str = ""
+    """With ``own_age=True``: the own-age model fitted (kept or not) and its name."""
 
     def report_rows(self) -> list[dict[str, Any]]:
         return [d.__dict__ for d in self.dims]
@@ -82,6 +87,14 @@ def _embed_multiscale(sub: MultiScaleParams, active: list[int]) -> MultiScalePar
     return MultiScaleParams(base, sub.edges, alpha, sub.decays)
 
 
+def _embed_age(fit: AgeModulatedFit, active: list[int]) -> AgeFactors:
+    """The fitted age factors on all ten dimensions (1 on the unfitted ones, which keep their
+    negligible baseline)."""
+    f = np.ones((N_DIMS, fit.factors.shape[1]))
+    f[np.asarray(active)] = fit.factors
+    return AgeFactors(f, fit.age_edges)
+
+
 def _offset_table(samples: np.ndarray, floor: int, default: int) -> np.ndarray:
     if samples.size == 0:
         return np.full(N_QUANTILES, default, np.int64)
@@ -91,16 +104,22 @@ def _offset_table(samples: np.ndarray, floor: int, default: int) -> np.ndarray:
 def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
               progress: Callable[[str], None] | None = None, flow_model: str = "exp",
               scales: Sequence[int] = (1, 2, 3, 4), bins: Sequence[int] = (1,),
-              criterion: str = "bic") -> Calibration:
+              criterion: str = "bic", own_age: bool = False) -> Calibration:
     """Fit the ten-dimensional model to ``flow``; returns the model and the per-dimension KS report.
 
     ``flow_model="exp"`` (default) is the stationary one-exponential-per-pair model, as always.
     ``flow_model="select"`` also fits multi-scale models (``scales`` x baseline ``bins``) and lets
     ``criterion`` choose among all of them; if a multi-scale model wins, the market model carries
     it (``MarketModel.multiscale``) and the KS report is the winner's.
+    ``own_age=True`` (opt-in; needs ``flow_model="select"``) also fits own-age factors
+    (:func:`simulator.hawkes.multiscale_age.fit_age_modulated`) on the best multi-scale candidate by
+    ``criterion``, and keeps them (``MarketModel.own_age``, with the refitted baselines and weights)
+    only when the criterion prefers that model to every candidate; otherwise nothing changes.
     """
     if flow_model not in ("exp", "select"):
         raise ValueError(f"flow_model must be 'exp' or 'select', not {flow_model!r}")
+    if own_age and flow_model != "select":
+        raise ValueError("own_age=True scales the multi-scale models: use flow_model='select'")
     say = progress or (lambda _msg: None)
     counts = flow.counts()
     active = [i for i in range(N_DIMS) if counts[i] >= MIN_EVENTS]
@@ -116,14 +135,34 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
     params = _embed(result.params, active)
     choice = None
     multiscale = None
+    age_factors = None
+    age: AgeModulatedFit | None = None
+    age_name = ""
+    flow_name = None
     gof = result.goodness
     if flow_model == "select":
         say(f"fitting multi-scale candidates: scales {list(scales)} x baseline bins {list(bins)}")
         choice = select_model(events, scales=scales, bins=bins, criterion=criterion, exp_fit=result)
         say(f"{criterion.upper()} chose: {choice.best.name}")
         gof = choice.best.goodness
+        flow_name = choice.best.name
         if isinstance(choice.best.params, MultiScaleParams):
             multiscale = _embed_multiscale(choice.best.params, active)
+        if own_age:
+            ms = min((c for c in choice.candidates if isinstance(c.params, MultiScaleParams)),
+                     key=lambda c: getattr(c, criterion))
+            age_name = f"{ms.name} x own age"
+            say(f"fitting own-age factors on {ms.name}")
+            age = fit_age_modulated(ms.params, events)  # type: ignore[arg-type]
+            score = getattr(age, criterion)
+            say(f"x own age: {criterion.upper()} {score:.0f} vs {getattr(choice.best, criterion):.0f} "
+                f"({choice.best.name})")
+            # the factors scale a refitted base; a base that is not stationary cannot be handed on
+            if score < getattr(choice.best, criterion) and age.base.spectral_radius() < 1.0:
+                multiscale = _embed_multiscale(age.base, active)
+                age_factors = _embed_age(age, active)
+                gof = age.goodness
+                flow_name = age_name
 
     marks: list[MarkDistribution] = []
     for i in range(N_DIMS):
@@ -150,6 +189,7 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
         ref_price=flow.ref_price,
         init_spread_ticks=max(1, init_spread),
         multiscale=multiscale,
+        own_age=age_factors,
         metadata={
             "symbol": flow.symbol,
             "source": flow.source,
@@ -164,9 +204,9 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
             "decays_at_bound": [[DIM_NAMES[active[i]], DIM_NAMES[active[j]]] for i, j in result.decays_at_bound],
             "mapping_diagnostics": flow.diagnostics,
             "median_spread_ticks": init_spread,
-        } | ({} if choice is None else {"flow_model": choice.best.name, "criterion": criterion}),
+        } | ({} if choice is None else {"flow_model": flow_name, "criterion": criterion}),
     )
-    return Calibration(model, result, _dim_reports(gof, counts, active, flow.horizon), active, choice)
+    return Calibration(model, result, _dim_reports(gof, counts, active, flow.horizon), active, choice, age, age_name)
 
 
 def _dim_reports(gof: GoodnessReport, counts: np.ndarray, active: list[int], horizon: float) -> list[DimensionReport]:

@@ -1,4 +1,5 @@
-"""The one place a market path's order flow is drawn: stationary Hawkes or the multi-scale model.
+"""The one place a market path's order flow is drawn: stationary Hawkes, the multi-scale model, or
+the multi-scale model x own-age factors (Ogata thinning, :mod:`simulator.hawkes.multiscale_age_sim`).
 
 The book loops consume a pre-drawn (times, dims) stream, because the market's flow is exogenous
 to the book; so the richer flow needs no change to them, only this choice of sampler. Both
@@ -13,6 +14,7 @@ from numpy.typing import NDArray
 
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import simulate_multiscale
+from simulator.hawkes.multiscale_age_sim import simulate_age, simulate_age_arrays
 from simulator.hawkes.simulate import simulate, simulate_cluster_arrays
 from simulator.market.model import MarketModel
 
@@ -22,6 +24,9 @@ def draw_flow(model: MarketModel, seconds: float, rng: np.random.Generator, *,
     """Order flow on ``[0, seconds]``; a multi-scale model starts at ``model.flow_start_s`` in its profile."""
     if model.multiscale is None:
         return simulate(model.hawkes, float(seconds), rng, method="cluster", max_events=max_events)
+    if model.own_age is not None:
+        return simulate_age(model.multiscale, model.own_age, float(seconds), rng, start=model.flow_start_s,
+                            max_events=max_events)
     return simulate_multiscale(model.multiscale, float(seconds), rng, start=model.flow_start_s,
                                max_events=max_events)
 
@@ -36,5 +41,8 @@ def draw_flow_arrays(model: MarketModel, seconds: float, rng: np.random.Generato
     """
     if model.multiscale is None:
         return simulate_cluster_arrays(model.hawkes, float(seconds), rng, max_events=max_events)
+    if model.own_age is not None:
+        return simulate_age_arrays(model.multiscale, model.own_age, float(seconds), rng, start=model.flow_start_s,
+                                   max_events=max_events)
     ev = draw_flow(model, seconds, rng, max_events=max_events)
     return ev.times, ev.dims

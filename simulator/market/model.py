@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from simulator.hawkes.marks import MarkDistribution
 from simulator.hawkes.multiscale import MultiScaleParams
+from simulator.hawkes.multiscale_age_sim import AgeFactors, mean_rates
 from simulator.hawkes.params import HawkesParams
 from simulator.market.types import DIM_NAMES, N_DIMS
 
@@ -69,6 +70,10 @@ class MarketModel:
     their flow from it instead of ``hawkes`` (which stays the stationary description, e.g. for
     volume estimates of old consumers); None keeps every path exactly as before."""
     flow_start_s: float = 0.0
+    own_age: AgeFactors | None = None
+    """Opt-in own-age factors on the multi-scale flow (:mod:`simulator.hawkes.multiscale_age_sim`):
+    each dimension's intensity times a factor per class of the time since its own last event.
+    Needs ``multiscale``; None keeps every path and digest exactly as before."""
     own_impact: float = 0.0
     """Our aggressive fills excite the market's flow (``simulator.execution.reaction``): 0 (default)
     = no reaction; 1 = each fill counts as fill / mean size market orders of its side, through the
@@ -90,6 +95,11 @@ class MarketModel:
                 raise ValueError(f"multi-scale flow needs {N_DIMS} dimensions, got {self.multiscale.dim}")
             if self.multiscale.spectral_radius() >= 1.0:
                 raise ValueError("multi-scale branching matrix is not stationary (spectral radius >= 1)")
+        if self.own_age is not None:
+            if self.multiscale is None:
+                raise ValueError("own-age factors scale the multi-scale flow: set multiscale too")
+            if self.own_age.dim != N_DIMS:
+                raise ValueError(f"own-age factors need {N_DIMS} dimensions, got {self.own_age.dim}")
         if len(self.marks) != N_DIMS:
             raise ValueError(f"need one mark distribution per dimension ({N_DIMS}), got {len(self.marks)}")
         dt = np.ascontiguousarray(self.deep_offset_table, dtype=np.int64)
@@ -143,6 +153,13 @@ class MarketModel:
 
     def flow_rates(self) -> NDArray[np.float64]:
         """Long-run event rate per dimension of the flow paths are drawn from (1/s)."""
+        if self.own_age is not None and self.multiscale is not None:
+            # no closed form with the factors: one seeded path over the profile, computed once
+            cached = self.__dict__.get("_age_rates")
+            if cached is None:
+                cached = mean_rates(self.multiscale, self.own_age, seconds=max(self.multiscale.period, 20_000.0))
+                object.__setattr__(self, "_age_rates", cached)
+            return np.asarray(cached, dtype=np.float64).copy()
         if self.multiscale is not None:
             return self.multiscale.mean_intensity()
         return self.hawkes.stationary_intensity()
@@ -155,6 +172,8 @@ class MarketModel:
     def to_dict(self) -> dict[str, Any]:
         extra: dict[str, Any] = {} if self.multiscale is None else {
             "multiscale": self.multiscale.to_dict(), "flow_start_s": self.flow_start_s}
+        if self.own_age is not None:
+            extra["own_age"] = self.own_age.to_dict()
         if self.own_order_rule != "market_view":
             extra["own_order_rule"] = self.own_order_rule
         if self.own_impact != 0.0:
@@ -197,6 +216,7 @@ class MarketModel:
                 metadata=dict(data.get("metadata", {})),
                 multiscale=MultiScaleParams.from_dict(data["multiscale"]) if "multiscale" in data else None,
                 flow_start_s=float(data.get("flow_start_s", 0.0)),
+                own_age=AgeFactors.from_dict(data["own_age"]) if "own_age" in data else None,
                 own_order_rule=str(data.get("own_order_rule", "market_view")),
                 own_impact=float(data.get("own_impact", 0.0)),
             )
