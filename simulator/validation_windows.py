@@ -44,20 +44,21 @@ def state_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
 def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     """One row per (window, dimension); ``clock_offset_s`` turns window starts into a time of day."""
     rows = ["| window | dimension | events | exp per pair: KS | p | chosen model: KS | p | "
-            "x spread state: KS | p | x own age: KS | p | x state x age: KS | p |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "x spread state: KS | p | x own age: KS | p | x state x age: KS | p | AIC's runnable choice: KS | p |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
         for k, name in enumerate(w.dims):
-            (rs, rp), (cs, cp), (ss, sp), (a_s, a_p), (b_s, b_p) = (w.reference_ks[k], w.chosen_ks[k], w.state_ks[k],
-                                                                    w.age_ks[k], w.both_ks[k])
+            (rs, rp), (cs, cp), (ss, sp), (a_s, a_p), (b_s, b_p), (us, up) = (
+                w.reference_ks[k], w.chosen_ks[k], w.state_ks[k], w.age_ks[k], w.both_ks[k], w.run_aic_ks[k])
 
             def mark(p: float) -> str:
                 return f"**{p:.3f}**" if p > LEVEL else f"{p:.2g}"
 
             rows.append(f"| {label} | {name} | {w.counts[k]} | {rs:.3f} | {mark(rp)} | {cs:.3f} | {mark(cp)} | "
-                        f"{ss:.3f} | {mark(sp)} | {a_s:.3f} | {mark(a_p)} | {b_s:.3f} | {mark(b_p)} |")
+                        f"{ss:.3f} | {mark(sp)} | {a_s:.3f} | {mark(a_p)} | {b_s:.3f} | {mark(b_p)} | "
+                        f"{us:.3f} | {mark(up)} |")
     return "\n".join(rows)
 
 
@@ -65,8 +66,9 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
             "passes chosen | spread partition (BIC) | spread classes | BIC: best multi-scale -> x spread state | "
             "passes x spread state | BIC of x own age | passes x own age | BIC of x state x age | "
-            "passes x state x age | chosen by BIC among all | chosen by AIC among all |",
-            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|"]
+            "passes x state x age | chosen by BIC among runnable | chosen by AIC among runnable | "
+            "chosen by BIC among all | chosen by AIC among all |",
+            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
@@ -77,16 +79,19 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
                     f"{w.state_partition} | {w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
                     f"{w.passes('state')}/{len(w.dims)} | {w.age_bic:.0f} | {w.passes('age')}/{len(w.dims)} | "
                     f"{w.both_bic:.0f} | {w.passes('both')}/{len(w.dims)} | "
-                    f"{w.all_chosen} | {w.all_aic_chosen} |")
+                    f"{w.run_chosen} | {w.run_aic_chosen} | {w.all_chosen} | {w.all_aic_chosen} |")
     return "\n".join(rows)
 
 
 COLUMNS = (("exp per pair, constant baseline", "reference"), ("BIC's choice", "chosen"), ("AIC's choice", "aic"),
-           ("best multi-scale x spread state (fit only)", "state"), ("best multi-scale x own age (fit only)", "age"),
+           ("best multi-scale x own age (runnable)", "age"),
+           ("BIC's choice among runnable", "run"), ("AIC's choice among runnable", "run_aic"),
+           ("best multi-scale x spread state (fit only)", "state"),
            ("best multi-scale x spread state x own age (fit only)", "both"),
            ("BIC's choice among all", "all"), ("AIC's choice among all", "all_aic"))
-"""The summary's columns: (label, :meth:`WindowFit.passes` key). "Among all" adds the state- and
-age-dependent models to the candidates the criterion chooses from."""
+"""The summary's columns: (label, :meth:`WindowFit.passes` key). "Among runnable" adds the own-age
+model (which the simulator can draw) to the candidates; "among all" adds the spread-state models
+too (fit only)."""
 
 
 def summary(datasets: dict[str, list[WindowFit]]) -> str:
@@ -103,6 +108,8 @@ def summary(datasets: dict[str, list[WindowFit]]) -> str:
                 + " | ".join(f"{x} ({100 * x / tot[0]:.0f}%)" for x in tot[1:]) + " |")
     out = "\n".join(rows)
     for what, key in (("Models chosen by BIC", "chosen"), ("Models chosen by AIC", "aic_chosen"),
+                      ("Models chosen by BIC among runnable", "run_chosen"),
+                      ("Models chosen by AIC among runnable", "run_aic_chosen"),
                       ("Models chosen by BIC among all", "all_chosen"),
                       ("Models chosen by AIC among all", "all_aic_chosen"),
                       ("Spread partitions of the state-dependent model chosen by BIC", "state_partition")):

@@ -18,8 +18,10 @@ on each partition of :data:`STATE_PARTITIONS` (the window's spread terciles; the
 three-or-more tick classes of the state-dependent Hawkes literature), and BIC picks the partition:
 the book-state dependence the queue-reactive literature describes, tested the same way. The
 information criterion then also chooses among *all* models, state-dependent ones included, and
-the report says which won; it is never the model handed to the simulator (the market engine
-cannot draw state-dependent flow yet).
+the report says which won; the spread-state models are never the model handed to the simulator
+(the market engine cannot draw state-dependent flow yet). The own-age model can be simulated
+(:mod:`simulator.hawkes.multiscale_age_sim`), so the criterion also chooses among the *runnable*
+models: the candidates and the own-age model.
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ class WindowFit:
     age_factors: list[list[float]] = dataclasses.field(default_factory=list)  # (dims, age classes), young -> old
     both_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # x spread state x own age
     both_bic: float = float("nan")
+    run_chosen: str = ""  # BIC's choice among the models the simulator can run (candidates, x own age)
+    run_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    run_aic_chosen: str = ""  # AIC's choice among them
+    run_aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    age_model: tuple[MultiScaleParams, NDArray[np.float64]] | None = dataclasses.field(default=None, compare=False)
+    """The own-age fit (refitted base, factors over
+    :data:`simulator.hawkes.multiscale_age.AGE_EDGES`), so a path can be drawn from it."""
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -94,7 +103,7 @@ class WindowFit:
     def passes(self, which: str, level: float = 0.05) -> int:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
               "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks,
-              "both": self.both_ks}[which]
+              "both": self.both_ks, "run": self.run_ks, "run_aic": self.run_aic_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -141,9 +150,11 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     states, tail_state, n_st = window_states(flow, start, end, active, part_best)
     both = fit_age_modulated(ms.params, ev, states=states, tail_state=tail_state,  # type: ignore[arg-type]
                              n_states=n_st)
-    every = [(c.name, c.bic, c.aic, ks(c)) for c in choice.candidates]
-    every += [(state_name, st.bic, st.aic, ks(st)), (f"{ms.name} x own age", age.bic, age.aic, ks(age)),
-              (f"{state_name} x own age", both.bic, both.aic, ks(both))]
+    runnable = [(c.name, c.bic, c.aic, ks(c)) for c in choice.candidates]
+    runnable.append((f"{ms.name} x own age", age.bic, age.aic, ks(age)))
+    run_name, _, _, run_ks = min(runnable, key=lambda c: c[1])
+    run_aic_name, _, _, run_aic_ks = min(runnable, key=lambda c: c[2])
+    every = runnable + [(state_name, st.bic, st.aic, ks(st)), (f"{state_name} x own age", both.bic, both.aic, ks(both))]
     all_name, _, _, all_ks = min(every, key=lambda c: c[1])
     aic_name, _, _, aic_ks = min(every, key=lambda c: c[2])
     wf = WindowFit(source=flow.source, start_s=start, end_s=end, n_events=len(ev),
@@ -155,7 +166,8 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    state_partition=part_best, state_partition_bic={k: f.bic for k, f in fits.items()},
                    all_chosen=all_name, all_ks=all_ks, all_aic_chosen=aic_name, all_aic_ks=aic_ks,
                    age_ks=ks(age), age_bic=age.bic, age_factors=age.factors.tolist(),
-                   both_ks=ks(both), both_bic=both.bic,
+                   both_ks=ks(both), both_bic=both.bic, run_chosen=run_name, run_ks=run_ks,
+                   run_aic_chosen=run_aic_name, run_aic_ks=run_aic_ks, age_model=(age.base, age.factors),
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 
