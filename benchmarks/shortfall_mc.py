@@ -7,10 +7,12 @@ one decision per second, 60 s of market warm-up per path. Reference figure: the 
 so the calibrated model and its rate are printed; the default is the LOBSTER AMZN calibration
 written by ``python -m simulator.validation_report`` (or a 30-minute calibration made here).
 
-    python benchmarks/shortfall_mc.py [--params params.json | --multiscale] [--paths 1000]
+    python benchmarks/shortfall_mc.py [--params params.json | --multiscale | --own-age] [--paths 1000]
 
 ``--multiscale`` runs the richer model: the AMZN day's multi-scale calibration (time-varying
-baseline profile, kernels at several time scales) written by the validation report.
+baseline profile, kernels at several time scales) written by the validation report; ``--own-age``
+the same model x own-age factors (each intensity scaled by a factor per class of the time since
+its type's own last event), whose flow is drawn by Ogata thinning.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from simulator.montecarlo import reference_order, shortfall_monte_carlo  # noqa:
 
 DEFAULT_PARAMS = ROOT / "docs" / "params" / "AMZN_2012-06-21.json"
 MULTISCALE_PARAMS = ROOT / "docs" / "params" / "AMZN_2012-06-21_multiscale.json"
+OWN_AGE_PARAMS = ROOT / "docs" / "params" / "AMZN_2012-06-21_own_age.json"
 AMZN = ROOT / "data" / "lobster" / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
 GOAL_S = 1.0
 
@@ -52,12 +55,15 @@ def main() -> None:
     ap.add_argument("--params", type=Path)
     ap.add_argument("--paths", type=int, default=1000)
     ap.add_argument("--multiscale", action="store_true", help="the AMZN multi-scale calibration")
+    ap.add_argument("--own-age", action="store_true", help="the AMZN multi-scale x own-age calibration")
     args = ap.parse_args()
-    model, label = load_model(MULTISCALE_PARAMS if args.multiscale else args.params)
+    model, label = load_model(OWN_AGE_PARAMS if args.own_age else MULTISCALE_PARAMS if args.multiscale
+                              else args.params)
     rate = float(np.sum(model.flow_rates()))
     order = reference_order(model, "bench-ref-1", "buy", 300.0, 0.01)
     policy = ExecutionPolicy()
-    kind = "multi-scale flow" if model.multiscale is not None else "stationary flow"
+    kind = ("stationary flow" if model.multiscale is None else "multi-scale x own-age flow"
+            if model.own_age is not None else "multi-scale flow")
     print(f"params: {label} ({kind}); mean rate {rate:.2f} events/s; reference order: {order.side} "
           f"{order.quantity} shares over {order.horizon_s:.0f} s")
     shortfall_monte_carlo(model, order, policy, 5)  # compile outside the timing

@@ -298,7 +298,8 @@ def main() -> None:
         print("AMZN: own-age factors on BIC's multi-scale model of the day")
         day_age = fit_age_modulated(choice.best.params, _events(amzn_flow, amzn.active))
         sims_of[f"{choice.best.name} x own age"] = dataclasses.replace(
-            amzn.model, multiscale=_embed_multiscale(day_age.base, amzn.active), own_age=_embed_age(day_age, amzn.active))
+            amzn.model, multiscale=_embed_multiscale(day_age.base, amzn.active),
+            own_age=_embed_age(day_age, amzn.active))
         sims_of[f"{choice.best.name} x own age"].save(args.docs / "params" / "AMZN_2012-06-21_own_age.json")
     print("AAPL: mapping and fitting the 998-message level-10 sample")
     aapl_flow = load_recorded([args.data / AAPL])
@@ -351,7 +352,8 @@ def main() -> None:
     doc = DOC.format(
         version=SIMULATOR_VERSION, seed=args.seed, n_ref=n_ref, n_ch=n_ch, n_dims=n_dims,
         pct_ref=100 * n_ref / n_dims, pct_ch=100 * n_ch / n_dims, n_aic=n_aic, pct_aic=100 * n_aic / n_dims,
-        goal=_goal(max(n_ch, n_aic, int(modulated["n_run"]), int(modulated["n_run_aic"])), n_dims),
+        goal=_goal(max(n_ch, n_aic, *(sum(vw.count(w, k) for w in windows.values()) for k in ("run", "run_aic"))),
+                   n_dims),
         tie_shifted=amzn.model.metadata["mapping_diagnostics"]["tie_shifted"], n_amzn=len(amzn_flow),
         horizon=amzn_flow.horizon, converged=fit.converged, loglik=fit.loglik, rho=fit.spectral_radius,
         n_at_bound=len(fit.decays_at_bound), hl_min=np.min(half_lives) * 1e3, hl_max=np.max(half_lives),

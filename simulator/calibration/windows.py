@@ -154,7 +154,8 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     runnable.append((f"{ms.name} x own age", age.bic, age.aic, ks(age)))
     run_name, _, _, run_ks = min(runnable, key=lambda c: c[1])
     run_aic_name, _, _, run_aic_ks = min(runnable, key=lambda c: c[2])
-    every = runnable + [(state_name, st.bic, st.aic, ks(st)), (f"{state_name} x own age", both.bic, both.aic, ks(both))]
+    every = [*runnable, (state_name, st.bic, st.aic, ks(st)),
+             (f"{state_name} x own age", both.bic, both.aic, ks(both))]
     all_name, _, _, all_ks = min(every, key=lambda c: c[1])
     aic_name, _, _, aic_ks = min(every, key=lambda c: c[2])
     wf = WindowFit(source=flow.source, start_s=start, end_s=end, n_events=len(ev),

@@ -80,7 +80,7 @@ class AgeFactors:
 
 
 @njit(cache=True)
-def _grow(a: NDArray, n: int) -> NDArray:  # type: ignore[type-arg]
+def _grow(a: NDArray, n: int) -> NDArray:
     b = np.empty(max(2 * a.shape[0], n, 16), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b

@@ -113,6 +113,13 @@ def test_windowed_fits_report_both_models_per_window() -> None:
                    f"{w.state_base} x spread state ({w.state_partition})": w.state_ks,
                    f"{w.state_base} x spread state ({w.state_partition}) x own age": w.both_ks}
         assert w.all_ks == by_name[w.all_chosen] and len(w.both_ks) == len(w.dims)
+        # among the models the simulator can run: the candidates and the own-age model, not the state ones
+        runnable = {c[0]: c[3] for c in w.candidates} | {f"{w.state_base} x own age": w.age_bic}
+        assert w.run_chosen == min(runnable, key=lambda k: runnable[k])
+        assert w.run_ks == (w.age_ks if w.run_chosen.endswith("x own age") else w.candidate_ks(w.run_chosen))
+        assert len(w.run_aic_ks) == len(w.dims) and w.age_model is not None
+        base, factors = w.age_model
+        assert base.dim == len(w.dims) and factors.shape == (len(w.dims), 8)
 
 
 def test_a_rolling_window_of_binance_calibrates_and_simulates() -> None:
