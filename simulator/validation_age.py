@@ -12,8 +12,11 @@ from numpy.typing import NDArray
 from simulator import validation_windows as vw
 from simulator.calibration.flow import RecordedFlow
 from simulator.calibration.windows import WindowFit, window_events, window_states
+from simulator.hawkes.events import HawkesEvents
+from simulator.hawkes.multiscale import simulate_multiscale
 from simulator.hawkes.multiscale_age import AGE_EDGES, goodness_age
 from simulator.hawkes.multiscale_age_sim import AgeFactors, simulate_age
+from simulator.market.types import DIM_NAMES, N_DIMS
 from simulator.validation_diagnostics import split_half_ks
 
 
@@ -42,6 +45,8 @@ def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlo
         "n_run": n_run["run"], "pct_run": 100 * n_run["run"] / n_dims, "n_run_aic": n_run["run_aic"],
         "pct_run_aic": 100 * n_run["run_aic"] / n_dims,
         "run_age_bic": sum(w.run_chosen.endswith("x own age") for w in every), "run_age_aic": len(age_name),
+        "age_unstable": sum(not w.age_stable for w in every),
+        "age_provable": sum(w.age_bound < 1.0 for w in every),
         "n_all": n["all"], "pct_all": 100 * n["all"] / n_dims, "n_all_aic": n["all_aic"],
         "pct_all_aic": 100 * n["all_aic"] / n_dims, "n_age": n["age"], "pct_age": 100 * n["age"] / n_dims,
         "n_both": n["both"], "pct_both": 100 * n["both"] / n_dims,
@@ -97,3 +102,25 @@ def simulated_windows(windows: dict[str, list[WindowFit]], seed: int) -> dict[st
             "sim_ratio_lo": min(ratios) if ratios else float("nan"),
             "sim_ratio_med": float(np.median(ratios)) if ratios else float("nan"),
             "sim_ratio_hi": max(ratios) if ratios else float("nan")}
+
+
+def windowed_flow(wins: list[WindowFit], horizon: float, seed: int) -> tuple[HawkesEvents, int]:
+    """A day's flow drawn window by window, each from its own fitted own-age model (from the
+    multi-scale model it scales where the own-age one explodes), on the ten market dimensions:
+    what a consumer that recalibrates every window would simulate. Returns it and the number of
+    windows drawn from the own-age model."""
+    times, dims, n_age = [], [], 0
+    for w, child in zip(wins, np.random.SeedSequence(seed).spawn(len(wins)), strict=True):
+        gen = np.random.Generator(np.random.PCG64(child))
+        idx = np.array([DIM_NAMES.index(n) for n in w.dims], np.int64)
+        if w.age_stable and w.age_model is not None:
+            base, factors = w.age_model
+            ev = simulate_age(base, AgeFactors(factors, np.asarray(AGE_EDGES)), w.end_s - w.start_s, gen)
+            n_age += 1
+        elif w.ms_model is not None:
+            ev = simulate_multiscale(w.ms_model, w.end_s - w.start_s, gen)
+        else:
+            raise ValueError("window fit without a model to simulate")
+        times.append(ev.times + w.start_s)
+        dims.append(idx[ev.dims])
+    return HawkesEvents(np.concatenate(times), np.concatenate(dims), horizon, N_DIMS), n_age

@@ -38,7 +38,8 @@ from simulator.execution.impact import ImpactCurve, impact_curve
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.goodness import residuals
 from simulator.hawkes.multiscale import MultiScaleParams
-from simulator.hawkes.multiscale_age import fit_age_modulated
+from simulator.hawkes.multiscale_age import AGE_EDGES, fit_age_modulated
+from simulator.hawkes.multiscale_age_sim import AgeFactors, Stability, check_stability
 from simulator.hawkes.multiscale_fit import Candidate, select_model
 from simulator.market.model import MarketModel
 from simulator.market.run import MarketRun, simulate_market
@@ -58,6 +59,7 @@ AMZN = "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv"
 AAPL = "lobster/AAPL_2012-06-21_34200000_57600000_message_10_first998.csv"
 BTC_NAME = "Binance BTCUSDT 2024-08-08/09 (top of book)"
 COUNT_BIN_S = 10.0
+AGE_EDGES_A = np.asarray(AGE_EDGES)
 MAX_LAG = 50
 
 
@@ -255,6 +257,25 @@ def _wide_over_narrow(wins: list[WindowFit]) -> dict[str, float]:
     return out
 
 
+def _own_age_params(model: MarketModel, day: MarketModel | None, wins: list[WindowFit]) -> tuple[MarketModel, str]:
+    """The AMZN own-age params the benchmarks and ``--own-age`` examples use: the day's model when its
+    paths do not explode, else the busiest window's own-age model whose paths do not (its profile
+    repeats every 30 minutes)."""
+    if day is not None:
+        return day, "the whole day"
+    stable = [w for w in wins if w.age_stable and w.age_model is not None]
+    if not stable:
+        raise RuntimeError("no AMZN own-age model simulates without exploding: nothing to write for --own-age")
+    w = max(stable, key=lambda w: w.n_events)
+    base, factors = w.age_model  # type: ignore[misc]
+    idx = [DIM_NAMES.index(n) for n in w.dims]
+    full = np.ones((len(DIM_NAMES), factors.shape[1]))
+    full[idx] = factors
+    label = f"the {vw.window_label(w, 34200.0)} window"
+    return dataclasses.replace(model, multiscale=_embed_multiscale(base, idx), own_age=AgeFactors(full, AGE_EDGES_A),
+                               metadata=model.metadata | {"flow_model": f"{w.state_base} x own age, {label}"}), label
+
+
 def _goal(best_pass: int, n_dims: int) -> str:
     """The 70% verdict for the best pass count among the models the simulator can run."""
     if best_pass >= 0.7 * n_dims:
@@ -293,14 +314,18 @@ def main() -> None:
     for label, cand in ((f"BIC: {choice.best.name}", choice.best), (f"AIC: {by_aic.name}", by_aic)):
         if isinstance(cand.params, MultiScaleParams) and not any(cand.name in k for k in sims_of):
             sims_of[label] = dataclasses.replace(amzn.model, multiscale=_embed_multiscale(cand.params, amzn.active))
+    day_stab = Stability(float("inf"), 0, 1)  # the day's own-age model, when BIC's choice is multi-scale
+    day_model: MarketModel | None = None
     if isinstance(choice.best.params, MultiScaleParams):
         sims_of[f"BIC: {choice.best.name}"].save(args.docs / "params" / "AMZN_2012-06-21_multiscale.json")
         print("AMZN: own-age factors on BIC's multi-scale model of the day")
         day_age = fit_age_modulated(choice.best.params, _events(amzn_flow, amzn.active))
-        sims_of[f"{choice.best.name} x own age"] = dataclasses.replace(
-            amzn.model, multiscale=_embed_multiscale(day_age.base, amzn.active),
-            own_age=_embed_age(day_age, amzn.active))
-        sims_of[f"{choice.best.name} x own age"].save(args.docs / "params" / "AMZN_2012-06-21_own_age.json")
+        day_model = dataclasses.replace(amzn.model, multiscale=_embed_multiscale(day_age.base, amzn.active),
+                                        own_age=_embed_age(day_age, amzn.active))
+        day_stab = check_stability(day_age.base, AgeFactors(day_age.factors, day_age.age_edges), amzn_flow.horizon,
+                                   args.seed)
+        if day_stab.stable:
+            sims_of[f"{choice.best.name} x own age"] = day_model
     print("AAPL: mapping and fitting the 998-message level-10 sample")
     aapl_flow = load_recorded([args.data / AAPL])
     aapl = calibrate(aapl_flow)
@@ -311,10 +336,6 @@ def main() -> None:
     run = runs["exp per pair"]
     real = real_facts(amzn_flow)
     sim = sim_facts(run, amzn_flow.horizon)
-    plot_facts(real, {k: sim_facts(r, amzn_flow.horizon) for k, r in runs.items()}, img / "stylized_facts_amzn.png")
-    real_f = vf.compute_facts(amzn_flow.times, amzn_flow.dims, amzn_flow.spreads, amzn_flow.mids, amzn_flow.horizon)
-    facts_md, held = vf.facts_table(real_f, {k: _run_facts(r, sims_of[k], amzn_flow.horizon) for k, r in runs.items()})
-    bad = {k: r.invariant_code for k, r in runs.items() if r.invariant_code != 0}
 
     print("our own orders: passive bias and impact curve on the AMZN calibration")
     bias = {r: passive_bias(dataclasses.replace(amzn.model, own_order_rule=r), n_paths=1000)
@@ -337,6 +358,17 @@ def main() -> None:
                          for n, p in zip(w.dims, f.ks_pvalues, strict=True) if not p > vw.LEVEL)
     wide = _wide_over_narrow(amzn_wins)
     modulated = va.modulated_fields(windows, amzn_flow, amzn_wins)
+    age_params, age_params_src = _own_age_params(amzn.model, day_model if day_stab.stable else None, amzn_wins)
+    age_params.save(args.docs / "params" / "AMZN_2012-06-21_own_age.json")
+    print("the day's flow drawn window by window from the own-age window models")
+    win_flow, n_age_wins = va.windowed_flow(amzn_wins, amzn_flow.horizon, args.seed)
+    win_label = "own age per 30-min window"
+    sims_of[win_label] = amzn.model
+    runs[win_label] = simulate_market(amzn.model, amzn_flow.horizon, args.seed, check_every=1000, events=win_flow)
+    plot_facts(real, {k: sim_facts(r, amzn_flow.horizon) for k, r in runs.items()}, img / "stylized_facts_amzn.png")
+    real_f = vf.compute_facts(amzn_flow.times, amzn_flow.dims, amzn_flow.spreads, amzn_flow.mids, amzn_flow.horizon)
+    facts_md, held = vf.facts_table(real_f, {k: _run_facts(r, sims_of[k], amzn_flow.horizon) for k, r in runs.items()})
+    bad = {k: r.invariant_code for k, r in runs.items() if r.invariant_code != 0}
     print("own-age window models simulated over their windows")
     sim_age = va.simulated_windows(windows, args.seed)
     one_tick = {k: one_tick_evidence(f.times, f.dims, f.spreads, (LIMIT_BID_INSIDE, LIMIT_ASK_INSIDE))
@@ -373,7 +405,12 @@ def main() -> None:
         inside_dropped=run.stats["inside_dropped"], sim_events=sim.n_events,
         bias_qty=max(1, round(0.01 * amzn.model.expected_market_volume(300.0))),
         n_state=n_state, pct_state=100 * n_state / n_dims, state_pref=state_pref,
-        **modulated, **sim_age, age_day_name=f"{best.name} x own age",
+        **modulated, **sim_age, age_day_name=f"{best.name} x own age", n_age_wins=n_age_wins,
+        n_amzn_wins=len(amzn_wins), age_params_src=age_params_src, day_bound=day_stab.bound,
+        day_paths_ok=day_stab.paths_ok,
+        day_paths=day_stab.n_paths, day_verdict=("simulates without exploding, so it is a column of the table"
+                                                 if day_stab.stable else "explodes: its paths run normally for a "
+                                                 "while and then burst without end, so it is not in the table"),
         **{f"{k}_one_tick": v.time_share for k, v in one_tick.items()},
         **{f"{k}_inside": v.inside_events for k, v in one_tick.items()},
         **{f"{k}_inside1": v.inside_at_one_tick for k, v in one_tick.items()},

@@ -21,6 +21,12 @@ def _hhmm(seconds_after_midnight: float) -> str:
     return f"{h:02d}:{rem // 60:02d}"
 
 
+def window_label(w: WindowFit, clock_offset_s: float | None) -> str:
+    """``HH:MM-HH:MM`` with a clock offset (seconds after midnight of the window's 0), else seconds."""
+    return (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
+            if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
+
+
 def pass_counts(wins: list[WindowFit]) -> tuple[int, int, int, int]:
     """(fitted dimensions, passes of the reference model, of the BIC choice, of the AIC choice) at 5%."""
     n = sum(len(w.dims) for w in wins)
@@ -65,10 +71,11 @@ def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
 def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
             "passes chosen | spread partition (BIC) | spread classes | BIC: best multi-scale -> x spread state | "
-            "passes x spread state | BIC of x own age | passes x own age | BIC of x state x age | "
+            "passes x spread state | BIC of x own age | passes x own age | x own age simulated (bound) | "
+            "BIC of x state x age | "
             "passes x state x age | chosen by BIC among runnable | chosen by AIC among runnable | "
             "chosen by BIC among all | chosen by AIC among all |",
-            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---|"]
+            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|---:|---:|---|---|---|---|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
@@ -78,13 +85,14 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
                     f"{w.passes('reference')}/{len(w.dims)} | {w.passes('chosen')}/{len(w.dims)} | "
                     f"{w.state_partition} | {w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
                     f"{w.passes('state')}/{len(w.dims)} | {w.age_bic:.0f} | {w.passes('age')}/{len(w.dims)} | "
+                    f"{'stable' if w.age_stable else 'explodes'} ({w.age_bound:.2f}) | "
                     f"{w.both_bic:.0f} | {w.passes('both')}/{len(w.dims)} | "
                     f"{w.run_chosen} | {w.run_aic_chosen} | {w.all_chosen} | {w.all_aic_chosen} |")
     return "\n".join(rows)
 
 
 COLUMNS = (("exp per pair, constant baseline", "reference"), ("BIC's choice", "chosen"), ("AIC's choice", "aic"),
-           ("best multi-scale x own age (runnable)", "age"),
+           ("best multi-scale x own age (simulated where stable)", "age"),
            ("BIC's choice among runnable", "run"), ("AIC's choice among runnable", "run_aic"),
            ("best multi-scale x spread state (fit only)", "state"),
            ("best multi-scale x spread state x own age (fit only)", "both"),

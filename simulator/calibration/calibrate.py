@@ -28,7 +28,7 @@ from simulator.hawkes.goodness import GoodnessReport
 from simulator.hawkes.marks import MarkDistribution, fit_marks
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AgeModulatedFit, fit_age_modulated
-from simulator.hawkes.multiscale_age_sim import AgeFactors
+from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.params import HawkesParams
 from simulator.market.model import N_QUANTILES, MarketModel, quantile_table
@@ -157,8 +157,13 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
             score = getattr(age, criterion)
             say(f"x own age: {criterion.upper()} {score:.0f} vs {getattr(choice.best, criterion):.0f} "
                 f"({choice.best.name})")
-            # the factors scale a refitted base; a base that is not stationary cannot be handed on
-            if score < getattr(choice.best, criterion) and age.base.spectral_radius() < 1.0:
+            # the factors scale a refitted base; a model whose paths explode cannot be handed on
+            preferred = score < getattr(choice.best, criterion)
+            stable = preferred and age.base.spectral_radius() < 1.0 and check_stability(
+                age.base, AgeFactors(age.factors, age.age_edges), max(flow.horizon, 3600.0), seed=0).stable
+            if preferred and not stable:
+                say("x own age: preferred, but its simulated paths explode; not kept")
+            if stable:
                 multiscale = _embed_multiscale(age.base, active)
                 age_factors = _embed_age(age, active)
                 gof = age.goodness

@@ -36,7 +36,8 @@ from numpy.typing import NDArray
 from simulator.calibration.flow import RecordedFlow
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
-from simulator.hawkes.multiscale_age import fit_age_modulated
+from simulator.hawkes.multiscale_age import AGE_EDGES, fit_age_modulated
+from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.multiscale_state import (
     StateModulatedFit,
@@ -93,6 +94,12 @@ class WindowFit:
     age_model: tuple[MultiScaleParams, NDArray[np.float64]] | None = dataclasses.field(default=None, compare=False)
     """The own-age fit (refitted base, factors over
     :data:`simulator.hawkes.multiscale_age.AGE_EDGES`), so a path can be drawn from it."""
+    ms_model: MultiScaleParams | None = dataclasses.field(default=None, compare=False)  # the model it scales
+    age_stable: bool = True
+    """Whether the own-age fit simulates without exploding
+    (:func:`simulator.hawkes.multiscale_age_sim.check_stability` over 8 paths of 4 windows): only
+    then is it among the runnable models."""
+    age_bound: float = float("nan")  # spectral radius of diag(max factor) x branching (< 1: provably stable)
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -151,7 +158,10 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     both = fit_age_modulated(ms.params, ev, states=states, tail_state=tail_state,  # type: ignore[arg-type]
                              n_states=n_st)
     runnable = [(c.name, c.bic, c.aic, ks(c)) for c in choice.candidates]
-    runnable.append((f"{ms.name} x own age", age.bic, age.aic, ks(age)))
+    stab = check_stability(age.base, AgeFactors(age.factors, np.asarray(AGE_EDGES)), 4 * (end - start),
+                           seed=int(start))
+    if stab.stable:  # a model whose paths explode is not one the simulator can run
+        runnable.append((f"{ms.name} x own age", age.bic, age.aic, ks(age)))
     run_name, _, _, run_ks = min(runnable, key=lambda c: c[1])
     run_aic_name, _, _, run_aic_ks = min(runnable, key=lambda c: c[2])
     every = [*runnable, (state_name, st.bic, st.aic, ks(st)),
@@ -169,6 +179,7 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    age_ks=ks(age), age_bic=age.bic, age_factors=age.factors.tolist(),
                    both_ks=ks(both), both_bic=both.bic, run_chosen=run_name, run_ks=run_ks,
                    run_aic_chosen=run_aic_name, run_aic_ks=run_aic_ks, age_model=(age.base, age.factors),
+                   ms_model=ms.params, age_stable=stab.stable, age_bound=stab.bound,  # type: ignore[arg-type]
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 

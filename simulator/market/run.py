@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from simulator.book.core import BookState, new_book
 from simulator.book.snapshot import BookSnapshot, snapshot
+from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.simulate import jump_matrix
 from simulator.market.engine import S_SIZE, init_book, run_market_events, run_market_online
 from simulator.market.flow import draw_flow
@@ -49,13 +50,15 @@ def start_book(model: MarketModel, rng: np.random.Generator, window: int = 4096,
 
 def simulate_market(model: MarketModel, seconds: float, seed: int | np.random.SeedSequence,
                     *, flow: str = "cluster", max_events: int = 50_000_000, record: bool = True,
-                    check_every: int = 0) -> MarketRun:
+                    check_every: int = 0, events: HawkesEvents | None = None) -> MarketRun:
     """Run the market model for ``seconds`` of simulated time from a seeded, symmetric start book.
 
     ``flow="cluster"`` draws the whole Hawkes stream first with the Hawkes package's cluster
     sampler, then runs the book over it; ``flow="thinning"`` runs the fully fused online loop.
     Both are exact samplers of the same law (the order flow does not react to the book) but
-    consume random numbers differently, so their digests differ.
+    consume random numbers differently, so their digests differ. ``events`` (cluster flow only)
+    runs the book over a given flow instead of drawing one from the model, e.g. flow drawn window
+    by window from models fitted per window; the book's stream is seeded as usual.
     """
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(int(seed))
     flow_ss, book_ss = ss.spawn(2)
@@ -64,7 +67,8 @@ def simulate_market(model: MarketModel, seconds: float, seed: int | np.random.Se
     hp = model.hawkes
     stats = np.zeros(S_SIZE, np.int64)
     if flow == "cluster":
-        ev = draw_flow(model, float(seconds), np.random.Generator(np.random.PCG64(flow_ss)), max_events=max_events)
+        ev = events if events is not None else draw_flow(
+            model, float(seconds), np.random.Generator(np.random.PCG64(flow_ss)), max_events=max_events)
         cap = len(ev) if record else 0
         rec_t = np.zeros(cap)
         rec_i = np.zeros((cap, 5), np.int64)
