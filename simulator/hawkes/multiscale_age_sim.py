@@ -256,9 +256,9 @@ class Stability:
     dominated by a stationary Hawkes process, so it cannot explode (sufficient, not necessary:
     the largest factor holds only briefly after a dimension's own event). Above 1 the check is
     empirical: ``paths_ok`` of ``n_paths`` seeded paths stayed under ``cap_ratio`` times the base
-    model's expected count (none run when the base itself is not stationary). A fitted model can fail it: a young-age factor on a fast
-    cross-excitation loop (cancel -> repost -> cancel at microseconds) feeds itself, and a path
-    runs normally for a while and then bursts without end.
+    model's expected count (none run when the base itself is not stationary). A fitted model can
+    fail it: a young-age factor on a fast cross-excitation loop (cancel -> repost -> cancel at
+    microseconds) feeds itself, and a path runs normally for a while and then bursts without end.
     """
 
     bound: float

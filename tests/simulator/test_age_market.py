@@ -127,3 +127,10 @@ def test_cli_calibrate_own_age_writes_a_runnable_model(tmp_path, capsys) -> None
     assert ("own_age" in data) == data["metadata"]["flow_model"].endswith("x own age")
     assert main(["shortfall", "--params", str(out), "--order-id", "t3", "--paths", "10", "--horizon", "60"]) == 0
     assert json.loads(capsys.readouterr().out)["n_paths"] == 10
+
+
+def test_a_given_flow_runs_the_same_book_as_the_drawn_one() -> None:
+    m = _age_model()
+    flow_ss, _ = np.random.SeedSequence(11).spawn(2)
+    ev = draw_flow(m, 60.0, np.random.Generator(np.random.PCG64(flow_ss)))
+    assert simulate_market(m, 60.0, 11, events=ev).digest == simulate_market(m, 60.0, 11).digest

@@ -9,7 +9,7 @@ from scipy import stats
 
 from simulator.hawkes.multiscale import MultiScaleParams, simulate_multiscale
 from simulator.hawkes.multiscale_age import fit_age_modulated, goodness_age
-from simulator.hawkes.multiscale_age_sim import AgeFactors, mean_rates, simulate_age
+from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability, mean_rates, simulate_age
 from simulator.hawkes.multiscale_fit import fit_multiscale
 
 MU = np.array([0.4, 0.3])
@@ -134,3 +134,17 @@ def test_bad_factors_are_refused() -> None:
         simulate_age(_rich(), AgeFactors.ones(2, (0.1,)), 10.0, _gen(1))
     back = AgeFactors.from_dict(RICH_AGE.to_dict())
     assert np.array_equal(back.factors, RICH_AGE.factors) and np.array_equal(back.edges, RICH_AGE.edges)
+
+
+def test_stability_bound_paths_and_a_nonstationary_base() -> None:
+    p = _rich()
+    calm = check_stability(p, RICH_AGE, 600.0, seed=1)
+    assert calm.stable and calm.bound == pytest.approx(
+        float(np.max(np.abs(np.linalg.eigvals(RICH_AGE.factors.max(axis=1)[:, None] * p.branching())))))
+    # a factor of 30 for the first 50 ms on self-exciting rows: the bound is far above 1, paths explode
+    hot = RICH_AGE.factors.copy()
+    hot[:, 0] = 30.0
+    boom = check_stability(p, AgeFactors(hot, RICH_AGE.edges), 600.0, seed=1)
+    assert boom.bound > 1.0 and not boom.stable and boom.paths_ok == 0
+    steep = MultiScaleParams(p.baseline, p.edges, p.alpha * 2.5, p.decays)
+    assert not check_stability(steep, RICH_AGE, 600.0, seed=1).stable
