@@ -10,7 +10,12 @@ more than that deficit, and resting children are cancelled (youngest first) when
 + the cross would pass the schedule, so the parent is never ahead of its own schedule.
 
 The tolerance is a fraction of the parent's quantity; in the last ``final`` fraction of the horizon it
-is 0, so the parent ends on its schedule rather than ``tolerance`` behind it. The functions here are
+is 0, so the parent ends on its schedule rather than ``tolerance`` behind it. ``end_tolerance`` (off by
+default) tightens it instead gradually, linearly in the horizon fraction from ``tolerance`` at arrival to
+``end_tolerance`` at the end: early on a deficit can still be made up by passive fills, near the end it
+cannot, so the tolerance that protects the spread early becomes a bound on how short the parent ends
+(docs/replay.md, session 8: the tuning seeds' fill misses were passive arms ending up to the tolerance
+short of their schedule). The functions here are
 compiled into the execution loop (``simulator.execution.engine.run_parent``) and called from Python in
 the tests: one definition. Who gets a catch-up, at which price, and why that keeps Torghut's "advice
 only tightens" is the paper executor's decision (``producers.paper.policy_map.advised_catch_up``).
@@ -46,6 +51,12 @@ class CatchUp:
     spread_gate: float = math.inf  # cross only while spread <= this x the reference spread; inf = off
     gate_deadline: float = 1.0  # from this fraction of the horizon on the gate is open
     gate_memory_s: float = 30.0  # time constant of the reference spread (event time)
+    end_tolerance: float | None = None  # tolerance at the end of the horizon (linear taper); None = flat
+
+    @property
+    def tolerance_at_end(self) -> float:
+        """The tolerance the taper reaches at the end of the horizon (``tolerance`` when flat)."""
+        return self.tolerance if self.end_tolerance is None else self.end_tolerance
 
     def __post_init__(self) -> None:
         if not (self.tolerance >= 0.0):  # also refuses nan
@@ -58,6 +69,9 @@ class CatchUp:
             raise ValueError(f"gate_deadline must be in [0, 1], got {self.gate_deadline}")
         if not (0.0 < self.gate_memory_s < math.inf):
             raise ValueError(f"gate_memory_s must be > 0 and finite, got {self.gate_memory_s}")
+        if self.end_tolerance is not None and not (0.0 <= self.end_tolerance <= self.tolerance):
+            # a taper only tightens: it never lets the parent fall further behind than ``tolerance``
+            raise ValueError(f"end_tolerance must be in [0, tolerance], got {self.end_tolerance}")
 
     @property
     def gated(self) -> bool:
@@ -73,7 +87,8 @@ class CatchUp:
         tol = "inf" if not math.isfinite(self.tolerance) else f"{self.tolerance:g}"
         gate = (f" gate {self.spread_gate:g}x/{self.gate_memory_s:g}s until {self.gate_deadline:g}"
                 if self.gated else "")
-        return f"catch-up tol {tol} final {self.final:g}{gate}"
+        taper = "" if self.tolerance_at_end == self.tolerance else f" to {self.tolerance_at_end:g}"
+        return f"catch-up tol {tol}{taper} final {self.final:g}{gate}"
 
 
 @hot
@@ -84,6 +99,17 @@ def tolerance_shares(tolerance: float, final: float, qty: float, frac: float) ->
     if tolerance == math.inf:
         return math.inf
     return tolerance * qty
+
+
+@hot
+def tapered_tolerance(tolerance: float, end: float, frac: float) -> float:
+    """The tolerance (fraction of the parent) at ``frac`` of the horizon: linear from ``tolerance`` at
+    arrival to ``end`` at the end; exactly ``tolerance`` when ``end == tolerance`` (the flat rule, so
+    an untapered catch-up computes what it computed before the taper existed)."""
+    if end == tolerance:
+        return tolerance
+    f = min(max(frac, 0.0), 1.0)
+    return tolerance + (end - tolerance) * f
 
 
 @hot

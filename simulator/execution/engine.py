@@ -40,6 +40,7 @@ from simulator.execution.catchup import (
     excess_working,
     reference_spread,
     spread_gate_open,
+    tapered_tolerance,
     tolerance_shares,
 )
 from simulator.execution.reaction import ReactionTables, spawn_reaction
@@ -70,7 +71,8 @@ P_CU_OFF = 10  # catch-up cross's marketable tolerance, ticks beyond the far tou
 P_CU_GATE = 11  # spread gate: a cross waits while the seen spread > this x the reference spread
 P_CU_GATE_END = 12  # spread gate: from this fraction of the horizon on the gate is open
 P_CU_GATE_MEM = 13  # spread gate: the reference spread's time constant, seconds of event time
-P_F_SIZE = 14
+P_CU_TOL_END = 14  # catch-up tolerance at the end of the horizon (linear taper; == P_CU_TOL when flat)
+P_F_SIZE = 15
 # Int policy slots (pol_i).
 Q_SIDE = 0  # 0 buy, 1 sell
 Q_REPRICE = 1
@@ -176,6 +178,7 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
     cu_on = pol_i[Q_CATCHUP] == 1
     cu_tol = pol_f[P_CU_TOL]
     cu_final = pol_f[P_CU_FINAL]
+    cu_tol_end = pol_f[P_CU_TOL_END]
     cu_off = round(pol_f[P_CU_OFF])
     cu_pending = 0  # catch-up shares on their way to the book
     gate_on = cu_on and pol_i[Q_CU_GATE] == 1
@@ -340,7 +343,8 @@ def run_parent(b: BookState, times: NDArray[np.float64], dims: NDArray[np.int64]
                     want = min(obid - off, oask - 1) if side == 0 else max(oask + off, obid + 1)
                     cross = 0
                     if cu_on:
-                        tol = tolerance_shares(cu_tol, cu_final, qty_total, frac_t)
+                        tol = tolerance_shares(tapered_tolerance(cu_tol, cu_tol_end, frac_t), cu_final, qty_total,
+                                               frac_t)
                         cross = catchup_quantity(target, filled, cu_pending, tol)
                         if cross > 0 and gate_on and not spread_gate_open(
                                 float(oask - obid), h_ref[j % HIST], gate_k, gate_end, frac_t):

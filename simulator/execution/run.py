@@ -27,6 +27,7 @@ from simulator.execution.engine import (
     P_CU_GATE_MEM,
     P_CU_OFF,
     P_CU_TOL,
+    P_CU_TOL_END,
     P_DECISION_DT,
     P_ENTRY_LAT,
     P_F_SIZE,
@@ -102,6 +103,7 @@ class PathRunner:
         if catch_up is not None:
             pol_f[P_CU_TOL] = catch_up.tolerance
             pol_f[P_CU_FINAL] = catch_up.final
+            pol_f[P_CU_TOL_END] = catch_up.tolerance_at_end
             pol_f[P_CU_OFF] = catch_up_offset_bps * 1e-4 * mid / model.tick_size
             pol_f[P_CU_GATE] = catch_up.spread_gate
             pol_f[P_CU_GATE_END] = catch_up.gate_deadline
