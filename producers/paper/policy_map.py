@@ -60,7 +60,8 @@ from torghut_client import AppliedAdvice, BaselineOrder
 ORDER_TYPES = {"market": "marketable", "limit": "passive"}
 MAX_STRETCH = 3.0  # Torghut stretches execution time 1-3x when it tightens (TORGHUT.md)
 # Chosen on the tuning seeds 1-20 only (python -m microexec.replay.tuning --catch-up, then --gate for the
-# spread gate with the tolerance around it; docs/replay.md).
+# spread gate with the tolerance around it; docs/replay.md). Session 8's --joint grid (with the passive-fill
+# threshold and a tolerance taper, CatchUp.end_tolerance) found no candidate its fixed rule admits: kept.
 CATCH_UP = CatchUp(tolerance=0.1, final=0.0, spread_gate=1.0, gate_deadline=1.0, gate_memory_s=60.0)
 
 

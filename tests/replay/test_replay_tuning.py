@@ -54,3 +54,33 @@ def test_catch_up_rows_are_the_replay_with_that_catch_up(catch_up: CatchUp) -> N
                           ReplayConfig(paper=PaperConfig(catch_up=catch_up)))
     assert [(p.baseline, p.advised, p.advised_policy) for p in rows] == \
         [(p.baseline, p.advised, p.advised_policy) for p in real]
+
+
+@pytest.mark.parametrize(("threshold", "catch_up"), [(0.0, CatchUp(0.15, 0.0, 1.0, 1.0, 60.0, 0.025)),
+                                                     (0.65, CatchUp(0.1, 0.0, 1.0, 1.0, 60.0)),
+                                                     (0.35, CatchUp(0.2, 0.0, 1.0, 1.0, 60.0, 0.0))])
+def test_joint_rows_are_the_replay_with_that_threshold_and_catch_up(threshold: float, catch_up: CatchUp) -> None:
+    seed, seconds, n = 5, 300.0, 25
+    cfg = AdvisorConfig()
+    rows = tuning.joint_rows(seed, seconds, n, cfg, (threshold,), (CatchUp(0.1, 0.0), catch_up))[(threshold, catch_up)]
+    market = load_simulated_market(seed, seconds=seconds, ks=False)
+    orders = default_orders(market, n, 1, None, (30.0, 120.0))
+    at = replace(cfg, passive=PassiveFillConfig(min_fill_probability=threshold))
+    real = execute_orders(market, build_timeline(market.feed, AdvisorProcessor(at)), orders,
+                          ReplayConfig(paper=PaperConfig(catch_up=catch_up)))
+    assert [(p.baseline, p.advised, p.advised_policy) for p in rows] == \
+        [(p.baseline, p.advised, p.advised_policy) for p in real]
+
+
+def _line(fill: int, p95: float, mean: int = 20, p95_seeds: int = 20, passing: int = 5) -> dict[str, object]:
+    return {"seed_fill_gaps_pp": [0.0] * 20, "fill_within_seeds": fill, "worst_regime_p95_reduction": p95,
+            "mean_pass_seeds": mean, "p95_pass_seeds": p95_seeds, "passing_seeds": passing}
+
+
+def test_choose_joint_follows_the_fixed_rule() -> None:
+    current = _line(16, 0.257)
+    # below the p95 floor, too few fill seeds, cost goals lost: none eligible, the current configuration stays
+    assert tuning.choose_joint([current, _line(20, 0.29), _line(15, 0.40), _line(20, 0.40, p95_seeds=18)]) is current
+    # the most fill seeds among the eligible, then the larger worst per-regime p95 reduction
+    a, b, c = _line(17, 0.45), _line(19, 0.31), _line(19, 0.33)
+    assert tuning.choose_joint([current, a, b, c]) is c
