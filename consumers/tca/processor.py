@@ -167,8 +167,13 @@ class TcaProcessor:
             return
         p.state.put("o:" + order_id, o)
         done = o["done"]
-        p.deadlines.set(order_id, done["t"] + self.config.wait_ns if done is not None
-                       else o["last"] + self.config.order_ttl_ns)
+        deadline = done["t"] + self.config.wait_ns if done is not None else o["last"] + self.config.order_ttl_ns
+        p.deadlines.set(order_id, deadline)
+        if deadline <= p.clock:
+            # A late record (beyond the merge's lateness bound): the clock already passed the deadline
+            # it sets, and only a clock move sweeps deadlines, so without this the order would wait for
+            # the partition's next newer record, forever at the end of a feed.
+            self._on_deadline(p, order_id, "deadline")
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_update(self, p: _Pass, u: TradeUpdate) -> None:

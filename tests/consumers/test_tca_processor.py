@@ -335,3 +335,31 @@ def test_an_order_that_fails_at_its_deadline_is_counted_and_does_not_poison_the_
     result = run_offline(TcaProcessor(TcaConfig()), records(g["quote"] + g["fills"] + g["completion"] + later))
     assert result.dlq == [] and result.outputs == [] and counter("failed") == failed + 1
     assert result.states[0].snapshot()["o:ord-buy-1"] == {"x": done_ns + 30 * NS}
+
+
+def test_a_completion_later_than_its_own_deadline_is_emitted_at_once() -> None:
+    """The partition clock is already past completion + wait when the completion arrives (a producer
+    beyond the lateness bound, the paper executor on a loaded machine): the order is emitted on that
+    record with what it has, not held until some newer record of the partition moves the clock."""
+    g = groups(BUY, 2.5, 9.0)
+    done_ns = BUY.fills[-1][0]
+    expired = counter("emitted_after_wait_expired")
+    ahead = [("quotes", quote("AAPL", done_ns + 31 * NS, 100.0, 100.02))]
+    result = run(g["quote"] + ahead + g["fills"] + g["completion"], TcaConfig(wait_s=30.0))
+    assert len(result.outputs) == 1
+    value = dict(result.outputs[0].value)  # type: ignore[arg-type]
+    assert value["expected_missing"] is True and value["completion_event"] == "fill"
+    assert value["slippage_bps"] == pytest.approx(BUY_SLIP, rel=1e-9)
+    assert counter("emitted_after_wait_expired") == expired + 1
+    assert tracked(result.states[0].snapshot())["ord-buy-1"] > done_ns  # only its emitted marker is left
+
+
+def test_an_open_order_older_than_its_ttl_is_evicted_at_once() -> None:
+    g = groups(BUY, 2.5, 9.0)
+    cfg = TcaConfig(wait_s=30.0, order_ttl_s=60.0)
+    evicted = counter("evicted_never_completed")
+    ahead = [("quotes", quote("AAPL", SUB + 3600 * NS, 100.0, 100.02))]
+    result = run(g["quote"] + ahead + g["fills"][:1], cfg)
+    assert result.outputs == []
+    assert counter("evicted_never_completed") == evicted + 1
+    assert "ord-buy-1" not in tracked(result.states[0].snapshot())
