@@ -46,6 +46,17 @@ def _committed_total(settings: Settings, app: str, quotes: str) -> int:
     return sum(max(0, o) for o in committed_offsets(settings, app, quotes).values())
 
 
+def _wait_for_progress(settings: Settings, app: str, quotes: str, above: int, timeout_s: float = 120.0) -> None:
+    """Until the group has committed more than ``above`` records (or all of them)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = _committed_total(settings, app, quotes)
+        if done > above or done >= N_EVENTS:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{app} committed nothing beyond {above} records in {timeout_s:g} s")
+
+
 def _decoded_by_partition(settings: Settings, topic: str, registry: Registry) -> dict[int, list[dict[str, object]]]:
     decoder = AvroDecoder(SUMMARY_SCHEMA, registry)
     out: dict[int, list[dict[str, object]]] = {}
@@ -82,10 +93,14 @@ def test_sigkilled_consumer_matches_uninterrupted_run(kafka_settings: Settings, 
 
     producer = threading.Thread(target=produce_slowly)
     producer.start()
-    progress_at_kill = []
+    progress_at_kill: list[int] = []
     worker = _start_worker(settings, quotes, out_crash, app_crash)
     for _ in range(N_KILLS):
-        time.sleep(float(rng.uniform(1.2, 3.2)))
+        # Each worker first commits something of its own (a fixed delay killed every worker during its
+        # start-up on a loaded machine: 0 records committed at all five kills), then is killed a random
+        # moment later, inside the next transaction.
+        _wait_for_progress(settings, app_crash, quotes, progress_at_kill[-1] if progress_at_kill else 0)
+        time.sleep(float(rng.uniform(0.1, 1.0)))
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
         # The restarted worker's init_transactions aborts the killed one's open transaction; only
