@@ -47,18 +47,6 @@ from torghut_domain.topics import CATALOG, topic
 PIPELINE = ("state", "advisor", "simulation", "tca", "alerts")
 REQUIRED = ("state", "advisor")  # the demo is meaningless without them
 REPORT_INPUTS = ("state", "advisor", "tca")  # must have caught up before the report is read
-# The TCA's bound for its sparse inputs (trade-updates, shortfall, state), event-time ms: the settings'
-# maximum. Why: at --speed x every wall second a producer lags is x seconds of event time, and the
-# paper executor holds a parent's trade-updates until its advice arrives (up to its decision wait). With
-# the default 50 ms bound a loaded machine made those updates late (240 in one CI run) and the live TCA
-# published its records in another order than a replay (docs/ordering.md: the contract with producers).
-TCA_SPARSE_LATENESS_MS = 60_000
-
-
-def paper_decision_wait(speed: float) -> float:
-    """Wall seconds the executor waits for advice: Torghut's 10 s, cut so that the wait in event time
-    stays within 80% of the TCA's bound (the rest is the executor's own lag behind the feed)."""
-    return min(10.0, 0.8 * TCA_SPARSE_LATENESS_MS / 1000.0 / speed)
 
 
 class DemoFailure(RuntimeError):
@@ -198,11 +186,8 @@ def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Pat
          run_id: str) -> None:
     groups = {name: f"demo-{run_id}-{name}" for name in present}
     for name in present:
-        env = {"MICROEXEC_INSTANCE_ID": groups[name]}
-        if name == "tca":
-            env["MICROEXEC_SPARSE_LATENESS_MS"] = str(TCA_SPARSE_LATENESS_MS)
-        sup.start(name, CONSUMER, ["run", name, "--app-id", groups[name], "--log-level", "WARNING"], env,
-                  metrics_port=free_port())
+        sup.start(name, CONSUMER, ["run", name, "--app-id", groups[name], "--log-level", "WARNING"],
+                  {"MICROEXEC_INSTANCE_ID": groups[name]}, metrics_port=free_port())
     sup.write_manifest(out / "children.json")
     with console.status("consumers starting (waiting for every /metrics) ..."):
         waiting = [c for c in sup.children if c.metrics_port is not None]
@@ -216,8 +201,7 @@ def _run(args: argparse.Namespace, settings: Settings, sup: Supervisor, out: Pat
     results_path = out / "paper_results.jsonl"
     results_path.unlink(missing_ok=True)
     sup.start("paper", PAPER, ["paper", "run", *market, "--orders", str(n_orders), "--results-out",
-                               str(results_path), "--timeout", f"{max(1.0, deadline - time.monotonic()):.0f}",
-                               "--decision-wait", f"{paper_decision_wait(args.speed):g}"])
+                               str(results_path), "--timeout", f"{max(1.0, deadline - time.monotonic()):.0f}"])
     sup.start("feed", FEED, ["feed", "simulate", *market, "--speed", f"{args.speed:g}", "--l2-interval", "1",
                              "--schedule-out", str(out / "regime_schedule.json")])
     sup.write_manifest(out / "children.json")
