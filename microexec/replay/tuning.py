@@ -110,27 +110,41 @@ def _timeline(states: list[Any], cfg: AdvisorConfig) -> Timeline:
     return Timeline([r[3] for r in out], 0)
 
 
-def seed_rows(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig) -> list[dict[str, Any]]:
-    """Per order: its passive-fill probability at arrival and the outcomes of the baseline and of
-    the advised arm with the rule off (P) and always on (M)."""
+def _seed_arrivals(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig
+                   ) -> tuple[Any, list[Any], ReplayConfig, dict[str, list[Any]]]:
+    """The seed's simulated market and orders, and the advice each order gets at its arrival with the
+    passive-fill rule off (``P``: threshold 0) and always on (``M``): every grid starts from these."""
     market = load_simulated_market(seed, seconds=seconds, ks=False)
     orders = default_orders(market, n_orders, 1, None, (30.0, 120.0))
     states = state_run(market.feed).outputs
     rc = ReplayConfig()
-    base_order, base_pol = baseline_order(rc.paper), baseline_policy(rc.paper)
+    base_order = baseline_order(rc.paper)
     keys = [(o.symbol, o.submitted_ns) for o in orders]
-    arms = {}
-    for name, t in (("P", 0.0), ("M", ALWAYS_MARKET)):
-        cfg = replace(base_cfg, passive=replace(base_cfg.passive, min_fill_probability=t))
-        arms[name] = arrivals(_timeline(states, cfg), keys, base_order, rc.rules)
+    arms = {name: arrivals(_timeline(states, replace(base_cfg, passive=replace(base_cfg.passive,
+                                                                               min_fill_probability=t))),
+                           keys, base_order, rc.rules)
+            for name, t in (("P", 0.0), ("M", ALWAYS_MARKET))}
+    return market, orders, rc, arms
+
+
+def _fill_probability(state: Any, base_cfg: AdvisorConfig) -> float | None:
+    """The passive-fill probability the advisor's rule compares with its threshold (None: no state)."""
+    if state is None:
+        return None
+    return passive_fill_probability(float(state["fill_hazard"]), float(state.get("fill_hazard_horizon_s") or 60.0),
+                                    base_cfg.passive.reference_horizon_s)
+
+
+def seed_rows(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig) -> list[dict[str, Any]]:
+    """Per order: its passive-fill probability at arrival and the outcomes of the baseline and of
+    the advised arm with the rule off (P) and always on (M)."""
+    market, orders, rc, arms = _seed_arrivals(seed, seconds, n_orders, base_cfg)
+    base_pol = baseline_policy(rc.paper)
     rows = []
     for k, order in enumerate(orders):
         model, regime = market.model_at(order.symbol, order.submitted_ns)
-        row: dict[str, Any] = {"order": order, "regime": regime}
-        state = arms["P"][k].state
-        row["p"] = None if state is None else passive_fill_probability(
-            float(state["fill_hazard"]), float(state.get("fill_hazard_horizon_s") or 60.0),
-            base_cfg.passive.reference_horizon_s)
+        row: dict[str, Any] = {"order": order, "regime": regime,
+                               "p": _fill_probability(arms["P"][k].state, base_cfg)}
         done: list[tuple[Any, float, Any, Any]] = []  # (policy, stretch, baseline arm, advised arm)
         for name in ("P", "M"):
             a = arms[name][k]
@@ -229,24 +243,13 @@ def joint_rows(seed: int, seconds: float, n_orders: int, base_cfg: AdvisorConfig
     and that catch-up would give: both advice arms (rule off: P, always on: M) run every distinct catch-up
     on one flow draw and one baseline run per order, and each threshold takes P's or M's outcome by the
     order's passive-fill probability at arrival (:func:`pairs_at`)."""
-    market = load_simulated_market(seed, seconds=seconds, ks=False)
-    orders = default_orders(market, n_orders, 1, None, (30.0, 120.0))
-    states = state_run(market.feed).outputs
-    rc = ReplayConfig()
-    base_order, base_pol = baseline_order(rc.paper), baseline_policy(rc.paper)
-    keys = [(o.symbol, o.submitted_ns) for o in orders]
-    decided = {name: arrivals(_timeline(states, replace(base_cfg, passive=replace(base_cfg.passive,
-                                                                                  min_fill_probability=t))),
-                              keys, base_order, rc.rules)
-               for name, t in (("P", 0.0), ("M", ALWAYS_MARKET))}
+    market, orders, rc, decided = _seed_arrivals(seed, seconds, n_orders, base_cfg)
+    base_pol = baseline_policy(rc.paper)
     candidates = tuple(dict.fromkeys(candidates))
     per_cu: dict[CatchUp, list[dict[str, Any]]] = {c: [] for c in candidates}
     for k, order in enumerate(orders):
         model, regime = market.model_at(order.symbol, order.submitted_ns)
-        state = decided["P"][k].state
-        p = None if state is None else passive_fill_probability(
-            float(state["fill_hazard"]), float(state.get("fill_hazard_horizon_s") or 60.0),
-            base_cfg.passive.reference_horizon_s)
+        p = _fill_probability(decided["P"][k].state, base_cfg)
         rows: dict[CatchUp, dict[str, Any]] = {c: {"order": order, "regime": regime, "p": p} for c in candidates}
         runs: dict[tuple[Any, float], tuple[Any, dict[Any, Any]]] = {}
         for name in ("P", "M"):
