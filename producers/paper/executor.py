@@ -119,7 +119,10 @@ class PaperExecutor:
         self.orders = generate_orders(cfg.seed, cfg.symbols, cfg.start_ns, cfg.end_ns, cfg.n_orders)
         self.stats = ExecutorStats(orders=len(self.orders))
         self._models: dict[tuple[str, str], MarketModel] = {}
-        self._heap: list[tuple[int, int, str, dict[str, Any]]] = []
+        # (event time, arm's order id, sequence, symbol, envelope): updates of one event time go out in
+        # order-id order, the order in which the TCA acts on equal deadlines, so a completion it processes
+        # beyond its wait (a loaded machine) emits in a replay's order (the sequence keeps an arm's own).
+        self._heap: list[tuple[int, str, int, str, dict[str, Any]]] = []
         self._seq = 0
         self._failures: list[str] = []
 
@@ -147,7 +150,7 @@ class PaperExecutor:
             for env in trade_updates(arm_order, result, arm, price_shift=shift, order_type=kind,
                                      entry_latency_s=pol.order_entry_latency_s, tick_size=model.tick_size):
                 self._seq += 1
-                heapq.heappush(self._heap, (self._ts(env), self._seq, order.symbol, env))
+                heapq.heappush(self._heap, (self._ts(env), order.arm_order_id(arm), self._seq, order.symbol, env))
         st = self.stats
         st.decided += 1
         st.decided_on_timeout += int(on_timeout)
@@ -178,7 +181,7 @@ class PaperExecutor:
             raise ExecutorError(f"{len(self._failures)} trade-update(s) not delivered; first: {self._failures[0]}")
         name = topic("trade_updates")
         while self._heap and self._heap[0][0] <= upto:
-            ts, _, symbol, env = heapq.heappop(self._heap)
+            ts, _, _, symbol, env = heapq.heappop(self._heap)
             while True:
                 try:
                     producer.produce(name, json.dumps(env, separators=(",", ":")).encode(), symbol.encode(),
