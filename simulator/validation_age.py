@@ -6,6 +6,8 @@ stays small; the readings are worded from the numbers, so the text cannot contra
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -15,7 +17,7 @@ from simulator.calibration.windows import WindowFit, window_events, window_state
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import simulate_multiscale
 from simulator.hawkes.multiscale_age import AGE_EDGES, goodness_age
-from simulator.hawkes.multiscale_age_sim import AgeFactors, simulate_age
+from simulator.hawkes.multiscale_age_sim import AgeFactors, draw_until, simulate_age
 from simulator.market.types import DIM_NAMES, N_DIMS
 from simulator.validation_diagnostics import split_half_ks
 
@@ -23,6 +25,18 @@ from simulator.validation_diagnostics import split_half_ks
 def _states(flow: RecordedFlow, w: WindowFit) -> tuple[NDArray[np.int64], int, int]:
     """The spread states the window fit used (its BIC-chosen partition), for the split-half test."""
     return window_states(flow, w.start_s, w.end_s, window_events(flow, w.start_s, w.end_s)[1], w.state_partition)
+
+
+def _rungs(every: list[WindowFit]) -> str:
+    """How many windows each rung of the stability ladder settled, e.g. 'ages < 1 ms: 4; all ages: 1'."""
+    c = Counter(w.age_constraint for w in every if w.age_constraint)
+    return "; ".join(f"{k}: {v}" for k, v in sorted(c.items(), key=lambda kv: -kv[1])) or "none"
+
+
+def _ms_aic(w: WindowFit) -> float:
+    """AIC of the multi-scale candidate the own-age model scales (from its BIC: same data, same count)."""
+    _, n_par, ll, _ = next(c for c in w.candidates if c[0] == w.state_base)
+    return 2.0 * n_par - 2.0 * ll
 
 
 def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlow,
@@ -40,12 +54,24 @@ def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlo
     losing = all(o < i / 2 for i, o in tot.values())
     keeps = age_out - ms_out
     n_run = {k: sum(vw.count(ws, k) for ws in windows.values()) for k in ("run", "run_aic")}
-    age_name = [w for w in every if w.run_aic_chosen.endswith("x own age")]
+    age_name = [w for w in every if "x own age" in w.run_aic_chosen]
+    # the constraint adds and removes no parameter, so the BIC difference is twice the log-likelihood lost
+    cons_ll = [(w.run_age_bic - w.age_bic) / 2 for w in every if w.age_constraint]
     out: dict[str, object] = {
         "n_run": n_run["run"], "pct_run": 100 * n_run["run"] / n_dims, "n_run_aic": n_run["run_aic"],
         "pct_run_aic": 100 * n_run["run_aic"] / n_dims,
-        "run_age_bic": sum(w.run_chosen.endswith("x own age") for w in every), "run_age_aic": len(age_name),
+        "run_age_bic": sum("x own age" in w.run_chosen for w in every), "run_age_aic": len(age_name),
         "age_unstable": sum(not w.age_stable for w in every),
+        "n_run_age": sum(vw.count(ws, "run_age") for ws in windows.values()),
+        "pct_run_age": 100 * sum(vw.count(ws, "run_age") for ws in windows.values()) / n_dims,
+        "cons_rungs": _rungs(every),
+        "cons_ll_lo": min(cons_ll) if cons_ll else float("nan"),
+        "cons_ll_hi": max(cons_ll) if cons_ll else float("nan"),
+        "cons_bic_pref": sum(w.run_age_bic < w.state_base_bic for w in every if w.age_constraint),
+        "cons_aic_pref": sum(w.run_age_aic < _ms_aic(w) for w in every if w.age_constraint),
+        "cons_pass_raw": sum(w.passes("age") for w in every if w.age_constraint),
+        "cons_pass": sum(w.passes("run_age") for w in every if w.age_constraint),
+        "cons_dims": sum(len(w.dims) for w in every if w.age_constraint),
         "age_provable": sum(w.age_bound < 1.0 for w in every),
         "n_all": n["all"], "pct_all": 100 * n["all"] / n_dims, "n_all_aic": n["all_aic"],
         "pct_all_aic": 100 * n["all_aic"] / n_dims, "n_age": n["age"], "pct_age": 100 * n["age"] / n_dims,
@@ -98,22 +124,42 @@ def simulated_windows(windows: dict[str, list[WindowFit]], seed: int) -> dict[st
         rep = goodness_age(base, factors, age.edges, ev)
         passes += sum(d.ks_pvalue > vw.LEVEL for d in rep.dims)
         dims += len(rep.dims)
-    return {"sim_windows": len(every), "sim_failed": failed, "sim_pass": passes, "sim_dims": dims,
+    # how the unconstrained fits that fail check_stability explode: one path each, as that check draws them
+    bursts = []
+    for w, child in zip(every, ss.spawn(len(every)), strict=True):
+        if w.age_stable or w.age_raw_model is None:
+            continue
+        base, factors = w.age_raw_model
+        if base.spectral_radius() >= 1.0:
+            continue
+        horizon = 4 * (w.end_s - w.start_s)  # and the cap of check_stability
+        t, d, hit = draw_until(base, AgeFactors(factors, np.asarray(AGE_EDGES)), horizon,
+                               np.random.Generator(np.random.PCG64(child)),
+                               int(50.0 * horizon * float(np.sum(base.mean_intensity()))) + 1000)
+        if hit and t.size > 1000:
+            tail = t[-1000:]
+            bursts.append((float(np.median(np.diff(tail))), float(tail[-1] - tail[0]),
+                           float(np.mean(np.bincount(d[-1000:], minlength=base.dim) > 0))))
+    return {"burst_n": len(bursts),
+            "burst_gap_us": 1e6 * float(np.median([b[0] for b in bursts])) if bursts else float("nan"),
+            "burst_span_ms": 1e3 * float(np.median([b[1] for b in bursts])) if bursts else float("nan"),
+            "burst_dims_share": float(np.median([b[2] for b in bursts])) if bursts else float("nan"),
+            "sim_windows": len(every), "sim_failed": failed, "sim_pass": passes, "sim_dims": dims,
             "sim_ratio_lo": min(ratios) if ratios else float("nan"),
             "sim_ratio_med": float(np.median(ratios)) if ratios else float("nan"),
             "sim_ratio_hi": max(ratios) if ratios else float("nan")}
 
 
 def windowed_flow(wins: list[WindowFit], horizon: float, seed: int) -> tuple[HawkesEvents, int]:
-    """A day's flow drawn window by window, each from its own fitted own-age model (from the
-    multi-scale model it scales where the own-age one explodes), on the ten market dimensions:
-    what a consumer that recalibrates every window would simulate. Returns it and the number of
-    windows drawn from the own-age model."""
+    """A day's flow drawn window by window, each from its own runnable own-age model (the
+    stability-constrained one where the unconstrained one explodes; the multi-scale model it scales
+    where there is none), on the ten market dimensions: what a consumer that recalibrates every
+    window would simulate. Returns it and the number of windows drawn from an own-age model."""
     times, dims, n_age = [], [], 0
     for w, child in zip(wins, np.random.SeedSequence(seed).spawn(len(wins)), strict=True):
         gen = np.random.Generator(np.random.PCG64(child))
         idx = np.array([DIM_NAMES.index(n) for n in w.dims], np.int64)
-        if w.age_stable and w.age_model is not None:
+        if w.age_model is not None:
             base, factors = w.age_model
             ev = simulate_age(base, AgeFactors(factors, np.asarray(AGE_EDGES)), w.end_s - w.start_s, gen)
             n_age += 1

@@ -72,10 +72,11 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     rows = ["| window | events | chosen by BIC | BIC of exp per pair | BIC of chosen | passes exp per pair | "
             "passes chosen | spread partition (BIC) | spread classes | BIC: best multi-scale -> x spread state | "
             "passes x spread state | BIC of x own age | passes x own age | x own age simulated (bound) | "
+            "runnable x own age: constraint | BIC of runnable x own age | passes runnable x own age | "
             "BIC of x state x age | "
             "passes x state x age | chosen by BIC among runnable | chosen by AIC among runnable | "
             "chosen by BIC among all | chosen by AIC among all |",
-            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|---:|---:|---|---|---|---|"]
+            "|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|---|---|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
@@ -86,13 +87,15 @@ def choice_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
                     f"{w.state_partition} | {w.state_classes} | {w.state_base_bic:.0f} -> {w.state_bic:.0f} | "
                     f"{w.passes('state')}/{len(w.dims)} | {w.age_bic:.0f} | {w.passes('age')}/{len(w.dims)} | "
                     f"{'stable' if w.age_stable else 'explodes'} ({w.age_bound:.2f}) | "
+                    f"{w.age_constraint or 'none'} | {w.run_age_bic:.0f} | {w.passes('run_age')}/{len(w.dims)} | "
                     f"{w.both_bic:.0f} | {w.passes('both')}/{len(w.dims)} | "
                     f"{w.run_chosen} | {w.run_aic_chosen} | {w.all_chosen} | {w.all_aic_chosen} |")
     return "\n".join(rows)
 
 
 COLUMNS = (("exp per pair, constant baseline", "reference"), ("BIC's choice", "chosen"), ("AIC's choice", "aic"),
-           ("best multi-scale x own age (simulated where stable)", "age"),
+           ("best multi-scale x own age (unconstrained, simulated where stable)", "age"),
+           ("x own age, stability-constrained where it explodes (runnable)", "run_age"),
            ("BIC's choice among runnable", "run"), ("AIC's choice among runnable", "run_aic"),
            ("best multi-scale x spread state (fit only)", "state"),
            ("best multi-scale x spread state x own age (fit only)", "both"),

@@ -28,7 +28,8 @@ from simulator.hawkes.goodness import GoodnessReport
 from simulator.hawkes.marks import MarkDistribution, fit_marks
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AgeModulatedFit, fit_age_modulated
-from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability
+from simulator.hawkes.multiscale_age_sim import AgeFactors
+from simulator.hawkes.multiscale_age_stable import stabilise
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.params import HawkesParams
 from simulator.market.model import N_QUANTILES, MarketModel, quantile_table
@@ -114,7 +115,9 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
     ``own_age=True`` (opt-in; needs ``flow_model="select"``) also fits own-age factors
     (:func:`simulator.hawkes.multiscale_age.fit_age_modulated`) on the best multi-scale candidate by
     ``criterion``, and keeps them (``MarketModel.own_age``, with the refitted baselines and weights)
-    only when the criterion prefers that model to every candidate; otherwise nothing changes.
+    only when the criterion prefers that model to every candidate; otherwise nothing changes. When
+    its paths explode, the stability-constrained refit
+    (:func:`simulator.hawkes.multiscale_age_stable.stabilise`) takes its place, kept on the same terms.
     """
     if flow_model not in ("exp", "select"):
         raise ValueError(f"flow_model must be 'exp' or 'select', not {flow_model!r}")
@@ -157,17 +160,22 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
             score = getattr(age, criterion)
             say(f"x own age: {criterion.upper()} {score:.0f} vs {getattr(choice.best, criterion):.0f} "
                 f"({choice.best.name})")
-            # the factors scale a refitted base; a model whose paths explode cannot be handed on
-            preferred = score < getattr(choice.best, criterion)
-            stable = preferred and age.base.spectral_radius() < 1.0 and check_stability(
-                age.base, AgeFactors(age.factors, age.age_edges), max(flow.horizon, 3600.0), seed=0).stable
-            if preferred and not stable:
-                say("x own age: preferred, but its simulated paths explode; not kept")
-            if stable:
-                multiscale = _embed_multiscale(age.base, active)
-                age_factors = _embed_age(age, active)
-                gof = age.goodness
-                flow_name = age_name
+            # the factors scale a refitted base; a model whose paths explode cannot be handed on:
+            # refit it under a stability constraint and keep that only if the criterion still prefers it
+            if score < getattr(choice.best, criterion):
+                run = stabilise(age, events, max(flow.horizon, 3600.0), seed=0)
+                if run.constraint:
+                    age, age_name = run.fit, f"{age_name} (stable: {run.constraint})"
+                    score = getattr(age, criterion)
+                    say(f"x own age: preferred, but its simulated paths explode; constrained on {run.constraint}: "
+                        f"{criterion.upper()} {score:.0f}")
+                if score < getattr(choice.best, criterion):
+                    multiscale = _embed_multiscale(age.base, active)
+                    age_factors = _embed_age(age, active)
+                    gof = age.goodness
+                    flow_name = age_name
+                else:
+                    say("x own age: the stable model is no longer preferred; not kept")
 
     marks: list[MarkDistribution] = []
     for i in range(N_DIMS):

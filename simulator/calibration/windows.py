@@ -38,6 +38,7 @@ from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AGE_EDGES, fit_age_modulated
 from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability
+from simulator.hawkes.multiscale_age_stable import stabilise
 from simulator.hawkes.multiscale_fit import ModelChoice, select_model
 from simulator.hawkes.multiscale_state import (
     StateModulatedFit,
@@ -92,14 +93,24 @@ class WindowFit:
     run_aic_chosen: str = ""  # AIC's choice among them
     run_aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
     age_model: tuple[MultiScaleParams, NDArray[np.float64]] | None = dataclasses.field(default=None, compare=False)
-    """The own-age fit (refitted base, factors over
-    :data:`simulator.hawkes.multiscale_age.AGE_EDGES`), so a path can be drawn from it."""
+    """The runnable own-age model (refitted base, factors over
+    :data:`simulator.hawkes.multiscale_age.AGE_EDGES`), so a path can be drawn from it: the
+    unconstrained fit where its paths stay finite, else the stability-constrained one."""
     ms_model: MultiScaleParams | None = dataclasses.field(default=None, compare=False)  # the model it scales
+    age_raw_model: tuple[MultiScaleParams, NDArray[np.float64]] | None = dataclasses.field(default=None, compare=False)
+    """The unconstrained own-age fit (the same as ``age_model`` where it runs), so the report can
+    show how its paths explode."""
     age_stable: bool = True
-    """Whether the own-age fit simulates without exploding
-    (:func:`simulator.hawkes.multiscale_age_sim.check_stability` over 8 paths of 4 windows): only
-    then is it among the runnable models."""
-    age_bound: float = float("nan")  # spectral radius of diag(max factor) x branching (< 1: provably stable)
+    """Whether the unconstrained own-age fit simulates without exploding
+    (:func:`simulator.hawkes.multiscale_age_sim.check_stability` over 8 paths of 4 windows)."""
+    age_bound: float = float("nan")  # unconstrained fit: rho(diag(max factor) x branching) (< 1: provably stable)
+    age_constraint: str = ""
+    """'' when the unconstrained own-age fit runs, else the rung of
+    :func:`simulator.hawkes.multiscale_age_stable.stabilise` whose constrained fit runs instead."""
+    run_age_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)  # the runnable own-age model
+    run_age_bic: float = float("nan")
+    run_age_aic: float = float("nan")
+    run_age_bound: float = float("nan")
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -110,7 +121,8 @@ class WindowFit:
     def passes(self, which: str, level: float = 0.05) -> int:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
               "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks,
-              "both": self.both_ks, "run": self.run_ks, "run_aic": self.run_aic_ks}[which]
+              "both": self.both_ks, "run": self.run_ks, "run_aic": self.run_aic_ks,
+              "run_age": self.run_age_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -160,8 +172,12 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     runnable = [(c.name, c.bic, c.aic, ks(c)) for c in choice.candidates]
     stab = check_stability(age.base, AgeFactors(age.factors, np.asarray(AGE_EDGES)), 4 * (end - start),
                            seed=int(start))
-    if stab.stable:  # a model whose paths explode is not one the simulator can run
-        runnable.append((f"{ms.name} x own age", age.bic, age.aic, ks(age)))
+    # a model whose paths explode is not one the simulator can run: refit under a stability
+    # constraint, and let the criterion decide whether the constrained model still beats the rest
+    run_age = stabilise(age, ev, 4 * (end - start), int(start), stability=stab)
+    ra = run_age.fit
+    age_label = f"{ms.name} x own age" + (f" (stable: {run_age.constraint})" if run_age.constraint else "")
+    runnable.append((age_label, ra.bic, ra.aic, ks(ra)))
     run_name, _, _, run_ks = min(runnable, key=lambda c: c[1])
     run_aic_name, _, _, run_aic_ks = min(runnable, key=lambda c: c[2])
     every = [*runnable, (state_name, st.bic, st.aic, ks(st)),
@@ -178,8 +194,11 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    all_chosen=all_name, all_ks=all_ks, all_aic_chosen=aic_name, all_aic_ks=aic_ks,
                    age_ks=ks(age), age_bic=age.bic, age_factors=age.factors.tolist(),
                    both_ks=ks(both), both_bic=both.bic, run_chosen=run_name, run_ks=run_ks,
-                   run_aic_chosen=run_aic_name, run_aic_ks=run_aic_ks, age_model=(age.base, age.factors),
+                   run_aic_chosen=run_aic_name, run_aic_ks=run_aic_ks, age_model=(ra.base, ra.factors),
+                   age_raw_model=(age.base, age.factors),
                    ms_model=ms.params, age_stable=stab.stable, age_bound=stab.bound,  # type: ignore[arg-type]
+                   age_constraint=run_age.constraint, run_age_ks=ks(ra), run_age_bic=ra.bic, run_age_aic=ra.aic,
+                   run_age_bound=run_age.stability.bound,
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 

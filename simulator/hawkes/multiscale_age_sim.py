@@ -223,6 +223,17 @@ def simulate_age_arrays(params: MultiScaleParams, age: AgeFactors, horizon: floa
     return t, d
 
 
+def draw_until(params: MultiScaleParams, age: AgeFactors, horizon: float, rng: np.random.Generator,
+               max_events: int) -> tuple[FloatArray, IntArray, bool]:
+    """Like :func:`simulate_age_arrays`, but a path that reaches ``max_events`` is returned (with a
+    flag) instead of raising: to look at how an explosive model's paths explode."""
+    if age.dim != params.dim:
+        raise ValueError(f"age factors have {age.dim} dimensions, the model {params.dim}")
+    t, d, truncated = _simulate_age(params.baseline, params.edges, params.alpha, params.decays, age.factors,
+                                    age.edges, 0.0, float(horizon), rng, int(max_events))
+    return t, d, bool(truncated)
+
+
 def simulate_age(params: MultiScaleParams, age: AgeFactors, horizon: float, rng: np.random.Generator, *,
                  start: float = 0.0, max_events: int = 200_000_000) -> HawkesEvents:
     """One exact path on ``[0, horizon]``, the baseline profile read from time ``start``.
