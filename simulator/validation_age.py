@@ -63,6 +63,8 @@ def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlo
         "run_age_bic": sum("x own age" in w.run_chosen for w in every), "run_age_aic": len(age_name),
         "age_unstable": sum(not w.age_stable for w in every),
         "n_run_age": sum(vw.count(ws, "run_age") for ws in windows.values()),
+        "n_prev_run": sum(vw.count(ws, "prev_run") for ws in windows.values()),
+        "n_prev_run_aic": sum(vw.count(ws, "prev_run_aic") for ws in windows.values()),
         "pct_run_age": 100 * sum(vw.count(ws, "run_age") for ws in windows.values()) / n_dims,
         "cons_rungs": _rungs(every),
         "cons_ll_lo": min(cons_ll) if cons_ll else float("nan"),

@@ -111,6 +111,10 @@ class WindowFit:
     run_age_bic: float = float("nan")
     run_age_aic: float = float("nan")
     run_age_bound: float = float("nan")
+    prev_run_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    """BIC's choice among the runnable models under the rule before the constrained refit (the
+    own-age model only where the unconstrained fit runs), so the report can show what it adds."""
+    prev_run_aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -122,7 +126,7 @@ class WindowFit:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
               "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks,
               "both": self.both_ks, "run": self.run_ks, "run_aic": self.run_aic_ks,
-              "run_age": self.run_age_ks}[which]
+              "run_age": self.run_age_ks, "prev_run": self.prev_run_ks, "prev_run_aic": self.prev_run_aic_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -177,6 +181,7 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     run_age = stabilise(age, ev, 4 * (end - start), int(start), stability=stab)
     ra = run_age.fit
     age_label = f"{ms.name} x own age" + (f" (stable: {run_age.constraint})" if run_age.constraint else "")
+    prev = runnable + ([(age_label, ra.bic, ra.aic, ks(ra))] if stab.stable else [])
     runnable.append((age_label, ra.bic, ra.aic, ks(ra)))
     run_name, _, _, run_ks = min(runnable, key=lambda c: c[1])
     run_aic_name, _, _, run_aic_ks = min(runnable, key=lambda c: c[2])
@@ -198,7 +203,8 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    age_raw_model=(age.base, age.factors),
                    ms_model=ms.params, age_stable=stab.stable, age_bound=stab.bound,  # type: ignore[arg-type]
                    age_constraint=run_age.constraint, run_age_ks=ks(ra), run_age_bic=ra.bic, run_age_aic=ra.aic,
-                   run_age_bound=run_age.stability.bound,
+                   run_age_bound=run_age.stability.bound, prev_run_ks=min(prev, key=lambda c: c[1])[3],
+                   prev_run_aic_ks=min(prev, key=lambda c: c[2])[3],
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
 
