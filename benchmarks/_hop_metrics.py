@@ -34,7 +34,8 @@ def scrape(port: int, timeout_s: float = 5.0) -> list[tuple[str, dict[str, str],
 
 def histogram(samples: list[tuple[str, dict[str, str], float]], name: str) -> tuple[int, float, dict[float, float]]:
     """(count, sum, cumulative count by upper bound) of histogram ``name``, all label sets added."""
-    count, total, buckets = 0, 0.0, {}
+    count, total = 0, 0.0
+    buckets: dict[float, float] = {}
     for sample, labels, value in samples:
         if sample == f"{name}_count":
             count += int(value)

@@ -96,7 +96,7 @@ def main() -> None:
         if "revoking" not in kw:  # not the (empty) one at close, after the loop
             times["last_commit"] = time.monotonic()
 
-    context.commit_checkpoint = timed_commit  # type: ignore[method-assign]
+    context.commit_checkpoint = timed_commit  # type: ignore[method-assign,unused-ignore]
     app.run()
     elapsed = times["last_commit"] - times["first"]
     print(json.dumps({"records": seen["n"], "emitted": seen["emitted"], "refused": seen["refused"],

@@ -124,7 +124,7 @@ def multiscale_benchmark() -> None:
     edges = np.append(truth.edges[truth.edges < ev.horizon], ev.horizon)  # the last bin ends at the N-th event
     load = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
-    res = fit_multiscale(ev, n_scales=3, edges=edges)
+    res = fit_multiscale(ev, n_scales=3, edges=edges.tolist())
     el, cpu = time.perf_counter() - t0, time.process_time() - c0
     p = res.params
     main = truth.alpha >= 0.05

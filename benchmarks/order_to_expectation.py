@@ -83,7 +83,10 @@ def main() -> None:
                 if msg.topic() == topic("calibration"):
                     calibrations[0] += 1
                     continue
-                value = decoder.decode(msg.value())
+                raw = msg.value()
+                if raw is None:
+                    continue
+                value = decoder.decode(raw)
                 seen.setdefault(value["order_id"], (time.time(), value))
         consumer.close()
 
