@@ -9,7 +9,9 @@ The runtime decides *when* records are produced and committed; this decides *how
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from confluent_kafka import Message, Producer
@@ -26,6 +28,13 @@ from streams.settings import Settings
 
 # topic, key, value, ts, headers, partition (-1: the producer's partitioner decides)
 Encoded = tuple[str, bytes, bytes | None, int, tuple[tuple[str, bytes], ...], int]
+_FIRST = itemgetter(0)
+
+# Why outputs are produced with positional arguments: confluent-kafka's C ``produce`` parses
+# (topic, value, key, partition, on_delivery, callback, timestamp, headers), and keywords cost ~0.6 us
+# more per call (benchmarks/RESULTS.md, session 9), a tenth of a passthrough record's whole path.
+# That order is the C signature's, not the docstring's (which omits ``callback``), so
+# tests/integration/test_output_positional.py pins it against the broker.
 
 
 def coords(msg: Message) -> tuple[str, int, int]:
@@ -61,18 +70,16 @@ class OutputWriter:
         produce = self.producer.produce
         full_since = 0.0
         for out_topic, out_key, payload, ts, headers, partition in encoded:
+            header_list: list[tuple[str, str | bytes | None]] | None = list(headers) if headers else None
             while True:
                 try:
-                    if partition >= 0:
-                        produce(out_topic, payload, out_key, timestamp=ts, headers=list(headers), partition=partition)
-                    elif headers:
-                        produce(out_topic, payload, out_key, timestamp=ts, headers=list(headers))
-                    else:
-                        produce(out_topic, payload, out_key, timestamp=ts)
+                    # Positional, see the note at the top: (partition, on_delivery, callback, timestamp, headers).
+                    produce(out_topic, payload, out_key, partition, None, None, ts, header_list)
                     break
                 except BufferError:  # local queue full: serve delivery reports and try again
                     full_since = self.queue_full(full_since)
-            counts_out[out_topic] = counts_out.get(out_topic, 0) + 1
+        for out_topic, count in Counter(map(_FIRST, encoded)).items():  # counted in C, not per record
+            counts_out[out_topic] = counts_out.get(out_topic, 0) + count
         return len(encoded)
 
     def encode(self, emit: Emit, default_ts: int) -> Encoded:

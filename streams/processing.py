@@ -221,6 +221,7 @@ class BatchProcessing(Rebalancing):
         encode = self._output.encode
         perf = time.perf_counter
         records_in = self.stats.records_in
+        new_record = tuple.__new__  # a NamedTuple's own __new__ is a Python frame: 2.5x the cost
         pending: list[Encoded] = []  # produced after the loop, in order, within the same transaction
         stop = self._stop
         for i, msg in enumerate(messages):
@@ -257,7 +258,8 @@ class BatchProcessing(Rebalancing):
                     raise InvalidRecord("oversize_record", f"{len(value)} bytes > {max_bytes}")
                 raw_key = msg.key()
                 key = None if raw_key is None else decode_key(raw_key)
-                record = SourceRecord(name, partition, offset, timestamp_ms, key, decoders[name].decode(value))
+                decoded = decoders[name].decode(value)
+                record = new_record(SourceRecord, (name, partition, offset, timestamp_ms, key, decoded))
                 # Encode everything before producing anything: a record either has all its outputs or none.
                 encoded = [encode(emit, timestamp_ms) for emit in process(record, state)]
             except InvalidRecord as exc:
