@@ -15,6 +15,7 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, Message, TopicPartition
 
 from streams import metrics
+from streams.isolation import Isolation, IsolationStuck, refusal_reason
 from streams.liveness import FatalRuntimeError
 from streams.runtime_state import RuntimeState
 from streams.state import canonical_json
@@ -84,18 +85,41 @@ class Checkpointing(RuntimeState):
         except KafkaException as exc:
             err = exc.args[0]
             if err.txn_requires_abort():
+                self._isolate_on_abort(refusal_reason(err), offsets)
                 self._abort_and_rewind(err.name())
                 return
             raise FatalRuntimeError(f"transaction commit failed fatally: {err}") from exc
         for state in self._states.values():
             state.commit()
         self._committed_positions.update(((tp.topic, tp.partition), tp.offset) for tp in offsets)
+        self._abort_tracker.committed()
+        if self._isolation is not None and self._isolation.committed(self._committed_positions, set(self._states)):
+            log.warning("%s: isolation over, committed past the refused transaction (%d record(s) dead-lettered)",
+                        self.app, len(self._isolation.poison))
+            self._isolation = None
         self._next_offsets.clear()
         self._in_txn = False
         self._uncommitted = 0
         self.stats.commits += 1
         self.stats.last_commit_at = time.monotonic()
         metrics.COMMIT_LATENCY.labels(self.app).observe(time.perf_counter() - started)
+
+    def _isolate_on_abort(self, reason: str, offsets: list[TopicPartition]) -> None:
+        """Start, or go on with, finding the record whose outputs the broker refuses (streams/isolation.py)."""
+        if self._isolation is None:
+            if self._abort_tracker.aborted(reason):
+                log.warning("%s: transaction aborted (%s): isolating, one input record per transaction, until "
+                            "past the offsets it covered", self.app, reason)
+                self._isolation = Isolation({(tp.topic, tp.partition): tp.offset for tp in offsets})
+            return
+        try:
+            culprit = self._isolation.refused(reason)
+        except IsolationStuck as exc:
+            self._live.failed = True
+            raise FatalRuntimeError(f"{self.app}: {exc}; exiting for the supervisor") from exc
+        if culprit is not None:
+            log.warning("%s: the broker refused the outputs of %s[%d]@%d (%s): it goes to the DLQ on its next "
+                        "delivery", self.app, *culprit, reason)
 
     def _abort_and_rewind(self, reason: str, lost: list[TopicPartition] | None = None) -> None:
         """Drop the open transaction and everything derived from it; resume from committed offsets

@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, Message
 from streams import metrics
 from streams.liveness import FatalRuntimeError
 from streams.merging import FatalConsumerError
-from streams.output import Encoded
+from streams.output import Encoded, coords
 from streams.processor import InvalidRecord, RawRecord, SourceRecord
 from streams.rebalancing import Rebalancing
 from streams.serde import RegistryUnavailable, decode_key
@@ -71,6 +71,33 @@ class BatchProcessing(Rebalancing):
             latency = metrics.PROCESSING_LATENCY.labels(self.app)
             for sample in samples:
                 latency.observe(sample)
+
+    def _process_isolated(self, messages: list[Message]) -> None:
+        """One input record per transaction (streams/isolation.py): a refused commit then names its
+        record. Ends early on an abort (the consumer re-fetches from the committed offsets) or a
+        stop; once isolation is over, the rest of the batch goes the usual way."""
+        isolation = self._isolation
+        for i, msg in enumerate(messages):
+            if isolation is not self._isolation:  # over: committed past the refused transaction
+                self._process_batch(messages[i:])
+                return
+            if self._stop.is_set():
+                self._hold_unprocessed(messages[i:])
+                return
+            if msg.error() is not None:
+                self._process_batch([msg])
+                continue
+            assert isolation is not None
+            isolation.current = coords(msg)
+            self._process_batch([msg])
+            self._hold_unprocessed(messages[i + 1:])  # the commit must not step past them
+            aborts = self.stats.aborts
+            try:
+                self._commit()
+            finally:
+                self._unprocessed.clear()
+            if self.stats.aborts != aborts:
+                return
 
     def _punctuate_partitions(self) -> None:
         """One wall-clock punctuation round: ``processor.punctuate`` for every partition whose state
@@ -222,6 +249,7 @@ class BatchProcessing(Rebalancing):
         perf = time.perf_counter
         records_in = self.stats.records_in
         new_record = tuple.__new__  # a NamedTuple's own __new__ is a Python frame: 2.5x the cost
+        poison = None if self._isolation is None else self._isolation.poison  # streams/isolation.py
         pending: list[Encoded] = []  # produced after the loop, in order, within the same transaction
         stop = self._stop
         for i, msg in enumerate(messages):
@@ -256,6 +284,9 @@ class BatchProcessing(Rebalancing):
             try:
                 if value is not None and len(value) > max_bytes:
                     raise InvalidRecord("oversize_record", f"{len(value)} bytes > {max_bytes}")
+                if poison and (name, partition, offset) in poison:
+                    reason = poison[name, partition, offset]
+                    raise InvalidRecord("output_refused", f"the broker refused its outputs: {reason}")
                 raw_key = msg.key()
                 key = None if raw_key is None else decode_key(raw_key)
                 decoded = decoders[name].decode(value)

@@ -39,6 +39,7 @@ from streams import metrics
 from streams.admin import TopologyError, ensure_topics
 from streams.clients import group_consumer, restore_consumer, transactional_producer
 from streams.gc_tuning import tune_gc
+from streams.isolation import AbortTracker
 from streams.liveness import FatalRuntimeError, Liveness
 from streams.merging import MergeFeed, merger_for
 from streams.output import OutputWriter, output_encoders
@@ -107,6 +108,8 @@ class ExactlyOnceRuntime(BatchProcessing):
         self._in_txn = False
         self._uncommitted = 0
         self._unprocessed = {}
+        self._isolation = None
+        self._abort_tracker = AbortTracker()
         # Liveness (docs/liveness.md): bounded broker calls, a heartbeat, the watchdog of a main-thread run.
         self._live = Liveness(app_id, settings, self.stop)
         self.health = self._live.health
@@ -195,10 +198,15 @@ class ExactlyOnceRuntime(BatchProcessing):
                 if self._merger is not None:
                     messages = self._merge(messages, now, caught_up=len(raw) < batch)
                 if messages:
-                    self._process_batch(messages)
+                    if self._isolation is None:
+                        self._process_batch(messages)
+                    else:  # after a refused transaction: find its record (streams/isolation.py)
+                        self._process_isolated(messages)
                 self._live.check_broker(now)  # consume() alone would wait for ever on a broker that is gone
                 if now >= next_punctuation:
                     self._punctuate_partitions()
+                    if self._isolation is not None and self._in_txn:
+                        self._commit()  # alone, so that a refused punctuation is not blamed on a record
                     next_punctuation = time.monotonic() + self._punctuate_interval_s
                 # Commit on the interval, or sooner once caught up (a short batch): a quiet stream then
                 # pays one poll plus one commit per hop, a busy one keeps full batches and few commits.

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import Consumer, Message, Producer
 
 from streams.health import Health
+from streams.isolation import AbortTracker, Isolation
 from streams.liveness import Liveness
 from streams.merging import MergeFeed
 from streams.ordering import EventTimeMerger
@@ -60,3 +61,6 @@ class RuntimeState:
     _in_txn: bool
     _uncommitted: int
     _unprocessed: dict[tuple[str, int], int]  # first unprocessed offset of a stopped batch
+    # A record whose outputs the broker refuses (streams/isolation.py): one record per transaction until found.
+    _isolation: Isolation | None
+    _abort_tracker: AbortTracker

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
+from streams.processor import FORMAT_AVRO, FORMAT_RAW, Emit, InvalidRecord, KeyValueState, SourceRecord
 from streams.timeutil import parse_ts_ns
 from torghut_domain.envelopes import parse_quote
 from torghut_domain.formats import FORMAT_TORGHUT_JSON
@@ -59,3 +59,25 @@ class QuoteSummaryProcessor:
             "spread_bps": (ask - bid) / mid * 1e4, "cum_mid": current["cum_mid"], "source": source,
             "source_offset": record.offset,
         }, timestamp_ms=ts_ns // 1_000_000)
+
+
+class StampingProcessor:
+    """Raw in, raw out. Per input value ``i``: odd ``i`` gives a record stamped ``shift_ms`` away from
+    its input, with headers, placed beside ``place-<i>``; even ``i`` a bare record keeping the input's
+    timestamp. A shift over the broker's future bound makes every odd output one the broker refuses."""
+
+    name = "stamper"
+
+    def __init__(self, source: str, sink: str, shift_ms: int) -> None:
+        self.input_formats = {source: FORMAT_RAW}
+        self.output_schemas: dict[str, str | None] = {sink: None}
+        self.sink = sink
+        self.shift_ms = shift_ms
+
+    def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
+        i = int(record.value or b"0")
+        if i % 2:
+            yield Emit(self.sink, f"k{i}", record.value, record.timestamp_ms + self.shift_ms,
+                       (("i", str(i).encode()), ("kind", b"odd")), partition_key=f"place-{i}")
+        else:
+            yield Emit(self.sink, f"k{i}", record.value)
