@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import compress, groupby, repeat
+from operator import is_not, itemgetter
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -22,6 +24,10 @@ from streams import metrics
 from streams.ordering import EventTimeMerger
 from streams.processor import Processor
 from streams.settings import Settings
+
+_ERROR, _TOPIC, _PARTITION = Message.error, Message.topic, Message.partition
+_TIMESTAMP, _OFFSET = Message.timestamp, Message.offset
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 log = logging.getLogger("microexec.merge")
 
@@ -133,35 +139,37 @@ class MergeFeed:
         (pausing and resuming inputs of ``consumer`` to bound the buffers, when given)."""
         merger = self.merger
         start = 0
-        n = len(messages)
-        while start < n:
-            msg = messages[start]
+        # Stretches of records between error events (end of partition, mostly), buffered per
+        # topic-partition with C-level map/zip/groupby: the merge sits on every record's path.
+        for index in compress(range(len(messages)), map(is_not, map(_ERROR, messages), repeat(None))):
+            self._buffer_stretch(messages[start:index])
+            start = index + 1
+            msg = messages[index]
             err = msg.error()
-            if err is not None:
-                start += 1
-                if err.code() == KafkaError._PARTITION_EOF:
-                    merger.mark_end(msg.topic() or "", msg.partition() or 0)
-                    continue
-                if err.fatal():
-                    raise FatalConsumerError(f"consumer error: {err}")
-                log.warning("consumer error (the client retries): %s", err)
+            assert err is not None
+            if err.code() == KafkaError._PARTITION_EOF:
+                merger.mark_end(msg.topic() or "", msg.partition() or 0)
                 continue
-            name, partition = msg.topic(), msg.partition()
-            end = start + 1
-            while end < n:
-                other = messages[end]
-                if other.error() is not None or other.partition() != partition or other.topic() != name:
-                    break
-                end += 1
-            merger.extend(name, partition,  # type: ignore[arg-type]
-                          [(m.timestamp()[1], m.offset(), m) for m in messages[start:end]])  # type: ignore[misc]
-            start = end
+            if err.fatal():
+                raise FatalConsumerError(f"consumer error: {err}")
+            log.warning("consumer error (the client retries): %s", err)
+        self._buffer_stretch(messages[start:] if start else messages)
         released: list[Message] = []
         merger.drain_into(released, now, caught_up)
         if consumer is not None:
             self._bound_memory(consumer)
         self._export()
         return released
+
+    def _buffer_stretch(self, records: list[Message]) -> None:
+        """Buffer error-free records, consecutive ones of one topic-partition at a time."""
+        if not records:
+            return
+        entries = zip(map(_SECOND, map(_TIMESTAMP, records)), map(_OFFSET, records), records, strict=True)
+        where = zip(map(_TOPIC, records), map(_PARTITION, records), strict=True)
+        extend = self.merger.extend
+        for (name, partition), stretch in groupby(zip(where, entries, strict=True), key=_FIRST):
+            extend(name, partition, list(map(_SECOND, stretch)))
 
     def _export(self) -> None:
         """Counter deltas since the last call (the merger keeps totals; Prometheus wants increments)."""
