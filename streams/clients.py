@@ -24,6 +24,9 @@ def transactional_producer(settings: Settings, txn_id: str, overrides: Mapping[s
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 1,  # commit flushes anyway; a long linger only delays the records of a quiet stream
+        # Outputs over MICROEXEC_MAX_RECORD_BYTES are dead-lettered before produce (streams/output.py);
+        # the client's own limit must not refuse one under it (its default is 1,000,000).
+        "message.max.bytes": max(1_000_000, settings.max_record_bytes + 65_536),
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # same partitions as Java clients for the same key
         "transaction.timeout.ms": 60_000,

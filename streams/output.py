@@ -92,6 +92,8 @@ class OutputWriter:
         except KeyError:
             raise RuntimeError(f"processor emitted to {out_topic!r}, not in its output_schemas") from None
         if value is None or isinstance(value, bytes):
+            if value is not None and len(value) > self.settings.max_record_bytes:
+                raise InvalidRecord("output_too_large", self._too_large(out_topic, value))
             return out_topic, key.encode("utf-8"), value, ts, headers, partition
         if encoder is None:
             raise RuntimeError(f"{out_topic} is a raw topic but the processor emitted a record")
@@ -99,7 +101,15 @@ class OutputWriter:
             payload = encoder.encode(value)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidRecord("output_schema_violation", f"{out_topic}: {exc}") from exc
+        if len(payload) > self.settings.max_record_bytes:
+            raise InvalidRecord("output_too_large", self._too_large(out_topic, payload))
         return out_topic, key.encode("utf-8"), payload, ts, headers, partition
+
+    def _too_large(self, out_topic: str, payload: bytes) -> str:
+        """Why an output is refused before it reaches the producer: librdkafka refuses a record over
+        ``message.max.bytes`` inside ``produce()``, which would end the process on the same input at
+        every restart; refused here, the input goes to the DLQ and the partition goes on."""
+        return f"{out_topic}: {len(payload)} bytes > MICROEXEC_MAX_RECORD_BYTES={self.settings.max_record_bytes}"
 
     def partition_count(self, out_topic: str) -> int:
         """Partitions of an output topic, read once (a topic's partition count only grows, and

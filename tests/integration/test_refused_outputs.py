@@ -9,10 +9,12 @@ every other output is committed exactly once."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import pytest
 
 from streams.dlq import headers_dict
+from streams.processor import FORMAT_RAW, Emit, KeyValueState, SourceRecord
 from streams.settings import Settings
 from tests.support.kafka_io import create_topics, produce_all, read_all
 from tests.support.processors import StampingProcessor
@@ -44,3 +46,31 @@ def test_refused_outputs_go_to_the_dlq_and_the_rest_commits_once(fast_settings: 
     assert {headers_dict(m.headers())["dlq.reason"] for m in dlq} == {"output_refused"}
     assert runtime._isolation is None  # back to whole batches per transaction
     assert took < 60
+
+
+class _OneHuge:
+    """Echoes its raw input, except input 3, whose output is 2 MB (over the 900,000-byte default)."""
+
+    name = "one-huge"
+
+    def __init__(self, source: str, sink: str) -> None:
+        self.input_formats = {source: FORMAT_RAW}
+        self.output_schemas: dict[str, str | None] = {sink: None}
+        self.sink = sink
+
+    def process(self, record: SourceRecord, state: KeyValueState) -> Iterable[Emit]:
+        yield Emit(self.sink, "k", b"y" * 2_000_000 if record.value == b"3" else record.value)
+
+
+def test_an_output_over_the_size_bound_dead_letters_its_input(fast_settings: Settings, unique: str) -> None:
+    """Before: librdkafka refused the 2 MB record inside produce() and the runtime raised, at every
+    restart again, on the same input: the partition never moved."""
+    source, sink = f"huge-in-{unique}", f"huge-out-{unique}"
+    create_topics(fast_settings, [(source, 1, False), (sink, 1, False)])
+    produce_all(fast_settings, source, [(f"in{i}", str(i).encode()) for i in range(10)])
+    stats = TorghutRuntime(_OneHuge(source, sink), fast_settings, f"app-{unique}").run(idle_timeout_s=5)
+    assert stats.dlq == 1
+    assert [m.value() for m in read_all(fast_settings, sink)] == [str(i).encode() for i in range(10) if i != 3]
+    app = f"app-{unique}"
+    dlq = [m for m in read_all(fast_settings, topic("dlq")) if headers_dict(m.headers()).get("dlq.app") == app]
+    assert [(m.value(), headers_dict(m.headers())["dlq.reason"]) for m in dlq] == [(b"3", "output_too_large")]
