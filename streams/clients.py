@@ -15,6 +15,12 @@ from confluent_kafka import Consumer, Producer
 from streams.settings import Settings
 
 
+def producer_max_bytes(settings: Settings) -> int:
+    """The largest record the runtime's producer takes: librdkafka's default, or the record bound
+    with room for a DLQ record's headers, whichever is larger."""
+    return max(1_000_000, settings.max_record_bytes + 65_536)
+
+
 def transactional_producer(settings: Settings, txn_id: str, overrides: Mapping[str, Any] | None) -> Producer:
     """One transactional producer per instance: ``init_transactions`` with the same id fences and
     aborts whatever a killed incarnation left open."""
@@ -26,7 +32,7 @@ def transactional_producer(settings: Settings, txn_id: str, overrides: Mapping[s
         "linger.ms": 1,  # commit flushes anyway; a long linger only delays the records of a quiet stream
         # Outputs over MICROEXEC_MAX_RECORD_BYTES are dead-lettered before produce (streams/output.py);
         # the client's own limit must not refuse one under it (its default is 1,000,000).
-        "message.max.bytes": max(1_000_000, settings.max_record_bytes + 65_536),
+        "message.max.bytes": producer_max_bytes(settings),
         "compression.type": "lz4",
         "partitioner": "murmur2_random",  # same partitions as Java clients for the same key
         "transaction.timeout.ms": 60_000,

@@ -18,6 +18,7 @@ from confluent_kafka import Message, Producer
 
 from streams import metrics
 from streams.admin import TopologyError
+from streams.clients import producer_max_bytes
 from streams.dlq import dlq_headers
 from streams.liveness import FatalRuntimeError, Liveness
 from streams.partitioning import partition_for
@@ -152,10 +153,16 @@ class OutputWriter:
 
     def dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         _, timestamp_ms = msg.timestamp()
+        value, limit = msg.value(), producer_max_bytes(self.settings) - 65_536  # room for the headers
+        if value is not None and len(value) > limit:
+            # An input larger than the producer takes cannot be copied whole (produce() would refuse it
+            # and end the process at every restart): keep its head; the headers name the original.
+            detail = f"{detail}; value truncated to its first {limit} of {len(value)} bytes"
+            value = value[:limit]
         headers = dlq_headers(self.app, reason, detail, *coords(msg), timestamp_ms)
         # The DLQ record is stamped now (the source time is in a header): an operational event must
         # not fall to time retention at once because it refused a replay of old history.
-        self.produce(self._dlq_topic, msg.value(), msg.key(), None, headers)
+        self.produce(self._dlq_topic, value, msg.key(), None, headers)
         self.stats.dlq += 1
         self.stats.dlq_reasons[reason] = self.stats.dlq_reasons.get(reason, 0) + 1
         metrics.DLQ.labels(self.app, reason).inc()

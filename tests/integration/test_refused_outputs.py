@@ -74,3 +74,23 @@ def test_an_output_over_the_size_bound_dead_letters_its_input(fast_settings: Set
     app = f"app-{unique}"
     dlq = [m for m in read_all(fast_settings, topic("dlq")) if headers_dict(m.headers()).get("dlq.app") == app]
     assert [(m.value(), headers_dict(m.headers())["dlq.reason"]) for m in dlq] == [(b"3", "output_too_large")]
+
+
+def test_an_input_too_large_for_the_producer_is_dead_lettered_truncated(fast_settings: Settings,
+                                                                        unique: str) -> None:
+    """A 1.5 MB input (its topic allows it) is over the 900,000-byte record bound and goes to the DLQ,
+    but whole it is over the producer's 1,000,000 too: before, copying it raised out of the loop."""
+    source, sink = f"wide-in-{unique}", f"wide-out-{unique}"
+    create_topics(fast_settings, [(source, 1, False)], {"max.message.bytes": "3000000"})
+    create_topics(fast_settings, [(sink, 1, False)])
+    wide = b"w" * 1_500_000
+    produce_all(fast_settings, source, [("a", b"1"), ("b", wide), ("c", b"2")])
+    stats = TorghutRuntime(_OneHuge(source, sink), fast_settings, f"app-{unique}").run(idle_timeout_s=5)
+    assert stats.dlq == 1 and stats.dlq_reasons == {"oversize_record": 1}
+    assert [m.value() for m in read_all(fast_settings, sink)] == [b"1", b"2"]
+    app = f"app-{unique}"
+    dlq = [m for m in read_all(fast_settings, topic("dlq")) if headers_dict(m.headers()).get("dlq.app") == app]
+    assert len(dlq) == 1
+    value, headers = dlq[0].value(), headers_dict(dlq[0].headers())
+    assert 0 < len(value) < len(wide) and wide.startswith(value)
+    assert f"of {len(wide)} bytes" in headers["dlq.detail"] and headers["dlq.source.offset"] == "1"
