@@ -1,5 +1,6 @@
 """The own-age sampler (simulator.hawkes.multiscale_age_sim): recovery by the age fit, determinism,
-rates that match the model's compensator, and the plain multi-scale law when every factor is 1."""
+rates that match the model's compensator, the plain multi-scale law when every factor is 1, and the
+same law as the first sampler (simulator.hawkes.multiscale_age_ref) it replaced in session 9."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from scipy import stats
 
 from simulator.hawkes.multiscale import MultiScaleParams, simulate_multiscale
 from simulator.hawkes.multiscale_age import fit_age_modulated, goodness_age
+from simulator.hawkes.multiscale_age_ref import simulate_age_piecewise
 from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability, mean_rates, simulate_age
 from simulator.hawkes.multiscale_fit import fit_multiscale
 
@@ -35,6 +37,22 @@ def _rich() -> MultiScaleParams:
     alpha[:, :, 1] = [[0.1, 0.0, 0.05], [0.0, 0.1, 0.0], [0.05, 0.05, 0.1]]
     return MultiScaleParams(base, np.array([0.0, 200.0, 350.0, 600.0]), alpha, np.array([30.0, 1.5]))
 
+
+def _fast() -> MultiScaleParams:
+    """Like the AMZN calibration's flow where the sampler is most delicate: a scale of 5 us (the
+    AMZN fit has ~1 us), one of 3 ms and one of 0.5 s, three baseline bins over 600 s."""
+    base = np.array([[0.5, 0.2, 0.9], [0.3, 0.6, 0.3], [0.2, 0.2, 0.4]])
+    alpha = np.zeros((3, 3, 3))
+    alpha[:, :, 0] = [[0.06, 0.0, 0.03], [0.09, 0.06, 0.0], [0.0, 0.03, 0.06]]
+    alpha[:, :, 1] = [[0.06, 0.03, 0.0], [0.03, 0.06, 0.03], [0.0, 0.06, 0.09]]
+    alpha[:, :, 2] = [[0.06, 0.0, 0.03], [0.0, 0.06, 0.0], [0.03, 0.03, 0.06]]
+    return MultiScaleParams(base, np.array([0.0, 200.0, 350.0, 600.0]), alpha, np.array([2e5, 300.0, 2.0]))
+
+
+# a refractory, a bursty (x4 in the first millisecond, so the 5 us scale matters) and a mixed row;
+# spectral bound 0.93 < 1, so no path can explode
+FAST_AGE = AgeFactors(np.array([[0.3, 0.5, 1.8, 1.2, 1.0], [4.0, 1.5, 0.8, 1.3, 1.0], [1.0, 2.5, 0.6, 1.5, 1.0]]),
+                      np.array([1e-3, 0.05, 0.5, 3.0]))
 
 RICH_AGE = AgeFactors(np.array([[0.2, 0.6, 1.8, 1.0], [3.0, 1.2, 0.8, 1.0], [1.0, 0.5, 1.5, 1.0]]),
                       np.array([0.05, 0.5, 3.0]))
@@ -64,22 +82,56 @@ def test_same_seed_same_events_and_another_seed_other_events() -> None:
     assert np.all(np.diff(a.times) > 0) and a.times[-1] < 600.0
 
 
-def test_simulated_path_passes_the_time_rescaling_test_under_its_own_model() -> None:
+@pytest.mark.parametrize(("model", "age", "least"), [(_rich, RICH_AGE, 15_000), (_fast, FAST_AGE, 15_000)])
+def test_simulated_path_passes_the_time_rescaling_test_under_its_own_model(model, age, least) -> None:
     """The events' residuals under the model's compensator (integrated over every age crossing by
-    the fit's code, not the sampler's) are Exp(1): the sampler draws the rates the model says."""
-    p = _rich()
-    ev = simulate_age(p, RICH_AGE, 6000.0, _gen(7))  # ten periods of the profile
+    the fit's code, not the sampler's) are Exp(1): the sampler draws the rates the model says, and
+    the compensator's mean per event is 1 (each dimension's count is what its intensity integrates to)."""
+    p = model()
+    ev = simulate_age(p, age, 6000.0, _gen(7))  # ten periods of the profile
     p10 = MultiScaleParams(p.baseline, p.edges, p.alpha, p.decays)
-    assert len(ev) > 15_000
-    rep = goodness_age(p10, RICH_AGE.factors, RICH_AGE.edges, ev)
+    assert len(ev) > least
+    rep = goodness_age(p10, age.factors, age.edges, ev)
     assert rep.min_pvalue() > 0.01
+    for dim in rep.dims:  # ~5,000 events a dimension: the mean's standard error is ~0.014
+        assert dim.residual_mean == pytest.approx(1.0, abs=0.05)
     # the test has power here: the same path under the unmodulated model is rejected
-    plain = goodness_age(p10, np.ones_like(RICH_AGE.factors), RICH_AGE.edges, ev)
+    plain = goodness_age(p10, np.ones_like(age.factors), age.edges, ev)
     assert plain.min_pvalue() < 1e-6
 
 
-def test_unit_factors_draw_the_plain_multiscale_law() -> None:
-    p = _rich()
+def test_same_law_as_the_first_sampler() -> None:
+    """The per-component sampler against the first (piecewise-bound) one, 400 seeded paths each
+    (disjoint seeds): per dimension the counts and the share of own intervals under each age edge,
+    and the counts in each stretch of the profile, two-sample KS. Both are exact samplers of the
+    model, built differently (one bound refreshed at every age crossing vs one per kernel
+    component with suffix-maximum factors), so they must agree in law, not in draws."""
+    p = _fast()
+    new = [simulate_age(p, FAST_AGE, 300.0, _gen(s), start=100.0) for s in range(400)]
+    ref = [simulate_age_piecewise(p, FAST_AGE.factors, FAST_AGE.edges, 300.0, _gen(10_000 + s), start=100.0)
+           for s in range(400)]
+    assert not any(len(a) == len(b) and np.array_equal(a.times, b.times) for a, b in zip(new, ref, strict=True))
+
+    def share(e: object, i: int, below: float) -> float:
+        gaps = np.diff(e.times[e.dims == i])  # type: ignore[attr-defined]
+        return float(np.mean(gaps < below)) if gaps.size else 0.0
+
+    for i in range(3):
+        a = [int(np.sum(e.dims == i)) for e in new]
+        b = [int(np.sum(e.dims == i)) for e in ref]
+        assert stats.ks_2samp(a, b).pvalue > 0.01
+        assert np.mean(a) == pytest.approx(np.mean(b), rel=0.05)
+        for below in (1e-3, 0.05, 0.5):
+            assert stats.ks_2samp([share(e, i, below) for e in new], [share(e, i, below) for e in ref]).pvalue > 0.01
+    for lo, hi in ((0.0, 100.0), (100.0, 250.0), (250.0, 300.0)):  # profile 100-200, 200-350, 350-400
+        a = [int(np.sum((e.times >= lo) & (e.times < hi))) for e in new]
+        b = [int(np.sum((e.times >= lo) & (e.times < hi))) for e in ref]
+        assert stats.ks_2samp(a, b).pvalue > 0.01
+
+
+@pytest.mark.parametrize("model", [_rich, _fast])
+def test_unit_factors_draw_the_plain_multiscale_law(model) -> None:
+    p = model()
     ones = AgeFactors.ones(3, RICH_AGE.edges)
     age = [simulate_age(p, ones, 900.0, _gen(s), start=100.0) for s in range(300)]
     plain = [simulate_multiscale(p, 900.0, _gen(10_000 + s), start=100.0) for s in range(300)]
