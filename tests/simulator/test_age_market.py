@@ -12,6 +12,7 @@ from microexec.cli import main
 from simulator.calibration import calibrate, load_recorded
 from simulator.execution import ExecutionPolicy
 from simulator.hawkes.multiscale import MultiScaleParams
+from simulator.hawkes.multiscale_age_ref import simulate_age_piecewise
 from simulator.hawkes.multiscale_age_sim import AgeFactors, simulate_age
 from simulator.market import MarketModel, illustrative_model, simulate_market
 from simulator.market.flow import draw_flow, draw_flow_arrays
@@ -83,10 +84,17 @@ def test_flow_rates_of_the_own_age_model_are_its_simulated_rates() -> None:
     m = _age_model()
     rates = m.flow_rates()
     assert np.array_equal(rates, m.flow_rates())  # seeded, cached
-    assert m.multiscale is not None
+    assert m.multiscale is not None and m.own_age is not None
     plain = m.multiscale.mean_intensity()
     assert rates[2] < plain[2] and rates[8] > plain[8]  # refractory touch limits, bursty cancels
-    assert rates[0] == pytest.approx(plain[0], rel=0.1)  # market orders carry factor 1
+    # Market orders carry factor 1, so they move only through the others' excitation: here ~+10%
+    # (the bursty cancels), 2.38 vs 2.17/s with either sampler over 12 seeds of 20,000 s each (the
+    # old bound, rel=0.1, passed by luck: the first sampler's seed gave +9.2%, this one's +10.1%).
+    assert rates[0] == pytest.approx(plain[0], rel=0.15)
+    # and the rates are those of the first sampler (same law, other draws), within 3% (a dimension's
+    # rate over 20,000 s varies by ~1% from seed to seed)
+    ref = simulate_age_piecewise(m.multiscale, m.own_age.factors, m.own_age.edges, 20_000.0, _gen(99))
+    assert rates == pytest.approx(ref.counts() / 20_000.0, rel=0.03)
 
 
 def test_monte_carlo_runs_on_the_own_age_flow_and_is_reproducible() -> None:
