@@ -99,10 +99,11 @@ Model families:
   multiplied by a factor per class of the time since that dimension's own last event (classes
   from 1 ms to 10 s): the classic way a point process holds regularity or refractoriness. The
   class changes between events (when the age crosses a class edge), so the compensator is
-  integrated over a grid that adds every crossing to the event times, and the sampler (Ogata
-  thinning, compiled) steps its bound to the next crossing, where the intensity can jump up. The
-  class depends only on the flow's own past, not on the book, so the market engine can draw it
-  before the book runs, as it draws the other flows; `microexec calibrate --own-age` fits it
+  integrated over a grid that adds every crossing to the event times, and the sampler (thinning
+  per kernel component, compiled) bounds each factor by the largest of its current and older
+  classes: the factor can jump up at a crossing, but the class only grows until the dimension's
+  own next event. The class depends only on the flow's own past, not on the book, so the market
+  engine can draw it before the book runs, as it draws the other flows; `microexec calibrate --own-age` fits it
   and keeps it when BIC prefers it (the stability-constrained refit of
   `simulator/hawkes/multiscale_age_stable.py` where its paths explode, on the same terms).
   **x spread state x own age** (fit only) multiplies both
