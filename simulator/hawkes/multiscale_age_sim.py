@@ -33,7 +33,7 @@ crossing, is kept in :mod:`simulator.hawkes.multiscale_age_ref` for the law test
 * A baseline bin edge (a change in ``mu``) still stops the clock and redraws every component.
 
 On the AMZN own-age calibration this takes ~1.2 proposals per event instead of ~3 plus ~3.2
-bound refreshes, at ~1.9x the events per second. The law is the same, the draws are not: the
+bound refreshes, at ~1.8x the events per second. The law is the same, the draws are not: the
 digests of own-age paths changed with it (see ``benchmarks/RESULTS.md``, session 9).
 
 Determinism: every draw comes from the numpy ``Generator`` passed in (seed it from a
