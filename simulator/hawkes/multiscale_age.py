@@ -71,7 +71,7 @@ def _row_grid(events: HawkesEvents, i: int, decays: FloatArray, age_edges: Float
     t, horizon = events.times, events.horizon
     ti = t[events.dims == i]
     cross = (ti[:, None] + age_edges[None, :]).ravel()
-    nxt = np.repeat(np.r_[ti[1:], np.inf], age_edges.size)
+    nxt = np.repeat(np.r_[ti[1:], np.inf][: ti.size], age_edges.size)  # none for a dimension without events
     cross = cross[(cross < nxt) & (cross < horizon)]
     # baseline bin edges split the grid too, so each interval lies in one bin
     inner = edges[1:-1][edges[1:-1] < horizon]
@@ -84,7 +84,7 @@ def _row_grid(events: HawkesEvents, i: int, decays: FloatArray, age_edges: Float
     lo = np.r_[0.0, grid[:-1]]
     mid = 0.5 * (lo + grid)
     last = np.searchsorted(ti, mid, side="left") - 1
-    age = np.where(last >= 0, mid - ti[np.maximum(last, 0)], np.inf)
+    age = np.where(last >= 0, mid - ti[np.maximum(last, 0)], np.inf) if ti.size else np.full(mid.shape, np.inf)
     cell = np.searchsorted(age_edges, age, side="right").astype(np.int64)
     if states is not None:
         # the spread state over an interval is the one in force before the event that ends it

@@ -100,3 +100,15 @@ def test_one_state_is_the_age_model() -> None:
                             n_states=1)
     assert one.loglik == pytest.approx(plain.loglik, rel=1e-9)
     assert one.n_params == plain.n_params
+
+
+def test_a_dimension_without_events_is_reported_not_a_crash() -> None:
+    """A window where one dimension never fires (a quiet side of the book) used to raise a shape
+    error in the age grid; its KS is undefined (nan) and the other dimension is tested as before."""
+    ev = _simulate(H, 4_000, seed=24)
+    base = _start(ev)
+    only0 = HawkesEvents(ev.times[ev.dims == 0], ev.dims[ev.dims == 0], ev.horizon, 2)
+    rep = goodness_age(base.params, np.ones((2, 3)), np.asarray(EDGES), only0)
+    assert rep.dims[1].n_events == 0 and np.isnan(rep.dims[1].ks_pvalue)
+    assert rep.dims[0].n_events == int(np.sum(ev.dims == 0)) and 0.0 <= rep.dims[0].ks_pvalue <= 1.0
+    assert rep.dims[1].model_rate > 0  # the baseline still runs where no event happened
