@@ -3,8 +3,9 @@
 Why keep it: :mod:`simulator.hawkes.multiscale_age_sim` now draws the same law with fewer proposals
 (per kernel component, see its docstring), so its digests changed; the tests compare the two
 samplers' distributions over many seeds, and a second, simpler construction of the same law is
-the strongest check that the faster one is right. Not used by any path the market or the report
-draws.
+the strongest check that the faster one is right. It also draws the models whose old age classes
+carry factors far above the young ones' (``multiscale_age_sim.MAX_SUP_RATIO``), where the faster
+sampler's bound rejects nearly every proposal.
 
 Ogata thinning with a piecewise-constant bound: between two boundaries (the next age crossing of
 any dimension, the next baseline bin edge) the factors and the baseline are constant and the
