@@ -14,11 +14,13 @@ from confluent_kafka import Consumer, Producer
 
 from streams.settings import Settings
 
+HEADER_ROOM = 65_536  # bytes kept for a record's key and headers (a DLQ record's are the largest)
+
 
 def producer_max_bytes(settings: Settings) -> int:
     """The largest record the runtime's producer takes: librdkafka's default, or the record bound
     with room for a DLQ record's headers, whichever is larger."""
-    return max(1_000_000, settings.max_record_bytes + 65_536)
+    return max(1_000_000, settings.max_record_bytes + HEADER_ROOM)
 
 
 def transactional_producer(settings: Settings, txn_id: str, overrides: Mapping[str, Any] | None) -> Producer:

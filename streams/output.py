@@ -18,7 +18,7 @@ from confluent_kafka import Message, Producer
 
 from streams import metrics
 from streams.admin import TopologyError
-from streams.clients import producer_max_bytes
+from streams.clients import HEADER_ROOM, producer_max_bytes
 from streams.dlq import dlq_headers
 from streams.liveness import FatalRuntimeError, Liveness
 from streams.partitioning import partition_for
@@ -153,7 +153,7 @@ class OutputWriter:
 
     def dead_letter(self, msg: Message, reason: str, detail: str) -> None:
         _, timestamp_ms = msg.timestamp()
-        value, limit = msg.value(), producer_max_bytes(self.settings) - 65_536  # room for the headers
+        value, limit = msg.value(), producer_max_bytes(self.settings) - HEADER_ROOM
         if value is not None and len(value) > limit:
             # An input larger than the producer takes cannot be copied whole (produce() would refuse it
             # and end the process at every restart): keep its head; the headers name the original.
