@@ -90,12 +90,13 @@ class BatchProcessing(Rebalancing):
             assert isolation is not None
             isolation.current = coords(msg)
             self._process_batch([msg])
+            held = dict(self._unprocessed)  # a stop inside that batch held its record: keep it held
             self._hold_unprocessed(messages[i + 1:])  # the commit must not step past them
             aborts = self.stats.aborts
             try:
                 self._commit()
             finally:
-                self._unprocessed.clear()
+                self._unprocessed = held
             if self.stats.aborts != aborts:
                 return
 
