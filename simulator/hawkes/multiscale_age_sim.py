@@ -44,6 +44,7 @@ same seed gives the same events bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -80,6 +81,16 @@ class AgeFactors:
     @property
     def dim(self) -> int:
         return int(self.factors.shape[0])
+
+    @cached_property
+    def sup_ratio(self) -> float:
+        """Which sampler draws this model (``MAX_SUP_RATIO``): derived once, not on every path of a
+        Monte Carlo run."""
+        f = self.factors
+        sup = np.maximum.accumulate(f[:, ::-1], axis=1)[:, ::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sup > 0.0, sup / f, 1.0)
+        return float(np.max(ratio)) if ratio.size else 1.0
 
     @classmethod
     def ones(cls, dim: int, edges: FloatArray | tuple[float, ...]) -> AgeFactors:
@@ -302,17 +313,14 @@ MAX_SUP_RATIO = 4.0
 
 
 def sup_ratio(age: AgeFactors) -> float:
-    """The largest ratio, over dimensions and classes, of the suffix-maximum factor to the factor."""
-    f = age.factors
-    sup = np.maximum.accumulate(f[:, ::-1], axis=1)[:, ::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(sup > 0.0, sup / f, 1.0)
-    return float(np.max(ratio)) if ratio.size else 1.0
+    """The largest ratio, over dimensions and classes, of the suffix-maximum factor to the factor
+    (``AgeFactors.sup_ratio``, computed once per model)."""
+    return age.sup_ratio
 
 
 def _draw(params: MultiScaleParams, age: AgeFactors, start: float, horizon: float, rng: np.random.Generator,
           max_events: int) -> tuple[FloatArray, IntArray, bool]:
-    draw = _simulate_age if sup_ratio(age) <= MAX_SUP_RATIO else _simulate_age_piecewise
+    draw = _simulate_age if age.sup_ratio <= MAX_SUP_RATIO else _simulate_age_piecewise
     t, d, truncated = draw(params.baseline, params.edges, params.alpha, params.decays, age.factors, age.edges,
                            start, horizon, rng, max_events)
     return t, d, bool(truncated)
