@@ -59,6 +59,7 @@ class OutputWriter:
         self.producer = producer
         self.app = app_id
         self.settings = settings
+        self._max_bytes = settings.max_record_bytes  # read per output on the hot path
         self.stats = stats
         self.health = live.health
         self._live = live
@@ -93,7 +94,7 @@ class OutputWriter:
         except KeyError:
             raise RuntimeError(f"processor emitted to {out_topic!r}, not in its output_schemas") from None
         if value is None or isinstance(value, bytes):
-            if value is not None and len(value) > self.settings.max_record_bytes:
+            if value is not None and len(value) > self._max_bytes:
                 raise InvalidRecord("output_too_large", self._too_large(out_topic, value))
             return out_topic, key.encode("utf-8"), value, ts, headers, partition
         if encoder is None:
@@ -102,7 +103,7 @@ class OutputWriter:
             payload = encoder.encode(value)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidRecord("output_schema_violation", f"{out_topic}: {exc}") from exc
-        if len(payload) > self.settings.max_record_bytes:
+        if len(payload) > self._max_bytes:
             raise InvalidRecord("output_too_large", self._too_large(out_topic, payload))
         return out_topic, key.encode("utf-8"), payload, ts, headers, partition
 
@@ -110,7 +111,7 @@ class OutputWriter:
         """Why an output is refused before it reaches the producer: librdkafka refuses a record over
         ``message.max.bytes`` inside ``produce()``, which would end the process on the same input at
         every restart; refused here, the input goes to the DLQ and the partition goes on."""
-        return f"{out_topic}: {len(payload)} bytes > MICROEXEC_MAX_RECORD_BYTES={self.settings.max_record_bytes}"
+        return f"{out_topic}: {len(payload)} bytes > MICROEXEC_MAX_RECORD_BYTES={self._max_bytes}"
 
     def partition_count(self, out_topic: str) -> int:
         """Partitions of an output topic, read once (a topic's partition count only grows, and
