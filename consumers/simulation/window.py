@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator.calibration.units import decimals, unit_from_decimals
 from streams.processor import KeyValueState
 
 META = "win:"
@@ -83,17 +84,12 @@ def load_meta(state: KeyValueState, symbol: str) -> dict[str, Any]:
 
 def price_decimals(price: float) -> int:
     """Decimals a price is quoted with (``60000.01`` -> 2, ``200.5`` -> 1), capped at MAX_DECIMALS."""
-    text = repr(float(price))
-    if "e" in text or "E" in text:
-        return MAX_DECIMALS
-    _, _, frac = text.partition(".")
-    frac = frac.rstrip("0")
-    return min(len(frac), MAX_DECIMALS)
+    return decimals(price, MAX_DECIMALS)
 
 
-def tick_from_decimals(decimals: int) -> float:
+def tick_from_decimals(d: int) -> float:
     """The tick the window's prices imply: one unit of their finest decimal (at least 1e-6)."""
-    return float(f"1e-{decimals}") if decimals > 0 else 1.0
+    return unit_from_decimals(d)
 
 
 def add_event(state: KeyValueState, symbol: str, meta: dict[str, Any], event: list[float | int],

@@ -66,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--segment", type=float, default=60.0, help="simulated regime segment length (s)")
     p.add_argument("--regime", choices=("calm", "stressed", "shock"),
                    help="simulated market: force one regime instead of the seeded schedule")
-    p.add_argument("--tick-size", type=float, default=0.01, help="tick of the recorded market")
+    p.add_argument("--tick-size", type=float, default=None,
+                   help="tick of the recorded market (default: 0.01 for LOBSTER and Binance; a Torghut dump's is "
+                        "read off its prices' decimals, per symbol, at most 0.01)")
     p.add_argument("--calibration-window", type=float, default=0.0,
                    help="recorded market: one model per window of this many seconds (default 0: one for the slice)")
     p.add_argument("--quantity", type=_range, help="generated order size LO:HI (model units)")

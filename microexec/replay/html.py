@@ -131,12 +131,14 @@ def _divergence(pairs: Sequence[PairOutcome], t0_ns: int) -> str:
 def _windows(windows: Sequence[Mapping[str, Any]]) -> str:
     if not windows:
         return ""
-    rows = [[escape(w["start"]), escape(w["end"]), str(w["events"]), _n(w["rate_per_s"]), _n(w["ks_median"], 4),
-             _n(w["ks_max"], 4), "whole-slice model (too thin to fit)" if w["fallback"] else "own model"]
+    by_symbol = any("symbol" in w for w in windows)  # a market of several symbols: a model per symbol and window
+    rows = [([escape(str(w.get("symbol", "")))] if by_symbol else [])
+            + [escape(w["start"]), escape(w["end"]), str(w["events"]), _n(w["rate_per_s"]), _n(w["ks_median"], 4),
+               _n(w["ks_max"], 4), "whole-slice model (too thin to fit)" if w["fallback"] else "own model"]
             for w in windows]
+    head = ["symbol"] * by_symbol + ["from", "to", "events", "events/s", "median KS", "max KS", "model"]
     return ("<h3>Calibration windows (each order runs on its arrival window's model)</h3>"
-            + _table(["from", "to", "events", "events/s", "median KS", "max KS", "model"], rows, left=2,
-                     last_left=True))
+            + _table(head, rows, left=2 + by_symbol, last_left=True))
 
 
 def _calibration(dims: Sequence[DimensionReport], notes: Sequence[str]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from producers.paper.policy_map import (
     baseline_policy,
 )
 from producers.paper.split_book import DEFAULT_WARMUP_S, execute_arms, order_seed
+from producers.records import FeedRecord
 from simulator.execution.policy import ExecutionPolicy
 from simulator.execution.run import ExecutionResult
 from streams.timeutil import TimestampError, parse_ts_ns
@@ -78,8 +79,9 @@ def execute_orders(market: Market, timeline: Timeline, orders: Sequence[PaperOrd
         policy, stretch = advised_execution(arrival.applied, cfg.paper)
         b, a = execute_arms(model, order, base_policy, policy, stretch, order_seed(cfg.seed, order), cfg.warmup_s,
                             advised_catch_up(policy, cfg.paper))
-        base_arm = arm(order, b, market.size_unit)
-        adv_arm = rejected_arm(base_arm) if arrival.applied.risk_rejected else arm(order, a, market.size_unit)
+        unit = market.unit_of(order.symbol)
+        base_arm = arm(order, b, unit)
+        adv_arm = rejected_arm(base_arm) if arrival.applied.risk_rejected else arm(order, a, unit)
         adv = arrival.advice or {}
         p50 = adv.get("expected_shortfall_bps_p50") if arrival.applied.applied else None
         out.append(PairOutcome(
@@ -105,21 +107,55 @@ def default_orders(market: Market, n: int, seed: int, quantity: tuple[int, int] 
     and a BTC size unit is not a share), unless ``quantity`` is given.
     """
     lot = 10
+    per_symbol_volume: dict[str, float] = {}
     if quantity is None:
         if market.kind == "simulated":
             quantity = (100, 600)
-        else:
+        elif len(market.symbols) == 1:
             model, _ = market.model_at(market.symbols[0], market.start_ns)
             vol = model.expected_market_volume(60.0)
             quantity = (max(1, round(0.02 * vol)), max(2, round(0.10 * vol)))
             lot = 1
+        else:  # symbols trade different volumes: draw basis points of each one's volume, then scale
+            per_symbol_volume = {s: market.model_at(s, market.start_ns)[0].expected_market_volume(60.0)
+                                 for s in market.symbols}
+            quantity = (200, 1000)
+            lot = 1
     span = market.end_ns - market.start_ns
     start = market.start_ns + min(30_000_000_000, span // 10)
+    symbols = list(market.symbols)
+    spans: dict[str, tuple[int, int]] | None = None
+    if len(symbols) > 1 and market.kind != "simulated":  # a recording: each symbol where it has data
+        spans = symbol_spans(market.feed, symbols)
+        short = [s for s in symbols if (spans[s][1] - spans[s][0]) / 1e9 < horizon[1]]
+        if short and len(short) < len(symbols):
+            market.notes.append(f"no generated orders for {', '.join(short)}: recorded for less than the longest "
+                                f"horizon ({horizon[1]:g} s) after the warm-up")
+            symbols = [s for s in symbols if s not in short]
     try:
-        return generate_orders(seed, list(market.symbols), start, market.end_ns, n, quantity_range=quantity,
-                               lot=lot, horizon_range=horizon)
+        orders = generate_orders(seed, symbols, start, market.end_ns, n, quantity_range=quantity,
+                                 lot=lot, horizon_range=horizon, spans=spans)
     except ValueError as exc:
         raise OrdersInputError(f"cannot generate orders in this market window: {exc}") from exc
+    if per_symbol_volume:
+        orders = [replace(o, quantity=max(1, round(o.quantity * per_symbol_volume[o.symbol] / 10_000)))
+                  for o in orders]
+    return orders
+
+
+def symbol_spans(feed: Sequence[FeedRecord], symbols: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Each symbol's first and last record time, the first moved on by the warm-up every market gets
+    (30 s, or a tenth of a shorter recording) so that its orders meet a state that has seen quotes."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for r in feed:
+        first.setdefault(r.symbol, r.ts_ns)
+        last[r.symbol] = r.ts_ns
+    out = {}
+    for s in symbols:
+        lo, hi = first[s], last[s]
+        out[s] = (lo + min(30_000_000_000, (hi - lo) // 10), hi)
+    return out
 
 
 def _order_from(doc: Any, where: str) -> PaperOrder:

@@ -7,6 +7,7 @@ submission instant) is a pure function of the arguments of :func:`generate_order
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from producers.simulated_market.seeding import rng
@@ -53,8 +54,12 @@ class PaperOrder:
 def generate_orders(seed: int, symbols: list[str], start_ns: int, end_ns: int, n: int, *,
                     quantity_range: tuple[int, int] = (100, 600), lot: int = 10,
                     horizon_range: tuple[float, float] = (30.0, 120.0),
-                    strategies: tuple[str, ...] = STRATEGIES) -> list[PaperOrder]:
+                    strategies: tuple[str, ...] = STRATEGIES,
+                    spans: Mapping[str, tuple[int, int]] | None = None) -> list[PaperOrder]:
     """``n`` parents over ``symbols``, submitted in ``[start_ns, end_ns - horizon]``, sorted by time.
+
+    ``spans`` gives a symbol its own ``(start_ns, end_ns)`` instead (a recording of several symbols
+    whose data do not cover the same hours: an order is only placed where its symbol has a market).
 
     Each parent draws, from one generator seeded by (seed, "orders"): symbol (uniform), side
     (fair coin), quantity (uniform in ``quantity_range``, rounded down to ``lot``, at least one
@@ -70,9 +75,12 @@ def generate_orders(seed: int, symbols: list[str], start_ns: int, end_ns: int, n
     lo_h, hi_h = horizon_range
     if not (0 < lo_q <= hi_q and lot > 0 and 0 < lo_h <= hi_h):
         raise ValueError("quantity_range, lot and horizon_range must be positive and ordered")
-    span_s = (end_ns - start_ns) / NS_PER_S
-    if span_s < hi_h:
-        raise ValueError(f"the window ({span_s:g} s) is shorter than the longest horizon ({hi_h:g} s)")
+    windows = {s: (spans or {}).get(s, (start_ns, end_ns)) for s in symbols}
+    for sym, (lo_ns, hi_ns) in windows.items():
+        span_s = (hi_ns - lo_ns) / NS_PER_S
+        if span_s < hi_h:
+            who = f"{sym}'s window" if spans and sym in spans else "the window"
+            raise ValueError(f"{who} ({span_s:g} s) is shorter than the longest horizon ({hi_h:g} s)")
     g = rng(seed, "orders")
     orders = []
     for k in range(n):
@@ -81,8 +89,9 @@ def generate_orders(seed: int, symbols: list[str], start_ns: int, end_ns: int, n
         qty = max(lot, int(g.integers(lo_q, hi_q + 1)) // lot * lot)
         horizon = float(round(g.uniform(lo_h, hi_h)))
         strategy = strategies[int(g.integers(len(strategies)))]
-        latest_ms = int((span_s - horizon) * 1000)
+        lo_ns, hi_ns = windows[symbol]
+        latest_ms = int(((hi_ns - lo_ns) / NS_PER_S - horizon) * 1000)
         offset_ms = int(g.integers(0, latest_ms + 1))
         orders.append(PaperOrder(f"po-{seed}-{k:05d}", symbol, side, qty, horizon, strategy,
-                                 start_ns + offset_ms * 1_000_000))
+                                 lo_ns + offset_ms * 1_000_000))
     return sorted(orders, key=lambda o: (o.submitted_ns, o.order_id))
