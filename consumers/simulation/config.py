@@ -140,5 +140,6 @@ class SimulationConfig:
         """Configured tick of ``symbol``; None means: infer it from the window's prices."""
         return self.tick_sizes.get(symbol)
 
-    def size_unit(self, symbol: str) -> float:
-        return self.size_units.get(symbol, 1.0)
+    def size_unit(self, symbol: str) -> float | None:
+        """Configured size unit of ``symbol``; None means: infer it from the window's sizes."""
+        return self.size_units.get(symbol)

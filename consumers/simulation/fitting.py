@@ -119,6 +119,7 @@ def fit_window(symbol: str, events: list[list[Any]], previous: dict[str, Any] | 
         "window_start_ns": t0_ns,
         "window_end_ns": t1_ns,
         "n_events": len(flow),
+        "size_unit": size_unit,  # an order's quantity is counted in this unit against this model
     }
     stored["id"] = (f"{symbol}:{format_ts_ns(t0_ns)}/{format_ts_ns(t1_ns)}:"
                     f"{SIMULATOR_VERSION}")

@@ -42,7 +42,15 @@ from consumers.simulation.pricing import (
     shortfall_record,
     stationary_rate,
 )
-from consumers.simulation.window import add_event, event_count, load_meta, meta_key, tick_from_decimals, window_events
+from consumers.simulation.window import (
+    add_event,
+    event_count,
+    load_meta,
+    meta_key,
+    size_unit_of,
+    tick_from_decimals,
+    window_events,
+)
 from simulator.execution.policy import ParentOrder
 from simulator.montecarlo import reference_order
 from streams.processor import FORMAT_AVRO, Emit, InvalidRecord, KeyValueState, SourceRecord
@@ -148,8 +156,11 @@ class SimulationProcessor:
         # Configured, else the finest decimal the window's quotes use, never coarser than the default tick
         # (a window of round prices says nothing against a 0.01 tick).
         tick = cfg.tick_size(symbol) or min(cfg.default_tick_size, tick_from_decimals(int(meta["dec"])))
+        # Likewise the size unit: the finest decimal of the window's sizes, so fractional crypto sizes are
+        # not all rounded to one unit; the fit stores it, and an order is counted in its model's unit.
+        unit = cfg.size_unit(symbol) or size_unit_of(meta)
         try:
-            fitted = fit_window(symbol, events, previous, tick_size=tick, size_unit=cfg.size_unit(symbol),
+            fitted = fit_window(symbol, events, previous, tick_size=tick, size_unit=unit,
                                 max_iter=cfg.max_fit_iter, threads=cfg.mc_threads)
         except FitFailure as exc:
             M.CALIBRATIONS.labels(exc.reason).inc()
@@ -197,7 +208,8 @@ class SimulationProcessor:
         stored = state.get(cal_key(symbol))
         advice = state.get(advice_key(symbol))
         regime = advice.get("regime") if advice is not None else None
-        units = max(1, round(order["qty"] / cfg.size_unit(symbol)))
+        unit = cfg.size_unit(symbol) or (stored or {}).get("size_unit") or 1.0
+        units = max(1, round(order["qty"] / unit))
         parent = ParentOrder(order["id"], order["side"], units, cfg.horizon_s)
         choice = policy_for(order["type"], advice, t_ns, cfg)
         if stored is None:

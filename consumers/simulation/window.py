@@ -18,7 +18,8 @@ events stay in chunk 0, later ones go to higher chunks, and chunks are read in i
 chunk than existing ones and break arrival order).
 
 Keys (per symbol): ``win:<symbol>`` metadata ``{"b": [[bucket id, events], ...] oldest first,
-"mid": last mid, "dec": most price decimals seen, "q": quotes seen, "last": newest event ns,
+"mid": last mid, "dec": most price decimals seen, "sdec": most size decimals seen (absent before sizes were
+tracked: 0), "q": quotes seen, "last": newest event ns,
 "fit": event ns of the last fit attempt or None, "due": event ns the next refit is due, "req": a
 recalibration was requested}``, and
 ``wb:<symbol>:<bucket id>`` (chunk 0) and ``wb:<symbol>:<bucket id>:<k>`` (chunk k >= 1), each
@@ -40,6 +41,7 @@ from streams.processor import KeyValueState
 META = "win:"
 BUCKET = "wb:"
 MAX_DECIMALS = 6
+MAX_SIZE_DECIMALS = 8  # crypto venues quote sizes to 8 decimals (1 satoshi)
 CHUNK_EVENTS = 16  # events per chunk key; may only shrink (see above)
 NS = 1_000_000_000
 
@@ -69,7 +71,8 @@ def _drop_bucket(state: KeyValueState, symbol: str, entry: list[int]) -> None:
 
 
 def empty_meta() -> dict[str, Any]:
-    return {"b": [], "mid": None, "dec": 0, "q": False, "last": None, "fit": None, "due": None, "req": False}
+    return {"b": [], "mid": None, "dec": 0, "q": False, "last": None, "fit": None, "due": None, "req": False,
+            "sdec": 0}
 
 
 def load_meta(state: KeyValueState, symbol: str) -> dict[str, Any]:
@@ -129,7 +132,17 @@ def add_event(state: KeyValueState, symbol: str, meta: dict[str, Any], event: li
     if len(event) == 5:
         meta["mid"] = 0.5 * (float(event[1]) + float(event[3]))
         meta["dec"] = max(int(meta["dec"]), price_decimals(float(event[1])), price_decimals(float(event[3])))
+        sizes: tuple[float, ...] = (float(event[2]), float(event[4]))
+    else:
+        sizes = (float(event[2]),)
+    meta["sdec"] = max(int(meta.get("sdec", 0)), *(decimals(x, MAX_SIZE_DECIMALS) for x in sizes))
     return True
+
+
+def size_unit_of(meta: dict[str, Any]) -> float:
+    """The size unit that counts every size the window has seen as a whole number (1 for shares,
+    1e-5 for BTC quoted to five decimals); a symbol stored before sizes were tracked keeps 1."""
+    return unit_from_decimals(int(meta.get("sdec", 0)))
 
 
 def event_count(meta: dict[str, Any]) -> int:

@@ -211,6 +211,26 @@ def _as_crypto(records: list[SourceRecord]) -> list[SourceRecord]:
     return out
 
 
+def test_a_crypto_symbols_size_unit_is_read_off_its_sizes_when_not_configured() -> None:
+    """Sizes quoted to one decimal (0.1-1.9 BTC): without MICROEXEC_SIM_SIZE_UNITS the window's finest size
+    decimal is the unit, so the fit and the priced order equal a run configured with 0.1, not one with the
+    old default of 1 (which counted every size under 1.5 as one unit)."""
+    feed = _as_crypto(list(synthetic_market(["X"], 3000, seed=9)))
+    t_last = feed[-1].timestamp_ms
+    order = trade_update_envelope("BTCUSDT", t_last * 1_000_000 + 1, "new", order_id="btc-1", qty=0.25)
+    feed.append(SourceRecord(topic("trade_updates"), 0, 0, t_last, "BTCUSDT", order))
+
+    def priced(**cfg: Any) -> tuple[Any, Any]:
+        result = run_offline(SimulationProcessor(_cfg(**cfg)), feed)
+        (p,) = [e.value for e in _of(result, "shortfall") if e.value["order_id"] == "btc-1"]
+        return _of(result, "calibration")[-1].value["calibration_id"], p
+
+    inferred, configured, whole = priced(), priced(size_units={"BTCUSDT": 0.1}), priced(size_units={"BTCUSDT": 1.0})
+    assert inferred == configured
+    assert inferred[1]["status"] == "ok"
+    assert inferred[1] != whole[1]
+
+
 def test_l2_top_of_book_calibrates_a_crypto_symbol_at_its_own_price_scale() -> None:
     feed = _as_crypto(list(synthetic_market(["X"], 3000, seed=9)))
     t_last = feed[-1].timestamp_ms

@@ -15,6 +15,7 @@ from consumers.simulation.window import (
     empty_meta,
     event_count,
     price_decimals,
+    size_unit_of,
     tick_from_decimals,
     window_events,
 )
@@ -70,6 +71,17 @@ def test_window_tracks_mid_and_price_decimals() -> None:
     assert tick_from_decimals(2) == 0.01 and tick_from_decimals(0) == 1.0
     envs = as_envelopes("BTC", window_events(st, "BTC", meta, 10))
     assert envs[0]["payload"]["bp"] == 60000.01 and envs[1]["payload"]["p"] == 60000.5
+
+
+def test_window_reads_the_size_unit_off_the_sizes_it_has_seen() -> None:
+    st, meta = TransactionalState(), empty_meta()
+    add_event(st, "AAPL", meta, [T0, 190.01, 300, 190.02, 200], window_s=60, bucket_s=10, max_events=10)
+    assert size_unit_of(meta) == 1.0  # shares
+    add_event(st, "AAPL", meta, [T0 + 1, 190.015, 0.5], window_s=60, bucket_s=10, max_events=10)  # a fractional print
+    assert size_unit_of(meta) == pytest.approx(0.1)
+    add_event(st, "AAPL", meta, [T0 + 2, 190.01, 0.00016], window_s=60, bucket_s=10, max_events=10)
+    assert size_unit_of(meta) == pytest.approx(1e-5)
+    assert size_unit_of({"b": []}) == 1.0  # metadata stored before sizes were tracked
 
 
 def test_state_values_are_new_objects_so_a_rollback_restores_the_bucket() -> None:
@@ -198,7 +210,7 @@ def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MICROEXEC_SIM_PATHS", "200")
     cfg = SimulationConfig.from_env()
     assert cfg.paths == 200 and cfg.tick_size("BTCUSDT") == 0.01 and cfg.tick_size("MSFT") is None
-    assert cfg.size_unit("BTCUSDT") == 0.00001 and cfg.size_unit("AAPL") == 1.0
+    assert cfg.size_unit("BTCUSDT") == 0.00001 and cfg.size_unit("AAPL") is None  # None: read off the sizes
 
 
 def test_refit_phase_spreads_symbols_over_the_cadence() -> None:
