@@ -74,8 +74,8 @@ def produce_recorded(settings: Settings, binance_limit: int) -> tuple[int, tuple
     if not amzn.exists() or not btc:
         raise SystemExit(f"recorded data not found under {DATA} (set MICROEXEC_DATA_DIR)")
     print(f"replaying the AMZN LOBSTER day and {binance_limit:,} BTCUSDT records ...")
-    sent = replay(settings, lobster_records(amzn), show_progress=False)
-    sent += replay(settings, binance_records(btc, limit=binance_limit), show_progress=False)
+    sent = replay(settings, lobster_records(amzn), show_progress=False, ordered=False)  # a backlog, read after
+    sent += replay(settings, binance_records(btc, limit=binance_limit), show_progress=False, ordered=False)
     return sent, (topic("quotes"), topic("trades"), topic("book_l2"))
 
 

@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--symbol", help="override the symbol (LOBSTER, Binance)")
     rep.add_argument("--speed", type=float, default=0.0, help="1 = real time, 10 = ten times faster, 0 = no pacing")
     rep.add_argument("--limit", type=int, help="stop after this many records")
+    rep.add_argument("--unordered", action="store_true",
+                     help="skip the ordering barriers (a flush every MICROEXEC_LATENESS_MS / 2 of event time) that "
+                          "keep live consumers' event-time contract; for loading a backlog nobody reads meanwhile")
     rep.set_defaults(func=_replay)
     simulated_cli.register(actions)
     paper_cli.register(subparsers)
@@ -51,7 +54,7 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"microexec feed replay: no such file {path}", file=sys.stderr)
             return 2
     try:
-        sent = replay(load_settings(), _records(args), speed=args.speed, total=args.limit)
+        sent = replay(load_settings(), _records(args), speed=args.speed, total=args.limit, ordered=not args.unordered)
     except (SettingsError, LobsterFormatError, BinanceFormatError, TorghutDumpError, KafkaException,
             RegistryUnavailable) as exc:
         print(f"microexec feed replay: {exc}", file=sys.stderr)
