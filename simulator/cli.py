@@ -42,8 +42,12 @@ def register(subparsers: Any) -> None:
     c = subparsers.add_parser("calibrate", help="fit the market model to LOBSTER or Torghut JSON files")
     c.add_argument("files", nargs="+", type=Path)
     c.add_argument("--out", type=Path, required=True, help="params JSON to write")
-    c.add_argument("--tick-size", type=float, default=0.01)
-    c.add_argument("--size-unit", type=float, default=1.0, help="size of one model unit (e.g. 1e-5 for BTC)")
+    c.add_argument("--tick-size", type=float, default=None,
+                   help="default: 0.01 for LOBSTER and Binance; Torghut JSON: its quoted prices' finest decimal, "
+                        "at most 0.01")
+    c.add_argument("--size-unit", type=float, default=None,
+                   help="size of one model unit (default: shares for LOBSTER, 1e-5 BTC for Binance; Torghut JSON: "
+                        "its sizes' finest decimal)")
     c.add_argument("--start", type=float, help="LOBSTER: window start, seconds after midnight")
     c.add_argument("--end", type=float, help="LOBSTER: window end, seconds after midnight")
     c.add_argument("--flow-model", choices=("exp", "select"), default="exp",

@@ -15,12 +15,14 @@ __all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow
            "slice_flow"]
 
 
-def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = 1.0,
+def load_recorded(paths: list[str | Path], *, tick_size: float | None = None, size_unit: float | None = None,
                   start_s: float | None = None, end_s: float | None = None) -> RecordedFlow:
     """One flow from the inputs: a LOBSTER message file (its order-book file beside it, or listed
     too), Binance raw feed recordings (``<ns> {"stream": ...}`` lines, sizes in 1e-5 BTC unless
-    ``size_unit`` is changed from 1) or any number of Torghut JSON files of one symbol. Mixing
-    sources is refused: one calibration describes one market."""
+    ``size_unit`` is given and not 1) or any number of Torghut JSON files of one symbol. Mixing
+    sources is refused: one calibration describes one market. A tick or size unit left None is the
+    venue's (LOBSTER and Binance: 0.01; shares and 1e-5 BTC) or, for Torghut JSON, which may come
+    from any venue, read off the data's decimals (quoted prices; every size)."""
     ps = [Path(p) for p in paths]
     if not ps:
         raise ValueError("no input files")
@@ -36,12 +38,14 @@ def load_recorded(paths: list[str | Path], *, tick_size: float = 0.01, size_unit
         if len(messages) != 1:
             raise ValueError("give one LOBSTER message file per calibration (one symbol, one day)")
         book = books[0] if books else None
-        return load_lobster(messages[0], book, tick_size=tick_size, start_s=start_s, end_s=end_s)
+        return load_lobster(messages[0], book, tick_size=0.01 if tick_size is None else tick_size, start_s=start_s,
+                            end_s=end_s)
     if books:
         raise ValueError("a LOBSTER order-book file needs its message file")
     binance = [is_binance_recording(p) for p in ps]
     if any(binance):
         if not all(binance):
             raise ValueError("mixing Binance recordings and other inputs is not supported")
-        return load_binance(list(ps), tick_size=tick_size, size_unit=BTC_SIZE_UNIT if size_unit == 1.0 else size_unit)
+        return load_binance(list(ps), tick_size=0.01 if tick_size is None else tick_size,
+                            size_unit=BTC_SIZE_UNIT if size_unit in (None, 1.0) else size_unit)
     return load_torghut(list(ps), tick_size=tick_size, size_unit=size_unit)

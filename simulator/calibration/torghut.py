@@ -34,6 +34,7 @@ import numpy as np
 
 from simulator.calibration.flow import RecordedFlow, separate_ties
 from simulator.calibration.touch_balance import balance_touch_adds
+from simulator.calibration.units import size_unit_from_sizes, tick_from_prices
 from simulator.market.types import (
     CANCEL_ASK,
     CANCEL_BID,
@@ -149,14 +150,20 @@ def flow_from_envelopes(envelopes: Iterable[dict[str, Any]], tick_size: float = 
     return balance_touch_adds(flow) if balance_touch else flow
 
 
-def load_torghut(paths: list[str | Path], tick_size: float = 0.01, size_unit: float = 1.0, *,
+def load_torghut(paths: list[str | Path], tick_size: float | None = 0.01, size_unit: float | None = 1.0, *,
                  balance_touch: bool = True) -> RecordedFlow:
     """Map Torghut quote+trade envelopes to the model's event types.
 
     ``size_unit`` turns sizes into the integer units the model counts (1 share for equities;
-    e.g. 1e-5 BTC for crypto, whose sizes are fractional).
+    e.g. 1e-5 BTC for crypto, whose sizes are fractional). None reads either off the data's own
+    decimals (simulator/calibration/units.py): a dump may come from any venue.
     """
-    flow = _map(read_envelopes([Path(p) for p in paths]), tick_size, size_unit, ",".join(str(p) for p in paths))
+    recs = read_envelopes([Path(p) for p in paths])
+    if tick_size is None:
+        tick_size = tick_from_prices(v[k] for _t, _s, kind, v in recs if kind == "quote" for k in ("bp", "ap"))
+    if size_unit is None:
+        size_unit = size_unit_from_sizes(v[k] for _t, _s, _kind, v in recs for k in ("bs", "as", "s") if k in v)
+    flow = _map(recs, tick_size, size_unit, ",".join(str(p) for p in paths))
     return balance_touch_adds(flow) if balance_touch else flow
 
 

@@ -183,6 +183,17 @@ def test_calibrate_real_binance_through_torghut_envelopes(tmp_path):
     _check_model(calibrate(flow))
 
 
+def test_torghut_json_units_are_read_off_the_data(tmp_path):
+    """Real BTC quotes and trades as a Torghut dump: without --tick-size/--size-unit the mapping is the
+    one with the venue's 0.01 tick and 1e-5 BTC unit, not whole BTC (which made every size one unit)."""
+    src = tmp_path / "btc.jsonl"
+    _binance_as_torghut(BTC, src, 800)
+    inferred, given = load_recorded([src]), load_recorded([src], tick_size=0.01, size_unit=1e-5)
+    assert inferred.tick_size == pytest.approx(0.01)
+    assert np.array_equal(inferred.dims, given.dims) and np.array_equal(inferred.sizes, given.sizes)
+    assert not np.array_equal(load_torghut([src]).sizes, given.sizes)  # whole units, the old default
+
+
 def test_in_memory_envelopes_map_like_files(tmp_path):
     src = tmp_path / "btc.jsonl"
     _binance_as_torghut(BTC, src, 800)
