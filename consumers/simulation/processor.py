@@ -194,7 +194,9 @@ class SimulationProcessor:
         order_id = f"reference:{symbol}:{regime}"
         order = reference_order(model, order_id, cfg.reference_side, cfg.reference_horizon_s, cfg.reference_fraction)
         choice = policy_for("limit", None, t_ns, cfg)
-        emit = self._priced(order, symbol, t_ns, model, stored, choice, regime, reference=True)
+        # The record's quantity is the venue's (BTC, shares), as for a real order: model units x the fit's unit.
+        venue_qty = float(f"{order.quantity * float(stored.get('size_unit') or 1.0):.12g}")
+        emit = self._priced(order, symbol, t_ns, model, stored, choice, regime, reference=True, quantity=venue_qty)
         done["regimes"] = sorted({*done["regimes"], regime})
         state.put(REF + symbol, done)
         if not isinstance(emit.value, Mapping) or emit.value["status"] != STATUS_OK:

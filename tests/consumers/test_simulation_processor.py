@@ -220,15 +220,27 @@ def test_a_crypto_symbols_size_unit_is_read_off_its_sizes_when_not_configured() 
     order = trade_update_envelope("BTCUSDT", t_last * 1_000_000 + 1, "new", order_id="btc-1", qty=0.25)
     feed.append(SourceRecord(topic("trade_updates"), 0, 0, t_last, "BTCUSDT", order))
 
-    def priced(**cfg: Any) -> tuple[Any, Any]:
+    def priced(**cfg: Any) -> tuple[Any, Any, float]:
         result = run_offline(SimulationProcessor(_cfg(**cfg)), feed)
         (p,) = [e.value for e in _of(result, "shortfall") if e.value["order_id"] == "btc-1"]
-        return _of(result, "calibration")[-1].value["calibration_id"], p
+        ref = [e.value["quantity"] for e in _of(result, "shortfall") if e.value["order_id"].startswith("reference:")]
+        return _of(result, "calibration")[-1].value["calibration_id"], p, ref[0]
 
     inferred, configured, whole = priced(), priced(size_units={"BTCUSDT": 0.1}), priced(size_units={"BTCUSDT": 1.0})
     assert inferred == configured
     assert inferred[1]["status"] == "ok"
     assert inferred[1] != whole[1]
+    # A reference order's quantity is the venue's, whatever the unit: on whole-BTC sizes, a unit of 0.1
+    # scales every model size by 10 and the reference order's units with it, and its BTC stay the same.
+    for r in feed:
+        v = r.value
+        for side in ("bids", "asks"):
+            for level in v.get(side, []):
+                level["size"] = round(level["size"] * 10)
+        if "payload" in v and "s" in v["payload"]:
+            v["payload"]["s"] = round(v["payload"]["s"] * 10) or 1
+    tenth, one = priced(size_units={"BTCUSDT": 0.1}), priced(size_units={"BTCUSDT": 1.0})
+    assert tenth[2] == pytest.approx(one[2], rel=0.02) and one[2] > 0
 
 
 def test_l2_top_of_book_calibrates_a_crypto_symbol_at_its_own_price_scale() -> None:
