@@ -30,22 +30,38 @@ class TopologyError(RuntimeError):
     """The topics don't fit the processor (missing, or inputs not co-partitioned): fix the deployment."""
 
 
-def topic_config(compacted: bool) -> dict[str, str]:
+def topic_config(compacted: bool, retention: dict[str, str] | None = None) -> dict[str, str]:
+    """A created topic's config; ``retention`` (``retention.ms``/``retention.bytes``) applies to
+    delete-policy topics only (a compacted topic keeps the latest value per key by design)."""
     conf = {"compression.type": "lz4"}
     if compacted:
         # Small segments and a low dirty ratio so the latest-per-key view converges quickly.
         conf.update({"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1",
                      "segment.ms": "600000", "delete.retention.ms": "86400000"})
+    elif retention:
+        conf.update(retention)
     return conf
 
 
+def retention_config(settings: Settings) -> dict[str, str]:
+    """Retention of the delete-policy topics we create (MICROEXEC_TOPIC_RETENTION_MS / _BYTES).
+
+    Why not the broker's default of 7 days: the feeds stamp records with their event time, and Kafka's
+    time retention reads those stamps, so history replayed today (the 2012 LOBSTER day, last week's
+    Binance recording) is deleted at the broker's next retention check, within 5 minutes; measured on
+    the local stack, every record of a replayed 2024 dump was gone 10 minutes later (low watermark =
+    high watermark on every partition), and a rewind found nothing to read."""
+    return {"retention.ms": str(settings.topic_retention_ms), "retention.bytes": str(settings.topic_retention_bytes)}
+
+
 def ensure_topics(admin: AdminClient, topics: Iterable[tuple[str, int, bool]], replication: int,
-                  extra_config: dict[str, str] | None = None) -> list[str]:
+                  extra_config: dict[str, str] | None = None,
+                  retention: dict[str, str] | None = None) -> list[str]:
     """Create missing topics (name, partitions, compacted); existing ones are left as they are."""
     wanted = list(topics)
     existing = set(admin.list_topics(timeout=15).topics)
     new = [NewTopic(name, num_partitions=parts, replication_factor=replication,
-                    config={**topic_config(compacted), **(extra_config or {})})
+                    config={**topic_config(compacted, retention), **(extra_config or {})})
            for name, parts, compacted in wanted if name not in existing]
     created: list[str] = []
     if not new:
@@ -64,7 +80,7 @@ def create_catalog_topics(settings: Settings, catalog: Iterable[TopicSpec]) -> l
     """Create the missing topics of a catalog (the domain package's)."""
     admin = AdminClient(settings.kafka_common())
     return ensure_topics(admin, [(spec.name, settings.partitions, spec.compacted) for spec in catalog],
-                         settings.replication_factor)
+                         settings.replication_factor, retention=retention_config(settings))
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,12 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("MICROEXEC_METRICS_PORT", "0", "Prometheus /metrics port; 0 disables the endpoint."),
     Var("MICROEXEC_PARTITIONS", "6", "Partitions for topics created by `microexec topics create`."),
     Var("MICROEXEC_REPLICATION_FACTOR", "1", "Replication factor for created topics."),
+    Var("MICROEXEC_TOPIC_RETENTION_MS", "-1", "Time retention (ms) of the delete-policy topics `microexec topics "
+        "create` makes: -1 keeps records (the default) or at least 3600000. Why -1: records carry their event time "
+        "as Kafka timestamp, so a replay of history is older than any finite retention and the broker deletes it "
+        "at its next check (within 5 minutes), before a rewind can read it; bound disk by size instead."),
+    Var("MICROEXEC_TOPIC_RETENTION_BYTES", "-1", "Size retention per partition (bytes) of those topics: -1 "
+        "(unbounded, the default) or at least 1048576; the oldest segments go first."),
     Var("MICROEXEC_SESSION_TIMEOUT_MS", "10000", "Consumer group session timeout (ms)."),
     Var("MICROEXEC_LATENESS_MS", "50", "Event-time lateness bound (ms) of a consumer's dense inputs (quotes, "
         "trades), 0..60000: the event-time merge holds a record until the dense streams are this far past it, "
@@ -188,6 +194,8 @@ class Settings:
     merge_max_buffered: int = 100_000
     stall_timeout_s: int = 60
     shutdown_grace_s: int = 20
+    topic_retention_ms: int = -1
+    topic_retention_bytes: int = -1
 
     def kafka_common(self) -> dict[str, Any]:
         """librdkafka settings shared by every client (the only place secrets are revealed).
@@ -313,7 +321,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         merge_max_buffered=_int(env, "MICROEXEC_MERGE_MAX_BUFFERED", 1_000, 10_000_000),
         stall_timeout_s=_int(env, "MICROEXEC_STALL_TIMEOUT_S", 10, 3_600),
         shutdown_grace_s=_int(env, "MICROEXEC_SHUTDOWN_GRACE_S", 1, 600),
+        topic_retention_ms=_unbounded_or_at_least(env, "MICROEXEC_TOPIC_RETENTION_MS", 3_600_000),
+        topic_retention_bytes=_unbounded_or_at_least(env, "MICROEXEC_TOPIC_RETENTION_BYTES", 1_048_576),
     )
+
+
+def _unbounded_or_at_least(env: Mapping[str, str], name: str, lo: int) -> int:
+    """-1 (Kafka's "no limit") or a limit of at least ``lo``: a smaller one deletes a feed under its consumers."""
+    value = _int(env, name, -1, 2**63 - 1)
+    if value != -1 and value < lo:
+        raise SettingsError(f"{name}={value} must be -1 (no limit) or at least {lo}")
+    return value
 
 
 def advisor_enabled(env: Mapping[str, str] | None = None) -> bool:

@@ -274,6 +274,9 @@ def _server_properties(cfg: StackConfig, data_dir: Path) -> str:
         "transaction.state.log.num.partitions=10",
         "group.initial.rebalance.delay.ms=0",
         "log.cleaner.backoff.ms=1000",  # compaction shows up within seconds on a dev stack
+        # Keep records whatever their timestamps: feeds stamp event time, and history replayed into a
+        # dev stack is older than any time retention (streams/admin.py retention_config).
+        "log.retention.ms=-1",
         "share.coordinator.state.topic.replication.factor=1",
         "share.coordinator.state.topic.min.isr=1",
         "",

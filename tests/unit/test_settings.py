@@ -26,6 +26,17 @@ def test_merge_bounds_default_and_override() -> None:
     assert advisor is not None and sorted(advisor.lateness.values()) == [40, 250]  # the environment rules
 
 
+def test_created_delete_topics_keep_history_unless_told_otherwise() -> None:
+    from streams.admin import retention_config, topic_config
+    keep = retention_config(load_settings(BASE))
+    assert keep == {"retention.ms": "-1", "retention.bytes": "-1"}
+    assert topic_config(False, keep)["retention.ms"] == "-1"
+    assert "retention.ms" not in topic_config(True, keep)  # compacted topics keep the latest per key anyway
+    bounded = load_settings({**BASE, "MICROEXEC_TOPIC_RETENTION_MS": "604800000",
+                             "MICROEXEC_TOPIC_RETENTION_BYTES": "1073741824"})
+    assert retention_config(bounded) == {"retention.ms": "604800000", "retention.bytes": "1073741824"}
+
+
 def test_defaults_load() -> None:
     s = load_settings(BASE)
     assert s.commit_interval_ms == 100 and s.batch_size == 500 and s.security_protocol == "PLAINTEXT"
@@ -46,6 +57,9 @@ def test_defaults_load() -> None:
     ({**BASE, "MICROEXEC_LATENESS_MS": "0.1s"}, "MICROEXEC_LATENESS_MS"),
     ({**BASE, "MICROEXEC_SPARSE_LATENESS_MS": "60001"}, "MICROEXEC_SPARSE_LATENESS_MS"),
     ({**BASE, "MICROEXEC_MERGE_IDLE_MS": "0"}, "MICROEXEC_MERGE_IDLE_MS"),
+    ({**BASE, "MICROEXEC_TOPIC_RETENTION_MS": "60000"}, "MICROEXEC_TOPIC_RETENTION_MS"),
+    ({**BASE, "MICROEXEC_TOPIC_RETENTION_MS": "-2"}, "MICROEXEC_TOPIC_RETENTION_MS"),
+    ({**BASE, "MICROEXEC_TOPIC_RETENTION_BYTES": "1000"}, "MICROEXEC_TOPIC_RETENTION_BYTES"),
 ])
 def test_bad_values_fail_naming_the_variable(env: dict[str, str], names: str) -> None:
     with pytest.raises(SettingsError, match=names):
