@@ -267,16 +267,13 @@ def _server_properties(cfg: StackConfig, data_dir: Path) -> str:
         f"log.dirs={data_dir}",
         "num.partitions=6",
         "auto.create.topics.enable=false",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=10",
+        "offsets.topic.replication.factor=1", "offsets.topic.num.partitions=10",
         "transaction.state.log.replication.factor=1",
         "transaction.state.log.min.isr=1",
         "transaction.state.log.num.partitions=10",
         "group.initial.rebalance.delay.ms=0",
         "log.cleaner.backoff.ms=1000",  # compaction shows up within seconds on a dev stack
-        # Keep records whatever their timestamps: feeds stamp event time, and history replayed into a
-        # dev stack is older than any time retention (streams/admin.py retention_config).
-        "log.retention.ms=-1",
+        "log.retention.ms=-1",  # feeds stamp event time: replayed history is older than any retention
         "share.coordinator.state.topic.replication.factor=1",
         "share.coordinator.state.topic.min.isr=1",
         "",
