@@ -9,7 +9,6 @@ so a wrong file is refused with a clear message instead of being half-read.
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
 import re
@@ -22,7 +21,7 @@ from typing import Any
 
 from microexec.replay.market_input import MarketInputError, ModelAt
 from microexec.replay.windows import windowed_models
-from producers.binance import BinanceFormatError, binance_records
+from producers.binance import BinanceFormatError, binance_records, text_opener
 from producers.lobster import NEW_YORK, LobsterFormatError, lobster_records
 from producers.records import BOOK, QUOTE, TRADE, FeedRecord
 from producers.torghut_dump import TorghutDumpError, torghut_dump_records
@@ -34,6 +33,7 @@ from simulator.calibration import (
     flow_from_envelopes,
     load_lobster,
 )
+from simulator.calibration.binance import is_binance_recording
 from simulator.calibration.lobster import LobsterFormatError as CalibrationLobsterError
 from simulator.calibration.units import size_unit_from_sizes, tick_from_prices
 from simulator.market.model import MarketModel
@@ -84,9 +84,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _first_char(path: Path) -> str:
-    opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt") as fh:
+        with text_opener(path)(path, "rt") as fh:
             while True:
                 c = fh.read(1)
                 if not c or not c.isspace():
@@ -96,7 +95,7 @@ def _first_char(path: Path) -> str:
 
 
 def detect_kind(paths: list[Path]) -> str:
-    """lobster (a ``*_message_*`` CSV), binance (gzip lines ``<ns> {json}``) or torghut (JSON)."""
+    """lobster (a ``*_message_*`` CSV), binance (lines ``<receive time> {json}``, gzip or not) or torghut (JSON)."""
     if not paths:
         raise MarketInputError("--market needs files or 'simulated[:seed]'")
     for p in paths:
@@ -111,7 +110,7 @@ def detect_kind(paths: list[Path]) -> str:
         c = _first_char(p)
         if c in "{[":
             kinds.add("torghut")
-        elif c.isdigit() and p.suffix == ".gz":
+        elif c.isdigit() and is_binance_recording(p):  # gzip or plain text (.dat): by content
             kinds.add("binance")
         else:
             raise MarketInputError(f"{p}: not a LOBSTER message CSV, a Binance hftbacktest .gz recording "

@@ -6,13 +6,13 @@ trade messages carry exactly what a Torghut quote and trade envelope carry, so t
 as envelopes and mapped by :func:`simulator.calibration.torghut.flow_from_envelopes`: one mapping
 for every top-of-book source, so a Binance calibration and a live Torghut one mean the same thing.
 The receive clock is used for both kinds (bookTicker carries no exchange time), which keeps the
-two streams on one clock. Diff-depth messages are not used (the model's flow is top of book).
+two streams on one clock. Diff-depth messages give quotes only to a recording without a ticker (the
+futures collectors record depth and trades): the rebuilt book's touch, each time it changes.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,40 +26,40 @@ BTC_SIZE_UNIT = 1e-5  # BTC sizes are fractional; the model counts integer units
 
 
 def is_binance_recording(path: Path) -> bool:
-    """True when the first line looks like ``<ns> {"stream": ...}``."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """True when the first line looks like ``<receive time> {json}`` (gzip or plain text)."""
     try:
-        with opener(path, "rt") as fh:
+        with path.open("rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rt") if gz else path.open("rt")) as fh:
             head = fh.readline(4096)
     except (OSError, UnicodeDecodeError):
         return False
     ts, _, body = head.partition(" ")
-    return ts.isdigit() and body.startswith('{"stream"')
+    return ts.isdigit() and (body.startswith('{"stream"') or body.startswith('{"lastUpdateId"'))
 
 
 def envelopes(paths: list[Path], max_records: int | None = None) -> Iterator[dict[str, Any]]:
-    """Torghut-shaped quote/trade envelopes from the recordings, in file order."""
+    """Torghut-shaped quote/trade envelopes from the recordings, in file order.
+
+    The recording is read by the feed's own reader (producers/binance.py), so a calibration sees the
+    quotes and trades the pipeline is fed: receive-time clock in any unit, quotes from ``bookTicker``
+    or, without one, from the rebuilt book's touch, trades from ``trade`` or ``aggTrade``."""
+    from producers.binance import binance_records  # the venue's reader lives with the feeds
+    from producers.records import QUOTE, TRADE
+
     n = 0
-    for path in paths:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as fh:
-            for line in fh:
-                ts, _, body = line.partition(" ")
-                if not body.startswith('{"stream"'):
-                    continue
-                msg = json.loads(body)
-                stream, d = msg["stream"], msg["data"]
-                sym = str(d.get("s", "?"))
-                if stream.endswith("bookTicker"):
-                    payload = {"S": sym, "bp": d["b"], "bs": d["B"], "ap": d["a"], "as": d["A"], "t": int(ts)}
-                elif stream.endswith("@trade"):
-                    payload = {"S": sym, "p": d["p"], "s": d["q"], "t": int(ts)}
-                else:
-                    continue
-                yield {"symbol": sym, "payload": payload}
-                n += 1
-                if max_records is not None and n >= max_records:
-                    return
+    for record in binance_records(paths):
+        if record.kind not in (QUOTE, TRADE):
+            continue
+        p = record.value["payload"]
+        # The receive time as integer ns: the envelope's ISO stamps stop at microseconds, and ties at
+        # that resolution would merge trades the recorder told apart.
+        payload = {"S": record.symbol, "t": record.ts_ns,
+                   **{k: p[k] for k in ("bp", "bs", "ap", "as", "p", "s") if k in p}}
+        yield {"symbol": record.symbol, "payload": payload}
+        n += 1
+        if max_records is not None and n >= max_records:
+            return
 
 
 def load_binance(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = BTC_SIZE_UNIT,
