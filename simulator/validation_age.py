@@ -15,7 +15,7 @@ from simulator import validation_windows as vw
 from simulator.calibration.flow import RecordedFlow
 from simulator.calibration.windows import WindowFit, window_events, window_states
 from simulator.hawkes.events import HawkesEvents
-from simulator.hawkes.multiscale import simulate_multiscale
+from simulator.hawkes.multiscale import MultiScaleParams, simulate_multiscale
 from simulator.hawkes.multiscale_age import AGE_EDGES, goodness_age
 from simulator.hawkes.multiscale_age_sim import AgeFactors, draw_until, simulate_age
 from simulator.market.types import DIM_NAMES, N_DIMS
@@ -37,6 +37,35 @@ def _ms_aic(w: WindowFit) -> float:
     """AIC of the multi-scale candidate the own-age model scales (from its BIC: same data, same count)."""
     _, n_par, ll, _ = next(c for c in w.candidates if c[0] == w.state_base)
     return 2.0 * n_par - 2.0 * ll
+
+
+def _penalty_fields(every: list[WindowFit]) -> dict[str, object]:
+    """What the information criteria weigh against the class model, window by window: its gain in
+    log-likelihood over the multi-scale model it scales, BIC's penalty for its D x 7 factors (in
+    log-likelihood units, half of BIC), how often AIC's best multi-scale base is not BIC's, and the
+    runnable curve BIC prefers on BIC's base: the share of the class model's gain it keeps and how
+    often BIC prefers it to the model it scales."""
+    gain, pen, keep, curve_pref, differs = [], [], [], 0, 0
+    n_extra = len(AGE_EDGES)
+    for w in every:
+        _, k_base, ll_base, _ = next(c for c in w.candidates if c[0] == w.state_base)
+        ln = float(np.log(w.n_events))
+        k_age = k_base + n_extra * len(w.dims)
+        ll_age = (k_age * ln - w.age_bic) / 2.0
+        gain.append(ll_age - ll_base)
+        pen.append(n_extra * len(w.dims) * ln / 2.0)
+        ms = [c for c in w.candidates if not c[0].startswith("exp per pair")]
+        differs += min(ms, key=lambda c: 2 * c[1] - 2 * c[2])[0] != w.state_base
+        curves = [v for v in w.age_variants if v[0].startswith(f"{w.state_base} x own age curve")]
+        if curves:
+            best = min(curves, key=lambda v: v[3])
+            keep.append((best[2] - ll_base) / (ll_age - ll_base) if ll_age > ll_base else float("nan"))
+            curve_pref += best[3] < w.state_base_bic
+    return {"cls_gain_lo": min(gain, default=float("nan")), "cls_gain_hi": max(gain, default=float("nan")),
+            "cls_gain_med": float(np.median(gain)) if gain else float("nan"),
+            "cls_pen_lo": min(pen, default=float("nan")), "cls_pen_hi": max(pen, default=float("nan")),
+            "aic_base_differs": differs, "curve_pref": curve_pref,
+            "curve_keep": float(np.nanmedian(keep)) if keep else float("nan")}
 
 
 def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlow,
@@ -63,8 +92,15 @@ def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlo
         "run_age_bic": sum("x own age" in w.run_chosen for w in every), "run_age_aic": len(age_name),
         "age_unstable": sum(not w.age_stable for w in every),
         "n_run_age": sum(vw.count(ws, "run_age") for ws in windows.values()),
-        "n_prev_run": sum(vw.count(ws, "prev_run") for ws in windows.values()),
-        "n_prev_run_aic": sum(vw.count(ws, "prev_run_aic") for ws in windows.values()),
+        "n_cls_run": sum(vw.count(ws, "cls_run") for ws in windows.values()),
+        "n_cls_run_aic": sum(vw.count(ws, "cls_run_aic") for ws in windows.values()),
+        "pct_cls_run": 100 * sum(vw.count(ws, "cls_run") for ws in windows.values()) / n_dims,
+        "pct_cls_run_aic": 100 * sum(vw.count(ws, "cls_run_aic") for ws in windows.values()) / n_dims,
+        "run_curve_bic": sum("own age curve" in w.run_chosen for w in every),
+        "run_curve_aic": sum("own age curve" in w.run_aic_chosen for w in every),
+        "run_aicbase_aic": sum("x own age" in w.run_aic_chosen
+                               and not w.run_aic_chosen.startswith(f"{w.state_base} x own age") for w in every),
+        "age_choice_curve": sum("own age curve" in w.age_choice for w in every),
         "pct_run_age": 100 * sum(vw.count(ws, "run_age") for ws in windows.values()) / n_dims,
         "cons_rungs": _rungs(every),
         "cons_ll_lo": min(cons_ll) if cons_ll else float("nan"),
@@ -99,22 +135,29 @@ def modulated_fields(windows: dict[str, list[WindowFit]], amzn_flow: RecordedFlo
         "split_dims": sum(len(w.dims) for w, s in zip(amzn_wins, split, strict=True) if s),
         "split_windows": len(done),
     }
+    out |= _penalty_fields(every)
     for k, (i, o) in tot.items():
         key = k.replace(" ", "_").replace("-", "_")
         out[f"split_{key}_in"], out[f"split_{key}_out"] = i, o
     return out
 
 
+def _drawn(w: WindowFit) -> tuple[MultiScaleParams, NDArray[np.float64]] | None:
+    """The own-age model a window's paths are drawn from: the runnable variant BIC prefers among the
+    own-age variants (a curve or the class model), else the class model."""
+    return w.age_choice_model if w.age_choice_model is not None else w.age_model
+
+
 def simulated_windows(windows: dict[str, list[WindowFit]], seed: int) -> dict[str, object]:
-    """Each window's own-age fit simulated over the window from an empty history (the sampler the
-    market engine uses), and the simulated path tested against the model it was drawn from: that
-    the model runs, how many events it makes against the data, and that the sampler's path has
-    the rates the fitted compensator says (KS passes near 95% expected)."""
+    """Each window's own-age model (:func:`_drawn`) simulated over the window from an empty history
+    (the sampler the market engine uses), and the simulated path tested against the model it was
+    drawn from: that the model runs, how many events it makes against the data, and that the
+    sampler's path has the rates the fitted compensator says (KS passes near 95% expected)."""
     ss = np.random.SeedSequence(seed)
-    every = [w for ws in windows.values() for w in ws if w.age_model is not None]
+    every = [w for ws in windows.values() for w in ws if _drawn(w) is not None]
     ratios, passes, dims, failed = [], 0, 0, 0
     for w, child in zip(every, ss.spawn(len(every)), strict=True):
-        base, factors = w.age_model  # type: ignore[misc]
+        base, factors = _drawn(w)  # type: ignore[misc]
         age = AgeFactors(factors, np.asarray(AGE_EDGES))
         try:
             ev = simulate_age(base, age, w.end_s - w.start_s, np.random.Generator(np.random.PCG64(child)),
@@ -128,7 +171,7 @@ def simulated_windows(windows: dict[str, list[WindowFit]], seed: int) -> dict[st
         dims += len(rep.dims)
     # how the unconstrained fits that fail check_stability explode: one path each, as that check draws them
     bursts = []
-    for w, child in zip(every, ss.spawn(len(every)), strict=True):
+    for w, child in zip(every, ss.spawn(len(every)), strict=True):  # the class model's unconstrained fits
         if w.age_stable or w.age_raw_model is None:
             continue
         base, factors = w.age_raw_model
@@ -161,8 +204,9 @@ def windowed_flow(wins: list[WindowFit], horizon: float, seed: int) -> tuple[Haw
     for w, child in zip(wins, np.random.SeedSequence(seed).spawn(len(wins)), strict=True):
         gen = np.random.Generator(np.random.PCG64(child))
         idx = np.array([DIM_NAMES.index(n) for n in w.dims], np.int64)
-        if w.age_model is not None:
-            base, factors = w.age_model
+        drawn = _drawn(w)
+        if drawn is not None:
+            base, factors = drawn
             ev = simulate_age(base, AgeFactors(factors, np.asarray(AGE_EDGES)), w.end_s - w.start_s, gen)
             n_age += 1
         elif w.ms_model is not None:

@@ -281,8 +281,8 @@ def _own_age_params(model: MarketModel, day: MarketModel | None, wins: list[Wind
 def _goal(best_pass: int, n_dims: int) -> str:
     """The 70% verdict for the best pass count among the models the simulator can run."""
     if best_pass >= 0.7 * n_dims:
-        return f"met in sample ({best_pass} of {n_dims} >= 70%)"
-    return f"NOT met ({best_pass} of {n_dims} < 70%)"
+        return f"met in sample ({best_pass} of {n_dims} = {100 * best_pass / n_dims:.0f}% >= 70%)"
+    return f"NOT met ({best_pass} of {n_dims} = {100 * best_pass / n_dims:.0f}% < 70%)"
 
 
 def _unfitted_moves(message_path: Path) -> tuple[int, int]:

@@ -21,7 +21,9 @@ information criterion then also chooses among *all* models, state-dependent ones
 the report says which won; the spread-state models are never the model handed to the simulator
 (the market engine cannot draw state-dependent flow yet). The own-age model can be simulated
 (:mod:`simulator.hawkes.multiscale_age_sim`), so the criterion also chooses among the *runnable*
-models: the candidates and the own-age model.
+models: the candidates and the own-age variants of :func:`own_age_variants` (the class model and
+the own-age curves of :mod:`simulator.hawkes.multiscale_age_curve`, on BIC's and AIC's best
+multi-scale base, each stability-constrained where it explodes).
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from simulator.calibration.flow import RecordedFlow
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AGE_EDGES, fit_age_modulated
+from simulator.hawkes.multiscale_age_curve import fit_age_curve
+from simulator.hawkes.multiscale_age_curve_stable import fit_curve_stable
 from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability
-from simulator.hawkes.multiscale_age_stable import stabilise
-from simulator.hawkes.multiscale_fit import ModelChoice, select_model
+from simulator.hawkes.multiscale_age_stable import RunnableAge, stabilise
+from simulator.hawkes.multiscale_fit import Candidate, ModelChoice, select_model
 from simulator.hawkes.multiscale_state import (
     StateModulatedFit,
     compact_states,
@@ -111,10 +115,20 @@ class WindowFit:
     run_age_bic: float = float("nan")
     run_age_aic: float = float("nan")
     run_age_bound: float = float("nan")
-    prev_run_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
-    """BIC's choice among the runnable models under the rule before the constrained refit (the
-    own-age model only where the unconstrained fit runs), so the report can show what it adds."""
-    prev_run_aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    cls_run_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    """BIC's choice among the runnable models under the rule before the own-age curves (the
+    candidates and the class model on BIC's best multi-scale base only), so the report can show
+    what the further own-age variants add."""
+    cls_run_aic_ks: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    age_variants: list[tuple[str, int, float, float, float]] = dataclasses.field(default_factory=list)
+    """Every runnable own-age variant (:data:`CURVE_DEGREES` curves and the class model, on BIC's and
+    AIC's best multi-scale base): (name, parameters, log-likelihood, BIC, AIC), stability-constrained
+    where the unconstrained fit explodes (the name then says the rung)."""
+    age_variant_ks: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
+    age_choice: str = ""  # the own-age variant BIC prefers among them
+    age_choice_model: tuple[MultiScaleParams, NDArray[np.float64]] | None = dataclasses.field(default=None,
+                                                                                             compare=False)
+    """That variant's runnable model (base, factors over ``AGE_EDGES``): the one the report draws."""
 
     candidate_ks_by_name: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
 
@@ -126,7 +140,7 @@ class WindowFit:
         ks = {"reference": self.reference_ks, "chosen": self.chosen_ks, "aic": self.aic_ks,
               "state": self.state_ks, "all": self.all_ks, "all_aic": self.all_aic_ks, "age": self.age_ks,
               "both": self.both_ks, "run": self.run_ks, "run_aic": self.run_aic_ks,
-              "run_age": self.run_age_ks, "prev_run": self.prev_run_ks, "prev_run_aic": self.prev_run_aic_ks}[which]
+              "run_age": self.run_age_ks, "cls_run": self.cls_run_ks, "cls_run_aic": self.cls_run_aic_ks}[which]
         return sum(p > level for _, p in ks)
 
 
@@ -181,10 +195,13 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
     run_age = stabilise(age, ev, 4 * (end - start), int(start), stability=stab)
     ra = run_age.fit
     age_label = f"{ms.name} x own age" + (f" (stable: {run_age.constraint})" if run_age.constraint else "")
-    prev = runnable + ([(age_label, ra.bic, ra.aic, ks(ra))] if stab.stable else [])
-    runnable.append((age_label, ra.bic, ra.aic, ks(ra)))
+    cls_rule = [*runnable, (age_label, ra.bic, ra.aic, ks(ra))]
+    variants = own_age_variants(ev, ms, min((c for c in choice.candidates if isinstance(c.params, MultiScaleParams)),
+                                            key=lambda c: c.aic), (age_label, run_age), 4 * (end - start), int(start))
+    runnable += [(n, v.fit.bic, v.fit.aic, ks(v.fit)) for n, v in variants]
     run_name, _, _, run_ks = min(runnable, key=lambda c: c[1])
     run_aic_name, _, _, run_aic_ks = min(runnable, key=lambda c: c[2])
+    age_choice, age_run = min(variants, key=lambda nv: nv[1].fit.bic)
     every = [*runnable, (state_name, st.bic, st.aic, ks(st)),
              (f"{state_name} x own age", both.bic, both.aic, ks(both))]
     all_name, _, _, all_ks = min(every, key=lambda c: c[1])
@@ -203,10 +220,39 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    age_raw_model=(age.base, age.factors),
                    ms_model=ms.params, age_stable=stab.stable, age_bound=stab.bound,  # type: ignore[arg-type]
                    age_constraint=run_age.constraint, run_age_ks=ks(ra), run_age_bic=ra.bic, run_age_aic=ra.aic,
-                   run_age_bound=run_age.stability.bound, prev_run_ks=min(prev, key=lambda c: c[1])[3],
-                   prev_run_aic_ks=min(prev, key=lambda c: c[2])[3],
+                   run_age_bound=run_age.stability.bound, cls_run_ks=min(cls_rule, key=lambda c: c[1])[3],
+                   cls_run_aic_ks=min(cls_rule, key=lambda c: c[2])[3],
+                   age_variants=[(n, v.fit.n_params, v.fit.loglik, v.fit.bic, v.fit.aic) for n, v in variants],
+                   age_variant_ks={n: ks(v.fit) for n, v in variants}, age_choice=age_choice,
+                   age_choice_model=(age_run.fit.base, age_run.fit.factors),
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
+
+
+CURVE_DEGREES = (1, 2, 3)
+"""Degrees of the own-age curves tried (:mod:`simulator.hawkes.multiscale_age_curve`); the criterion
+picks among them, the class model and the rest."""
+
+
+def own_age_variants(ev: HawkesEvents, ms: Candidate, ms_aic: Candidate, cls: tuple[str, RunnableAge],
+                     horizon: float, seed: int) -> list[tuple[str, RunnableAge]]:
+    """The runnable own-age variants of a window, named as the report shows them: ``cls`` (the class
+    model on BIC's best multi-scale base ``ms``, already made runnable), the curves of
+    :data:`CURVE_DEGREES` on ``ms``, and, when AIC's best multi-scale base ``ms_aic`` differs, the class
+    model and the curves on it too. Why both bases: the own-age model scaled BIC's base only, so AIC
+    compared it with a richer multi-scale model than the one it scaled, and preferred the richer
+    one for the kernels, not for the ages. Each is stability-constrained where it explodes, on its
+    own family's ladder (the curve keeps its curve and its parameter count)."""
+    out = [cls]
+    for base in (ms, ms_aic) if ms_aic is not ms else (ms,):
+        fits = [] if base is ms else [fit_age_modulated(base.params, ev)]  # type: ignore[arg-type]
+        fits += [fit_age_curve(base.params, ev, p) for p in CURVE_DEGREES]  # type: ignore[arg-type]
+        for f in fits:
+            run = stabilise(f, ev, horizon, seed, refit=fit_curve_stable if f.degree else None)
+            name = (f"{base.name} x own age" + (f" curve (degree {f.degree})" if f.degree else "")
+                    + (f" (stable: {run.constraint})" if run.constraint else ""))
+            out.append((name, run))
+    return out
 
 
 STATE_PARTITIONS = ("spread terciles", "1, 2, 3+ ticks")

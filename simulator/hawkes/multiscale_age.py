@@ -109,6 +109,9 @@ class AgeModulatedFit(InformationCriteria):
     goodness: GoodnessReport
     converged: bool
     state_factors: FloatArray  # (D, S): spread-state factors (one column of ones without states)
+    degree: int = 0
+    """0: a free factor per age class; p > 0: the factors lie on a curve of ``p`` coefficients per
+    dimension in log age (:mod:`simulator.hawkes.multiscale_age_curve`), and ``n_params`` counts those."""
 
 
 def fit_age_modulated(params: MultiScaleParams, events: HawkesEvents, age_edges: tuple[float, ...] = AGE_EDGES,

@@ -37,6 +37,7 @@ criteria are conservative).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,17 +218,24 @@ def constraint_label(n_young: int, age_edges: FloatArray) -> str:
 
 
 def stabilise(fit: AgeModulatedFit, events: HawkesEvents, horizon: float, seed: int, *,
-              stability: Stability | None = None, max_bound: float = MAX_BOUND) -> RunnableAge:
+              stability: Stability | None = None, max_bound: float = MAX_BOUND,
+              refit: Callable[..., AgeModulatedFit] | None = None) -> RunnableAge:
     """``fit`` itself when :func:`check_stability` (``horizon``, ``seed``) passes it, else the
     constrained fit of the first rung of the ladder (``n_young`` = 1, 2, ..., all classes) that
-    passes. ``stability`` is ``fit``'s own, when the caller already has it."""
+    passes. ``stability`` is ``fit``'s own, when the caller already has it. ``refit`` is the
+    constrained fit of ``fit``'s family (called as :func:`fit_age_stable` is): :func:`fit_age_stable`
+    for free class factors, the curve family's own for a curve fit (it keeps the curve, and the
+    parameter count with it)."""
+    if refit is None and fit.degree:
+        raise ValueError("a curve fit is constrained on its curve: pass refit=fit_curve_stable")
+    refit = refit if refit is not None else fit_age_stable
     ae = np.asarray(fit.age_edges, dtype=np.float64)
     stab = stability if stability is not None else check_stability(fit.base, AgeFactors(fit.factors, ae), horizon,
                                                                     seed)
     if stab.stable:
         return RunnableAge(fit, stab, "")
     for ny in range(1, ae.size + 2):
-        c = fit_age_stable(fit, events, max_bound=max_bound, n_young=ny)
+        c = refit(fit, events, max_bound=max_bound, n_young=ny)
         s = check_stability(c.base, AgeFactors(c.factors, ae), horizon, seed)
         if s.stable:
             return RunnableAge(c, s, constraint_label(ny, ae))

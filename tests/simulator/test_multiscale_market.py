@@ -103,20 +103,36 @@ def test_windowed_fits_report_both_models_per_window() -> None:
         # BIC picked the spread partition, and then chose among every model, the state ones included
         assert w.state_partition == min(w.state_partition_bic, key=lambda k: w.state_partition_bic[k])
         assert w.state_bic == w.state_partition_bic[w.state_partition]
-        every = {c[0]: c[3] for c in w.candidates}
+        variants = {v[0]: v[3] for v in w.age_variants}
+        every = {c[0]: c[3] for c in w.candidates} | variants
         every[f"{w.state_base} x spread state ({w.state_partition})"] = w.state_bic
-        every[f"{w.state_base} x own age"] = w.age_bic
         every[f"{w.state_base} x spread state ({w.state_partition}) x own age"] = w.both_bic
         assert w.all_chosen == min(every, key=lambda k: every[k])
         assert len(w.age_ks) == len(w.dims) and len(w.age_factors[0]) == 8
-        by_name = {w.chosen: w.chosen_ks, f"{w.state_base} x own age": w.age_ks,
-                   f"{w.state_base} x spread state ({w.state_partition})": w.state_ks,
-                   f"{w.state_base} x spread state ({w.state_partition}) x own age": w.both_ks}
+        by_name = {w.chosen: w.chosen_ks, f"{w.state_base} x spread state ({w.state_partition})": w.state_ks,
+                   f"{w.state_base} x spread state ({w.state_partition}) x own age": w.both_ks} | w.age_variant_ks
         assert w.all_ks == by_name[w.all_chosen] and len(w.both_ks) == len(w.dims)
-        # among the models the simulator can run: the candidates and the own-age model, not the state ones
-        runnable = {c[0]: c[3] for c in w.candidates} | {f"{w.state_base} x own age": w.age_bic}
+        # the own-age variants: the class model on BIC's base first (runnable, as before), then the
+        # curves of degree 1-3, and the same four on AIC's best multi-scale base when it differs
+        names = list(variants)
+        assert names[0].startswith(f"{w.state_base} x own age") and "curve" not in names[0]
+        assert w.age_variant_ks[names[0]] == w.run_age_ks and variants[names[0]] == w.run_age_bic
+        assert len(names) in (4, 8) and sum("curve (degree" in n for n in names) == len(names) * 3 // 4
+        ks_free = {v[0]: v[1] for v in w.age_variants}
+        assert all(ks_free[n] - ks_free[names[0]] == len(w.dims) * (int(n.split("degree ")[1][0]) - 7)
+                   for n in names[1:4])
+        # among the models the simulator can run: the candidates and the own-age variants, not the state ones
+        runnable = {c[0]: c[3] for c in w.candidates} | variants
         assert w.run_chosen == min(runnable, key=lambda k: runnable[k])
-        assert w.run_ks == (w.age_ks if w.run_chosen.endswith("x own age") else w.candidate_ks(w.run_chosen))
+        assert w.run_ks == (w.age_variant_ks[w.run_chosen] if w.run_chosen in variants
+                            else w.candidate_ks(w.run_chosen))
+        aic = {c[0]: 2 * c[1] - 2 * c[2] for c in w.candidates} | {v[0]: v[4] for v in w.age_variants}
+        assert w.run_aic_chosen == min(aic, key=lambda k: aic[k])
+        # the rule before the curves: the candidates and the class model on BIC's base only
+        before = {c[0]: c[3] for c in w.candidates} | {names[0]: w.run_age_bic}
+        first = min(before, key=lambda k: before[k])
+        assert w.cls_run_ks == (w.run_age_ks if first == names[0] else w.candidate_ks(first))
+        assert w.age_choice == min(variants, key=lambda k: variants[k]) and w.age_choice_model is not None
         assert len(w.run_aic_ks) == len(w.dims) and w.age_model is not None
         base, factors = w.age_model
         assert base.dim == len(w.dims) and factors.shape == (len(w.dims), 8)

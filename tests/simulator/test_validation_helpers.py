@@ -3,6 +3,8 @@ stylized-fact tolerances judge as documented."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from simulator import validation_age as va
@@ -61,6 +63,7 @@ def test_runnable_choice_counts_and_the_goal_verdict() -> None:
     assert "KS passes at 5%: BIC's choice among runnable" in text and "2 (100%)" in text
     assert "Models chosen by AIC among runnable, over all windows: m x own age: 1." in text
     assert _goal(86, 122).startswith("met in sample") and _goal(85, 122).startswith("NOT met (85 of 122")
+    assert _goal(72, 122) == "NOT met (72 of 122 = 59% < 70%)"  # the percentage said, not only the bar
 
 
 def test_each_window_age_model_is_simulated_and_tested_against_itself() -> None:
@@ -78,3 +81,7 @@ def test_each_window_age_model_is_simulated_and_tested_against_itself() -> None:
     boom[:, :4] = 40.0
     out = va.simulated_windows({"d": [_window([], (hot, boom), 10)]}, seed=3)
     assert out["sim_failed"] == 1 and out["sim_dims"] == 0
+    # where BIC chose an own-age variant, that one is drawn, not the class model
+    chosen = dataclasses.replace(_window([], (hot, boom), int(expected)), age_choice_model=(base, factors))
+    out = va.simulated_windows({"d": [chosen]}, seed=3)
+    assert out["sim_failed"] == 0 and out["sim_dims"] == 2
