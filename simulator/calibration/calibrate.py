@@ -28,9 +28,11 @@ from simulator.hawkes.goodness import GoodnessReport
 from simulator.hawkes.marks import MarkDistribution, fit_marks
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AgeModulatedFit, fit_age_modulated
+from simulator.hawkes.multiscale_age_curve import CURVE_DEGREES, fit_age_curve
+from simulator.hawkes.multiscale_age_curve_stable import fit_curve_stable
 from simulator.hawkes.multiscale_age_sim import AgeFactors
 from simulator.hawkes.multiscale_age_stable import stabilise
-from simulator.hawkes.multiscale_fit import ModelChoice, select_model
+from simulator.hawkes.multiscale_fit import Candidate, ModelChoice, select_model
 from simulator.hawkes.params import HawkesParams
 from simulator.market.model import N_QUANTILES, MarketModel, quantile_table
 from simulator.market.types import DIM_NAMES, LIMIT_ASK_TOUCH, LIMIT_BID_TOUCH, N_DIMS
@@ -96,6 +98,48 @@ def _embed_age(fit: AgeModulatedFit, active: list[int]) -> AgeFactors:
     return AgeFactors(f, fit.age_edges)
 
 
+def _own_age_choice(ms: Candidate, events: HawkesEvents, best: Candidate, criterion: str, horizon: float,
+                    say: Callable[[str], None]) -> tuple[AgeModulatedFit, str, bool]:
+    """The own-age variant (the class model and the curves of
+    :data:`simulator.hawkes.multiscale_age_curve.CURVE_DEGREES`, on ``ms``) the criterion prefers
+    among the runnable ones, its name, and whether it beats ``best`` (the candidates' choice).
+
+    A variant whose paths explode is refitted under its family's stability constraint, which
+    lowers the likelihood at the same count, so its unconstrained score is a floor: the variants
+    are made runnable in order of that floor, and the search stops once the best runnable score
+    so far is at or below the next floor (or the floor is no better than ``best``); the choice is
+    the same as making every variant runnable, at a fraction of the cost on a long recording."""
+    def score(f: AgeModulatedFit) -> float:
+        return float(getattr(f, criterion))
+
+    def name(f: AgeModulatedFit, constraint: str) -> str:
+        return (f"{ms.name} x own age" + (f" curve (degree {f.degree})" if f.degree else "")
+                + (f" (stable: {constraint})" if constraint else ""))
+
+    say(f"fitting own-age factors on {ms.name}: a factor per age class, and curves of degree {list(CURVE_DEGREES)}")
+    fits = [fit_age_modulated(ms.params, events)]  # type: ignore[arg-type]
+    fits += [fit_age_curve(ms.params, events, p) for p in CURVE_DEGREES]  # type: ignore[arg-type]
+    for f in fits:
+        say(f"{name(f, '')}: {criterion.upper()} {score(f):.0f} vs {getattr(best, criterion):.0f} ({best.name})")
+    chosen: tuple[AgeModulatedFit, str] | None = None
+    for f in sorted(fits, key=score):
+        if (chosen is not None and score(chosen[0]) <= score(f)) or score(f) >= getattr(best, criterion):
+            break
+        run = stabilise(f, events, horizon, seed=0, refit=fit_curve_stable if f.degree else None)
+        if run.constraint:
+            say(f"{name(f, '')}: its simulated paths explode; constrained on {run.constraint}: "
+                f"{criterion.upper()} {score(run.fit):.0f}")
+        if chosen is None or score(run.fit) < score(chosen[0]):
+            chosen = (run.fit, name(run.fit, run.constraint))
+    if chosen is None:  # no variant beats the candidates even unconstrained: report the best one
+        f = min(fits, key=score)
+        return f, name(f, ""), False
+    kept = score(chosen[0]) < getattr(best, criterion)
+    if not kept:
+        say("x own age: the stable model is no longer preferred; not kept")
+    return chosen[0], chosen[1], kept
+
+
 def _offset_table(samples: np.ndarray, floor: int, default: int) -> np.ndarray:
     if samples.size == 0:
         return np.full(N_QUANTILES, default, np.int64)
@@ -112,12 +156,14 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
     ``flow_model="select"`` also fits multi-scale models (``scales`` x baseline ``bins``) and lets
     ``criterion`` choose among all of them; if a multi-scale model wins, the market model carries
     it (``MarketModel.multiscale``) and the KS report is the winner's.
-    ``own_age=True`` (opt-in; needs ``flow_model="select"``) also fits own-age factors
-    (:func:`simulator.hawkes.multiscale_age.fit_age_modulated`) on the best multi-scale candidate by
-    ``criterion``, and keeps them (``MarketModel.own_age``, with the refitted baselines and weights)
-    only when the criterion prefers that model to every candidate; otherwise nothing changes. When
-    its paths explode, the stability-constrained refit
-    (:func:`simulator.hawkes.multiscale_age_stable.stabilise`) takes its place, kept on the same terms.
+    ``own_age=True`` (opt-in; needs ``flow_model="select"``) also fits own-age factors on the best
+    multi-scale candidate by ``criterion`` (a factor per age class,
+    :func:`simulator.hawkes.multiscale_age.fit_age_modulated`, and the curves in log age of
+    :mod:`simulator.hawkes.multiscale_age_curve`; the criterion picks among them), and keeps them
+    (``MarketModel.own_age``, with the refitted baselines and weights) only when the criterion
+    prefers that model to every candidate; otherwise nothing changes. When its paths explode, the
+    stability-constrained refit of its family (:func:`simulator.hawkes.multiscale_age_stable.stabilise`)
+    takes its place, kept on the same terms.
     """
     if flow_model not in ("exp", "select"):
         raise ValueError(f"flow_model must be 'exp' or 'select', not {flow_model!r}")
@@ -154,28 +200,12 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
         if own_age:
             ms = min((c for c in choice.candidates if isinstance(c.params, MultiScaleParams)),
                      key=lambda c: getattr(c, criterion))
-            age_name = f"{ms.name} x own age"
-            say(f"fitting own-age factors on {ms.name}")
-            age = fit_age_modulated(ms.params, events)  # type: ignore[arg-type]
-            score = getattr(age, criterion)
-            say(f"x own age: {criterion.upper()} {score:.0f} vs {getattr(choice.best, criterion):.0f} "
-                f"({choice.best.name})")
-            # the factors scale a refitted base; a model whose paths explode cannot be handed on:
-            # refit it under a stability constraint and keep that only if the criterion still prefers it
-            if score < getattr(choice.best, criterion):
-                run = stabilise(age, events, max(flow.horizon, 3600.0), seed=0)
-                if run.constraint:
-                    age, age_name = run.fit, f"{age_name} (stable: {run.constraint})"
-                    score = getattr(age, criterion)
-                    say(f"x own age: preferred, but its simulated paths explode; constrained on {run.constraint}: "
-                        f"{criterion.upper()} {score:.0f}")
-                if score < getattr(choice.best, criterion):
-                    multiscale = _embed_multiscale(age.base, active)
-                    age_factors = _embed_age(age, active)
-                    gof = age.goodness
-                    flow_name = age_name
-                else:
-                    say("x own age: the stable model is no longer preferred; not kept")
+            age, age_name, kept = _own_age_choice(ms, events, choice.best, criterion, max(flow.horizon, 3600.0), say)
+            if kept:
+                multiscale = _embed_multiscale(age.base, active)
+                age_factors = _embed_age(age, active)
+                gof = age.goodness
+                flow_name = age_name
 
     marks: list[MarkDistribution] = []
     for i in range(N_DIMS):

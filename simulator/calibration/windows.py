@@ -39,7 +39,7 @@ from simulator.calibration.flow import RecordedFlow
 from simulator.hawkes.events import HawkesEvents
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AGE_EDGES, fit_age_modulated
-from simulator.hawkes.multiscale_age_curve import fit_age_curve
+from simulator.hawkes.multiscale_age_curve import CURVE_DEGREES, fit_age_curve
 from simulator.hawkes.multiscale_age_curve_stable import fit_curve_stable
 from simulator.hawkes.multiscale_age_sim import AgeFactors, check_stability
 from simulator.hawkes.multiscale_age_stable import RunnableAge, stabilise
@@ -227,11 +227,6 @@ def fit_window(flow: RecordedFlow, start: float, end: float, *, scales: Sequence
                    age_choice_model=(age_run.fit.base, age_run.fit.factors),
                    candidate_ks_by_name={c.name: ks(c) for c in choice.candidates})
     return wf, choice
-
-
-CURVE_DEGREES = (1, 2, 3)
-"""Degrees of the own-age curves tried (:mod:`simulator.hawkes.multiscale_age_curve`); the criterion
-picks among them, the class model and the rest."""
 
 
 def own_age_variants(ev: HawkesEvents, ms: Candidate, ms_aic: Candidate, cls: tuple[str, RunnableAge],

@@ -38,6 +38,10 @@ from simulator.hawkes.multiscale_age import AGE_EDGES, AgeModulatedFit, _row_giv
 
 FloatArray = NDArray[np.float64]
 
+CURVE_DEGREES = (1, 2, 3)
+"""Degrees of the own-age curves the calibrations try; the criterion picks among them, the class
+model and the rest."""
+
 
 def class_log_ages(age_edges: FloatArray) -> FloatArray:
     """log10 of a representative age per class: the geometric middle of inner classes; half a

@@ -117,8 +117,12 @@ def test_calibrate_keeps_the_age_factors_only_when_bic_prefers_them() -> None:
     assert plain.choice is not None and aged.choice is not None
     best = plain.choice.best
     ms = min((c for c in plain.choice.candidates if isinstance(c.params, MultiScaleParams)), key=lambda c: c.bic)
+    # the own-age variant reported is the class model or a curve on that base, the criterion's pick
+    assert aged.own_age_fit is not None and aged.own_age_name.startswith(f"{ms.name} x own age")
+    assert ("curve (degree" in aged.own_age_name) == (aged.own_age_fit.degree > 0)
     if aged.model.own_age is not None:
-        assert aged.model.metadata["flow_model"] == f"{ms.name} x own age"
+        assert aged.model.metadata["flow_model"] == aged.own_age_name
+        assert aged.own_age_fit.bic < best.bic
         run = simulate_market(aged.model, 120.0, 1, check_every=50)
         assert run.invariant_code == 0 and run.stats["events"] > 0
     else:
@@ -132,7 +136,7 @@ def test_cli_calibrate_own_age_writes_a_runnable_model(tmp_path, capsys) -> None
     err = capsys.readouterr().err
     assert "x own age" in err and "<- chosen" in err
     data = json.loads(out.read_text())
-    assert ("own_age" in data) == data["metadata"]["flow_model"].endswith("x own age")
+    assert ("own_age" in data) == ("x own age" in data["metadata"]["flow_model"])
     assert main(["shortfall", "--params", str(out), "--order-id", "t3", "--paths", "10", "--horizon", "60"]) == 0
     assert json.loads(capsys.readouterr().out)["n_paths"] == 10
 
