@@ -129,3 +129,24 @@ def test_stabilise_takes_the_curve_family_ladder_and_refuses_the_class_one(drawn
         stabilise(hot, ev, 2000.0, 3)
     run = stabilise(hot, ev, 2000.0, 3, refit=fit_curve_stable)
     assert run.constraint and run.fit.degree == 2 and run.stability.stable
+
+
+def test_calibrate_picks_the_variant_the_criterion_prefers_among_all_of_them_made_runnable(drawn) -> None:
+    from simulator.calibration.calibrate import _own_age_choice
+    from simulator.hawkes.multiscale_age_curve import CURVE_DEGREES
+    from simulator.hawkes.multiscale_fit import Candidate
+
+    ev, start = drawn
+    ms = Candidate("1 scale, 1 baseline bin", 1, 1, start.loglik, start.n_params, start.aic, start.bic,
+                   start.goodness, start.params)
+    said: list[str] = []
+    fit, name, kept = _own_age_choice(ms, ev, ms, "bic", 3600.0, said.append)
+    every = [fit_age_modulated(start.params, ev)] + [fit_age_curve(start.params, ev, p) for p in CURVE_DEGREES]
+    runnable = [stabilise(f, ev, 3600.0, 0, refit=fit_curve_stable if f.degree else None).fit for f in every]
+    best = min(runnable, key=lambda f: f.bic)
+    assert kept and fit.bic == pytest.approx(best.bic, rel=1e-12) and fit.degree == best.degree
+    assert name == "1 scale, 1 baseline bin x own age" + (f" curve (degree {best.degree})" if best.degree else "")
+    assert sum("BIC" in s for s in said) == 4  # every variant's score is reported
+    # a candidate no variant beats keeps the model as it was
+    far = Candidate("far", 1, 1, 0.0, 1, -1e12, -1e12, start.goodness, start.params)
+    assert not _own_age_choice(ms, ev, far, "bic", 3600.0, said.append)[2]
