@@ -22,8 +22,8 @@ the simulator draws it: `MarketModel.own_age`, `simulator/hawkes/multiscale_age_
 {n_age} of {n_dims} ({pct_age:.0f}%) in sample, BIC preferring them to the model they scale in
 {age_pref} of {n_windows} windows. That penalty, not a poor fit, is what BIC holds against them: over
 the windows they raise the log-likelihood of the model they scale by {cls_gain_lo:.0f}-{cls_gain_hi:.0f}
-(median {cls_gain_med:.0f}), while their D x 7 factors cost {cls_pen_lo:.0f}-{cls_pen_hi:.0f} in BIC
-(in the same units, half of BIC). And AIC compared them with a richer multi-scale model than the one
+(median {cls_gain_med:.0f}), while BIC charges their D x 7 factors {cls_pen_lo:.0f}-{cls_pen_hi:.0f} (in
+log-likelihood units, half of BIC's). And AIC compared them with a richer multi-scale model than the one
 they scale: AIC's best multi-scale model differs from BIC's in {aic_base_differs} of {n_windows}
 windows. So the own-age model now comes in more parsimonious variants
 (`simulator/hawkes/multiscale_age_curve.py`): each dimension's log factor a Legendre polynomial
@@ -43,7 +43,8 @@ the only own-age candidate (the rule before) they pass {n_cls_run} ({pct_cls_run
 no choice looks at the KS test.
 The goal of the simulator issue is 70%: with the models the simulator can run it is **{goal}**. In
 sample only: fitted on the first half of each AMZN window and tested on the second, the own-age
-model passes {split_x_own_age_out} of {split_dims}, against
+model passes {split_x_own_age_out} of {split_dims} (the own-age curve of the degree BIC prefers on
+the first half {split_x_own_age_curve_out}), against
 {split_multi_scale_out} for the multi-scale model and {split_exp_per_pair_out} for exp per pair
 tested the same way ({split_short}). Each window's own-age model (the runnable variant BIC prefers
 among the own-age variants: a curve in {age_choice_curve} of {sim_windows}), simulated over its window by the
@@ -123,6 +124,13 @@ Model families:
   engine can draw it before the book runs, as it draws the other flows; `microexec calibrate --own-age` fits it
   and keeps it when BIC prefers it (the stability-constrained refit of
   `simulator/hawkes/multiscale_age_stable.py` where its paths explode, on the same terms).
+  **x own age curve (degree p)** (`simulator/hawkes/multiscale_age_curve.py`, constrained by
+  `multiscale_age_curve_stable.py`): the same classes, but each dimension's log factors a Legendre
+  polynomial of degree p = 1-3 in the log of the class's age, p parameters per dimension instead
+  of 7 (fitted by alternating the row problem with a Poisson regression of the class counts on
+  the class compensators). It is an own-age model like the class one, drawn by the same sampler.
+  In the windows the class model and the three curves are each fitted on BIC's best multi-scale
+  model and, where it differs, on AIC's, and all of them are candidates among the runnable models.
   **x spread state x own age** (fit only) multiplies both
   factors (each set in closed form given the other), on the spread partition BIC chose for the
   state model.
@@ -219,7 +227,8 @@ intensity makes them. Three measurements, each made by this script
   {n_dims}. Fitted on the first half of each of {split_windows} AMZN windows and tested on the
   second ({split_dims} dimensions): exp per pair {split_exp_per_pair_in} in sample ->
   {split_exp_per_pair_out} out of sample, multi-scale {split_multi_scale_in} -> {split_multi_scale_out},
-  x own age {split_x_own_age_in} -> {split_x_own_age_out}, x spread state x own age
+  x own age {split_x_own_age_in} -> {split_x_own_age_out}, x own age curve (BIC's degree on the first
+  half) {split_x_own_age_curve_in} -> {split_x_own_age_curve_out}, x spread state x own age
   {split_x_state_x_age_in} -> {split_x_state_x_age_out}. {split_reading}
 
 So neither the kernel shape, nor the level of the rates, nor the one-tick state is what fails in
@@ -269,8 +278,9 @@ Reading:
 * **Own age.** The day's own-age model ({age_day_name}, one set of factors for six and a half
   hours) {day_verdict} (bound {day_bound:.2f}; {day_paths_ok} of {day_paths} seeded paths of the
   day stayed finite).{day_cons} The column "own age per 30-min window" is the day's flow drawn window by
-  window, each window from its own runnable own-age model ({n_age_wins} of {n_amzn_wins} windows; the
-  stability-constrained one where the unconstrained one explodes), through one book with the day's
+  window, each window from the runnable own-age variant BIC prefers among the own-age variants
+  ({n_age_wins} of {n_amzn_wins} windows; stability-constrained where the unconstrained fit explodes),
+  through one book with the day's
   book rules: what a consumer that recalibrates every 30 minutes would simulate.
   `docs/params/AMZN_2012-06-21_own_age.json` (the benchmarks' `--own-age` mode) holds
   {age_params_src}'s own-age model.

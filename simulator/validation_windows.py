@@ -50,21 +50,23 @@ def state_counts(wins: list[WindowFit]) -> tuple[int, int, int]:
 def window_table(wins: list[WindowFit], clock_offset_s: float | None) -> str:
     """One row per (window, dimension); ``clock_offset_s`` turns window starts into a time of day."""
     rows = ["| window | dimension | events | exp per pair: KS | p | chosen model: KS | p | "
-            "x spread state: KS | p | x own age: KS | p | x state x age: KS | p | AIC's runnable choice: KS | p |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "x spread state: KS | p | x own age: KS | p | x state x age: KS | p | BIC's runnable choice: KS | p | "
+            "AIC's runnable choice: KS | p |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for w in wins:
         label = (f"{_hhmm(clock_offset_s + w.start_s)}-{_hhmm(clock_offset_s + w.end_s)}"
                  if clock_offset_s is not None else f"0-{w.end_s:.0f} s")
         for k, name in enumerate(w.dims):
-            (rs, rp), (cs, cp), (ss, sp), (a_s, a_p), (b_s, b_p), (us, up) = (
-                w.reference_ks[k], w.chosen_ks[k], w.state_ks[k], w.age_ks[k], w.both_ks[k], w.run_aic_ks[k])
+            (rs, rp), (cs, cp), (ss, sp), (a_s, a_p), (b_s, b_p), (vs, vp), (us, up) = (
+                w.reference_ks[k], w.chosen_ks[k], w.state_ks[k], w.age_ks[k], w.both_ks[k], w.run_ks[k],
+                w.run_aic_ks[k])
 
             def mark(p: float) -> str:
                 return f"**{p:.3f}**" if p > LEVEL else f"{p:.2g}"
 
             rows.append(f"| {label} | {name} | {w.counts[k]} | {rs:.3f} | {mark(rp)} | {cs:.3f} | {mark(cp)} | "
                         f"{ss:.3f} | {mark(sp)} | {a_s:.3f} | {mark(a_p)} | {b_s:.3f} | {mark(b_p)} | "
-                        f"{us:.3f} | {mark(up)} |")
+                        f"{vs:.3f} | {mark(vp)} | {us:.3f} | {mark(up)} |")
     return "\n".join(rows)
 
 
@@ -97,12 +99,15 @@ COLUMNS = (("exp per pair, constant baseline", "reference"), ("BIC's choice", "c
            ("best multi-scale x own age (unconstrained, simulated where stable)", "age"),
            ("x own age, stability-constrained where it explodes (runnable)", "run_age"),
            ("BIC's choice among runnable", "run"), ("AIC's choice among runnable", "run_aic"),
+           ("BIC's choice among runnable, class own-age model only (the rule before the curves)", "cls_run"),
+           ("AIC's choice among runnable, class own-age model only", "cls_run_aic"),
            ("best multi-scale x spread state (fit only)", "state"),
            ("best multi-scale x spread state x own age (fit only)", "both"),
            ("BIC's choice among all", "all"), ("AIC's choice among all", "all_aic"))
 """The summary's columns: (label, :meth:`WindowFit.passes` key). "Among runnable" adds the own-age
-model (which the simulator can draw) to the candidates; "among all" adds the spread-state models
-too (fit only)."""
+model variants (which the simulator can draw: the class model and the curves, on BIC's and AIC's best
+multi-scale base) to the candidates; "class own-age model only" adds just the class model on BIC's
+base, as before the curves; "among all" adds the spread-state models too (fit only)."""
 
 
 def summary(datasets: dict[str, list[WindowFit]]) -> str:
