@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
 from streams import metrics
 from streams.isolation import Isolation, IsolationStuck, refusal_reason
 from streams.liveness import FatalRuntimeError
+from streams.merging import SAME_INSTANCE_HINT
 from streams.runtime_state import RuntimeState
 from streams.state import canonical_json
 
@@ -88,7 +89,8 @@ class Checkpointing(RuntimeState):
                 self._isolate_on_abort(refusal_reason(err), offsets)
                 self._abort_and_rewind(err.name())
                 return
-            raise FatalRuntimeError(f"transaction commit failed fatally: {err}") from exc
+            hint = f"; {SAME_INSTANCE_HINT}" if err.code() == KafkaError._FENCED else ""
+            raise FatalRuntimeError(f"transaction commit failed fatally: {err}{hint}") from exc
         for state in self._states.values():
             state.commit()
         self._committed_positions.update(((tp.topic, tp.partition), tp.offset) for tp in offsets)

@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, Message
 
 from streams import metrics
 from streams.liveness import FatalRuntimeError
-from streams.merging import FatalConsumerError
+from streams.merging import FatalConsumerError, fatal_consumer_error
 from streams.output import Encoded, coords
 from streams.processor import InvalidRecord, RawRecord, SourceRecord
 from streams.rebalancing import Rebalancing
@@ -264,8 +264,9 @@ class BatchProcessing(Rebalancing):
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
-                if err.fatal():
-                    raise FatalRuntimeError(f"consumer error: {err}")
+                fatal = fatal_consumer_error(err)
+                if fatal is not None:
+                    raise FatalRuntimeError(fatal)
                 log.warning("consumer error (the client retries): %s", err)
                 continue
             sampled = (records_in & _LATENCY_SAMPLE_MASK) == 0

@@ -81,3 +81,41 @@ def test_second_instance_joins_mid_stream_without_loss_or_duplicates(fast_settin
     assert f'microexec_records_in_total{{app="{app}",topic="{quotes}"}}' in body
     assert f'microexec_rebalances_total{{app="{app}",kind="revoke"}}' in body
     assert "microexec_commit_latency_seconds_bucket" in body and "microexec_processing_latency_seconds_count" in body
+
+
+def test_a_second_process_with_the_same_instance_id_ends_the_first_with_a_clear_error(
+        fast_settings: Settings, unique: str) -> None:
+    """Two processes of one group on one host share the default instance id (the host name): the
+    second fences the first, as a static group member and as a transactional producer. The first must
+    exit, naming MICROEXEC_INSTANCE_ID, not stay alive fetching nothing (it did: librdkafka's fatal
+    event carries code _FATAL without its fatal flag, and the runtime took it for a retriable error)."""
+    quotes, out, app = f"quotes-{unique}", f"out-{unique}", f"dup-{unique}"
+    create_topics(fast_settings, [(quotes, 6, False), (out, 6, False)])
+    produce_all(fast_settings, quotes, quote_feed(2000, ["A", "B", "C"], seed=3))
+    same = replace(fast_settings, instance_id=f"host-{unique}")
+    first = TorghutRuntime(QuoteSummaryProcessor(quotes, out), same, app)
+    failure: list[BaseException] = []
+
+    def run_first() -> None:
+        try:
+            first.run()
+        except BaseException as exc:  # the test inspects it
+            failure.append(exc)
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while first.stats.records_in < 2000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = TorghutRuntime(QuoteSummaryProcessor(quotes, out), same, app)
+    second_thread = threading.Thread(target=second.run)
+    started = time.monotonic()
+    second_thread.start()
+    thread.join(90)
+    took, alive = time.monotonic() - started, thread.is_alive()
+    for runtime, t in ((first, thread), (second, second_thread)):
+        runtime.stop()
+        t.join(60)
+    assert not alive, "the fenced process kept running"
+    assert failure and "MICROEXEC_INSTANCE_ID" in str(failure[0]), failure
+    assert took < 60, f"the fenced process took {took:.0f} s to end"
