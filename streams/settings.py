@@ -38,7 +38,8 @@ SETTINGS_TABLE: tuple[Var, ...] = (
     Var("KAFKA_SASL_USERNAME", "", "SASL user (required with SASL protocols)."),
     Var("KAFKA_SASL_PASSWORD", "", "SASL password (required with SASL protocols); never printed."),
     Var("MICROEXEC_INSTANCE_ID", "", "Stable instance id: transactional.id and static group membership; "
-        "defaults to the host name."),
+        "defaults to the host name. Two processes of one consumer on one host need their own (the second "
+        "fences the first, which exits 3 naming this variable)."),
     Var("MICROEXEC_COMMIT_INTERVAL_MS", "100", "Longest time between transaction commits (ms), 10..60000."),
     Var("MICROEXEC_COMMIT_MIN_INTERVAL_MS", "10", "Shortest time between commits once caught up (ms), 0..60000: "
         "lower is lower latency, more commits."),
