@@ -25,7 +25,7 @@ from simulator.hawkes.fit import _perron_grad
 from simulator.hawkes.multiscale import MultiScaleParams
 from simulator.hawkes.multiscale_age import AgeModulatedFit, goodness_age
 from simulator.hawkes.multiscale_age_curve import age_design
-from simulator.hawkes.multiscale_age_stable import MAX_BOUND, PENALTIES, _Rows
+from simulator.hawkes.multiscale_age_stable import MAX_BOUND, PENALTIES, _Rows, scaled_start
 
 FloatArray = NDArray[np.float64]
 
@@ -100,13 +100,7 @@ def fit_curve_stable(fit: AgeModulatedFit, events: HawkesEvents, *, max_bound: f
         a0 = a0 * (max_bound / rho0)
     x = np.concatenate([np.concatenate([mu0[i], a0[i], b0[i]]) for i in range(d)])
     bounds = ([(1e-10, None)] * nb + [(0.0, 100.0)] * dk + [(-50.0, 50.0)] * p) * d
-    x = np.clip(x, [b[0] for b in bounds], [np.inf if b[1] is None else b[1] for b in bounds])
-    sc = np.maximum(np.abs(x), 1e-12)
-    for i in range(d):
-        sl = slice(i * rows.p_row + nb, i * rows.p_row + nb + dk)
-        sc[sl] = np.maximum(np.abs(x[sl]), 1e-2 * max(float(np.max(np.abs(x[sl]))), 1e-6))
-        sc[i * rows.p_row + nb + dk:(i + 1) * rows.p_row] = 1.0  # coefficients: order one
-    zb = [(lo / c, None if hi is None else hi / c) for (lo, hi), c in zip(bounds, sc, strict=True)]
+    x, sc, zb = scaled_start(x, bounds, d, rows.p_row, nb, dk)
 
     def unpack(xz: FloatArray) -> tuple[FloatArray, FloatArray]:
         r = xz.reshape(d, rows.p_row)

@@ -37,7 +37,7 @@ criteria are conservative).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +66,24 @@ def age_bound(base: MultiScaleParams, factors: FloatArray) -> float:
     """``rho(diag(max factor) x branching)``: below 1 the own-age model cannot explode."""
     return float(np.max(np.abs(np.linalg.eigvals(factors.max(axis=1)[:, None] * base.branching()))))
 
+
+
+def scaled_start(x: FloatArray, bounds: Sequence[tuple[float, float | None]], d: int, p_row: int, nb: int,
+                 dk: int) -> tuple[FloatArray, FloatArray, list[tuple[float, float | None]]]:
+    """The start clipped into its bounds, the scale L-BFGS-B works in (it optimises x / sc), and the
+    bounds in that scale. Why: baselines, weights and the age terms (class factors or curve
+    coefficients, both of order one) differ by orders of magnitude; scaling baselines and weights by
+    their start size (weights by at least a hundredth of their row's largest) makes the problem far
+    better conditioned (several times fewer iterations). Each of the ``d`` rows holds ``nb`` baselines,
+    ``dk`` weights and the age terms, ``p_row`` in all."""
+    x = np.clip(x, [b[0] for b in bounds], [np.inf if b[1] is None else b[1] for b in bounds])
+    sc = np.maximum(np.abs(x), 1e-12)
+    for i in range(d):
+        sl = slice(i * p_row + nb, i * p_row + nb + dk)
+        sc[sl] = np.maximum(np.abs(x[sl]), 1e-2 * max(float(np.max(np.abs(x[sl]))), 1e-6))
+        sc[i * p_row + nb + dk:(i + 1) * p_row] = 1.0
+    zb = [(lo / c, None if hi is None else hi / c) for (lo, hi), c in zip(bounds, sc, strict=True)]
+    return x, sc, zb
 
 class _Rows:
     """Per row: the grid sums the likelihood needs (cell = age class), in the row's own units."""
@@ -147,16 +165,7 @@ def fit_age_stable(fit: AgeModulatedFit, events: HawkesEvents, *, max_bound: flo
     f0 = fit.factors / top[:, None]
     x = np.concatenate([np.concatenate([mu0[i], a0[i], f0[i]]) for i in range(d)])
     bounds = ([(1e-10, None)] * nb + [(0.0, 100.0)] * dk + [(1e-8, 1.0)] * ny + [(1e-8, None)] * (na - ny)) * d
-    x = np.clip(x, [b[0] for b in bounds], [np.inf if b[1] is None else b[1] for b in bounds])
-    # L-BFGS-B works on x / sc: baselines, weights and factors differ by orders of magnitude, and
-    # scaling baselines and weights by their start size (weights by at least a hundredth of their
-    # row's largest) makes the problem far better conditioned (several times fewer iterations)
-    sc = np.maximum(np.abs(x), 1e-12)
-    for i in range(d):
-        sl = slice(i * rows.p_row + nb, i * rows.p_row + nb + dk)
-        sc[sl] = np.maximum(np.abs(x[sl]), 1e-2 * max(float(np.max(np.abs(x[sl]))), 1e-6))
-        sc[i * rows.p_row + nb + dk:(i + 1) * rows.p_row] = 1.0  # factors: at most 1 where it matters
-    zb = [(lo / c, None if hi is None else hi / c) for (lo, hi), c in zip(bounds, sc, strict=True)]
+    x, sc, zb = scaled_start(x, bounds, d, rows.p_row, nb, dk)
     ok = True
     with single_threaded_blas():
         for pen in PENALTIES:
