@@ -48,6 +48,7 @@ def register(subparsers: Any) -> None:
     c.add_argument("--size-unit", type=float, default=None,
                    help="size of one model unit (default: shares for LOBSTER, 1e-5 BTC for Binance; Torghut JSON: "
                         "its sizes' finest decimal)")
+    c.add_argument("--symbol", help="Torghut JSON of several symbols: the one to calibrate")
     c.add_argument("--start", type=float, help="LOBSTER: window start, seconds after midnight")
     c.add_argument("--end", type=float, help="LOBSTER: window end, seconds after midnight")
     c.add_argument("--flow-model", choices=("exp", "select"), default="exp",
@@ -145,7 +146,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         with err.status("reading and mapping events"):
             flow = load_recorded(args.files, tick_size=args.tick_size, size_unit=args.size_unit,
-                                 start_s=args.start, end_s=args.end)
+                                 start_s=args.start, end_s=args.end, symbol=args.symbol)
     except (OSError, ValueError) as exc:
         return _fail(exc)
     err.print(f"{len(flow)} events over {flow.horizon:.0f} s from {flow.source}")

@@ -16,13 +16,14 @@ __all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow
 
 
 def load_recorded(paths: list[str | Path], *, tick_size: float | None = None, size_unit: float | None = None,
-                  start_s: float | None = None, end_s: float | None = None) -> RecordedFlow:
+                  start_s: float | None = None, end_s: float | None = None, symbol: str | None = None) -> RecordedFlow:
     """One flow from the inputs: a LOBSTER message file (its order-book file beside it, or listed
     too), Binance raw feed recordings (``<ns> {"stream": ...}`` lines, sizes in 1e-5 BTC unless
     ``size_unit`` is given and not 1) or any number of Torghut JSON files of one symbol. Mixing
     sources is refused: one calibration describes one market. A tick or size unit left None is the
     venue's (LOBSTER and Binance: 0.01; shares and 1e-5 BTC) or, for Torghut JSON, which may come
-    from any venue, read off the data's decimals (quoted prices; every size)."""
+    from any venue, read off the data's decimals (quoted prices; every size). ``symbol`` picks one
+    symbol of a Torghut dump that holds several (refused without it)."""
     ps = [Path(p) for p in paths]
     if not ps:
         raise ValueError("no input files")
@@ -48,4 +49,4 @@ def load_recorded(paths: list[str | Path], *, tick_size: float | None = None, si
             raise ValueError("mixing Binance recordings and other inputs is not supported")
         return load_binance(list(ps), tick_size=0.01 if tick_size is None else tick_size,
                             size_unit=BTC_SIZE_UNIT if size_unit in (None, 1.0) else size_unit)
-    return load_torghut(list(ps), tick_size=tick_size, size_unit=size_unit)
+    return load_torghut(list(ps), tick_size=tick_size, size_unit=size_unit, symbol=symbol)

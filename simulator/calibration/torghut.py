@@ -151,14 +151,19 @@ def flow_from_envelopes(envelopes: Iterable[dict[str, Any]], tick_size: float = 
 
 
 def load_torghut(paths: list[str | Path], tick_size: float | None = 0.01, size_unit: float | None = 1.0, *,
-                 balance_touch: bool = True) -> RecordedFlow:
+                 balance_touch: bool = True, symbol: str | None = None) -> RecordedFlow:
     """Map Torghut quote+trade envelopes to the model's event types.
 
     ``size_unit`` turns sizes into the integer units the model counts (1 share for equities;
     e.g. 1e-5 BTC for crypto, whose sizes are fractional). None reads either off the data's own
-    decimals (simulator/calibration/units.py): a dump may come from any venue.
+    decimals (simulator/calibration/units.py): a dump may come from any venue. A dump of several
+    symbols needs ``symbol``: one calibration describes one book.
     """
     recs = read_envelopes([Path(p) for p in paths])
+    if symbol is not None:
+        recs = [r for r in recs if r[3]["symbol"] == symbol]
+        if not recs:
+            raise TorghutFormatError(f"no quote or trade of {symbol} in the input")
     if tick_size is None:
         tick_size = tick_from_prices(v[k] for _t, _s, kind, v in recs if kind == "quote" for k in ("bp", "ap"))
     if size_unit is None:
@@ -172,6 +177,11 @@ def _map(recs: list[Record], tick_size: float, size_unit: float, source: str) ->
         raise TorghutFormatError("no quote or trade records in the input")
     t0 = recs[0][0]
     symbols = {r[3]["symbol"] for r in recs}
+    if len(symbols) > 1:  # one book per calibration: two symbols' quotes read as one book are noise
+        names = sorted(str(x) for x in symbols)
+        raise TorghutFormatError(f"the input holds {len(names)} symbols ({', '.join(names[:6])}"
+                                 f"{', ...' if len(names) > 6 else ''}): a calibration describes one market; "
+                                 "choose one (microexec calibrate --symbol)")
     times: list[float] = []
     dims: list[int] = []
     sizes: list[int] = []

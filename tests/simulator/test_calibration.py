@@ -194,6 +194,23 @@ def test_torghut_json_units_are_read_off_the_data(tmp_path):
     assert not np.array_equal(load_torghut([src]).sizes, given.sizes)  # whole units, the old default
 
 
+def test_a_dump_of_several_symbols_is_calibrated_one_symbol_at_a_time(tmp_path):
+    """Two symbols' quotes read as one book were calibrated silently (every switch between them a
+    fake order event); now the mix is refused, and ``symbol`` picks one, mapped as it is alone."""
+    src, other, both = tmp_path / "btc.jsonl", tmp_path / "eth.jsonl", tmp_path / "both.jsonl"
+    _binance_as_torghut(BTC, src, 800)
+    lines = src.read_text().splitlines()
+    renamed = [line.replace("BTCUSD", "ETHUSD") for line in lines]
+    other.write_text("\n".join(renamed) + "\n")
+    both.write_text("\n".join(a for pair in zip(lines, renamed, strict=True) for a in pair) + "\n")
+    with pytest.raises(TorghutFormatError, match="2 symbols"):
+        load_recorded([both])
+    picked, alone = load_recorded([both], symbol="BTCUSD"), load_recorded([src])
+    assert np.array_equal(picked.dims, alone.dims) and np.array_equal(picked.sizes, alone.sizes)
+    with pytest.raises(TorghutFormatError, match="no quote or trade of XYZ"):
+        load_recorded([both], symbol="XYZ")
+
+
 def test_in_memory_envelopes_map_like_files(tmp_path):
     src = tmp_path / "btc.jsonl"
     _binance_as_torghut(BTC, src, 800)
