@@ -20,6 +20,7 @@ from consumers.state.processor import StateProcessor
 from producers.binance import BinanceFormatError, binance_records
 from producers.lobster import LobsterFormatError, lobster_records
 from producers.records import FeedRecord
+from producers.torghut_dump import TorghutDumpError, torghut_dump_records
 from streams.offline import OfflineResult, run_offline
 from streams.processor import SourceRecord
 from torghut_domain.topics import topic
@@ -30,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = off.add_mutually_exclusive_group(required=True)
     source.add_argument("--lobster", type=Path, help="LOBSTER *_message_*.csv (order book file beside it)")
     source.add_argument("--binance", type=Path, nargs="+", help="hftbacktest Binance .gz recordings, in order")
+    source.add_argument("--torghut", type=Path, nargs="+",
+                        help="Torghut JSON dumps (quote, trade and trade-update envelopes; JSON lines or arrays)")
     off.add_argument("--limit", type=int, help="records to read")
     off.add_argument("--out", type=Path, required=True, help="JSON lines of state and advice records")
     off.set_defaults(func=_offline)
@@ -53,8 +56,13 @@ def state_run(feed: Iterable[FeedRecord]) -> OfflineResult:
 
 def _offline(args: argparse.Namespace) -> int:
     try:
-        feed = (lobster_records(args.lobster, limit=args.limit) if args.lobster
-                else binance_records(list(args.binance), limit=args.limit))
+        feed: Iterator[FeedRecord]
+        if args.lobster:
+            feed = lobster_records(args.lobster, limit=args.limit)
+        elif args.binance:
+            feed = binance_records(list(args.binance), limit=args.limit)
+        else:  # a dump of Torghut's own topics: as `microexec feed replay --torghut` reads it
+            feed = iter(torghut_dump_records(list(args.torghut))[:args.limit])
         with Progress(transient=True) as progress:
             task = progress.add_task("reading", total=args.limit)
             inputs = []
@@ -62,7 +70,7 @@ def _offline(args: argparse.Namespace) -> int:
                 inputs.append(record)
                 if len(inputs) % 5000 == 0:
                     progress.update(task, completed=len(inputs))
-    except (OSError, LobsterFormatError, BinanceFormatError) as exc:
+    except (OSError, LobsterFormatError, BinanceFormatError, TorghutDumpError) as exc:
         print(f"microexec offline: {exc}", file=sys.stderr)
         return 2
     states = run_offline(StateProcessor(), inputs)
