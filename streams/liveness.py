@@ -16,7 +16,7 @@ from typing import TypeVar
 from streams import health, metrics
 from streams.deadline import Deadline, Offload, Stalled, call_within
 from streams.settings import Settings
-from streams.watchdog import Watchdog
+from streams.watchdog import FREEZE_S, Watchdog
 
 T = TypeVar("T")
 STATS_INTERVAL_S = 5.0  # the consumer's statistics.interval.ms: how often broker reachability is reported
@@ -43,6 +43,7 @@ class Liveness:
         if threading.current_thread() is threading.main_thread():
             self.watchdog = Watchdog(self._stop, lambda: self.health.last_beat, name=self.app,
                                      grace_s=self.grace_s, hang_s=2.0 * self.stall_s)
+            self.watchdog.on_freeze = self._forgive
             self.watchdog.install()
         health.register(self.health)
 
@@ -71,9 +72,21 @@ class Liveness:
         self.failed = True
         return FatalRuntimeError(message)
 
+    def _forgive(self, frozen_s: float) -> None:
+        """The whole process was frozen for ``frozen_s``: nobody measured the broker or ran the loop
+        meanwhile, so that time counts against neither. Measured before: a consumer SIGSTOPped for
+        75 s exited 3 on SIGCONT, "no broker reachable for more than 60s", with the broker up."""
+        now = time.monotonic()
+        self.health.broker_up_at = min(now, self.health.broker_up_at + frozen_s)
+        self.health.last_beat = min(now, self.health.last_beat + frozen_s)
+
     def check_broker(self, now: float) -> None:
         """A consumer whose broker is gone polls on for ever, publishing nothing: end it after the
-        stall timeout (statistics arrive every 5 s, so the outage lasted at least that long)."""
+        stall timeout (statistics arrive every 5 s, so the outage lasted at least that long). Not
+        while the watchdog has yet to tick after a freeze of the process (``_forgive``)."""
+        watchdog = self.watchdog
+        if watchdog is not None and now - watchdog.last_tick > FREEZE_S:
+            return
         if now - self.health.broker_up_at > self.stall_s + STATS_INTERVAL_S:
             raise self.fail(f"{self.app}: no broker reachable for more than {self.stall_s:.0f}s "
                             "(MICROEXEC_STALL_TIMEOUT_S); exiting for the supervisor to restart")

@@ -36,6 +36,7 @@ from types import FrameType
 
 log = logging.getLogger("microexec.watchdog")
 EXIT_FORCED = 4  # the process was ended by the watchdog (grace exceeded, second signal, or a hang)
+FREEZE_S = 5.0  # a tick of this thread (every 0.25 s) this late: the whole process did not run
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -51,6 +52,11 @@ class Watchdog:
         self.name = name
         self.exit_by = math.inf  # monotonic time by which the process must have left run()
         self.hang_check = False  # armed once the loop runs (start-up phases have their own bounds)
+        # Freezes of the whole process (SIGSTOP, a paused VM or container, a suspended laptop) are
+        # nobody's stall: ``on_freeze(seconds)`` is told of each, so that the time is not charged to
+        # the broker or to the loop (streams/liveness.py).
+        self.last_tick = time.monotonic()
+        self.on_freeze: Callable[[float], None] | None = None
         self._signals = 0
         self._closing = threading.Event()
         self._reader, self._writer = socket.socketpair()
@@ -111,6 +117,13 @@ class Watchdog:
             if self._closing.is_set():
                 return
             now = time.monotonic()
+            frozen = now - self.last_tick
+            self.last_tick = now
+            if frozen > FREEZE_S:
+                log.warning("%s: the process did not run for %.1fs (stopped or paused): that time is not "
+                            "counted as a broker outage or a hang", self.name, frozen)
+                if self.on_freeze is not None:
+                    self.on_freeze(frozen)
             if now >= self.exit_by:
                 self._force(f"still running {self.grace_s:.0f}s after it was asked to stop "
                             "(MICROEXEC_SHUTDOWN_GRACE_S)")

@@ -330,3 +330,25 @@ def test_registry_down_and_back(private_stack: stack.StackConfig) -> None:
         _bring_back(cfg)
         t_back = time.monotonic()
         _finish(run, "registry down and back", t_fault, t_back, before)
+
+
+def test_the_consumer_itself_frozen_longer_than_every_timeout(private_stack: stack.StackConfig) -> None:
+    """The worker SIGSTOPped (a paused container or VM, a debugger) for longer than its session, its
+    transaction timeout and its stall timeout, then resumed: nobody measured the broker meanwhile, so
+    the freeze must not read as a broker outage. It rides it out (partitions lost, aborted, reassigned,
+    restored) instead of exiting; before, it exited 3 on SIGCONT, "no broker reachable for more than
+    10s", with the broker up all along."""
+    cfg = private_stack
+    with _started(cfg, "freeze", seed=24) as run:
+        proc = run.supervisor.proc
+        assert proc is not None
+        before = run.committed() or 0
+        t_fault = time.monotonic()
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(STALL_S + 10.0)  # > stall + statistics interval, > transaction and session timeouts
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        t_back = time.monotonic()
+        _finish(run, f"consumer frozen {t_back - t_fault:.0f}s", t_fault, t_back, before)
+        assert all(code == 0 for _, code in run.supervisor.exits), run.supervisor.exits  # rode it out

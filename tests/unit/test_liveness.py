@@ -203,3 +203,43 @@ def test_a_loop_without_progress_is_ended() -> None:
     assert proc.wait(10) == EXIT_FORCED
     assert time.monotonic() - started < 5
     assert "made no progress" in (proc.stderr.read() if proc.stderr else "")
+
+
+def test_a_freeze_of_the_whole_process_is_told_to_the_liveness_and_not_charged_to_the_broker() -> None:
+    """A SIGSTOPped or paused process: when it runs again, every clock says the broker was silent and
+    the loop idle for the whole freeze. The watchdog's own tick (every 0.25 s) shows the freeze, the
+    broker check waits until it has been accounted, and the time then counts against neither."""
+    from streams.liveness import FatalRuntimeError, Liveness
+    from streams.watchdog import FREEZE_S, Watchdog
+
+    settings = load_settings({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "MICROEXEC_STALL_TIMEOUT_S": "10"})
+    live = Liveness("freeze", settings, lambda: None)
+    told: list[float] = []
+    dog = Watchdog(lambda: None, lambda: live.health.last_beat, grace_s=5, hang_s=20, name="freeze")
+
+    def on_freeze(seconds: float) -> None:
+        told.append(seconds)
+        live._forgive(seconds)
+
+    dog.on_freeze = on_freeze
+    live.watchdog = dog
+    now = time.monotonic()
+    live.health.broker_up_at = live.health.last_beat = now - 30.0  # the last sign of life before a 30 s freeze
+    dog.last_tick = now - 30.0
+    live.check_broker(now)  # the watchdog has not ticked since: no verdict on the broker yet
+    thread = threading.Thread(target=dog._watch, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not told and time.monotonic() < deadline:
+        time.sleep(0.01)
+    dog._closing.set()
+    thread.join(2)
+    assert told and told[0] >= 30.0 - 0.5
+    later = time.monotonic()
+    assert later - live.health.broker_up_at < FREEZE_S and later - live.health.last_beat < FREEZE_S
+    live.check_broker(later)  # the broker is not blamed for the freeze
+    live.health.broker_up_at = later - 16.0  # a real silence past stall + statistics interval still ends it
+    with pytest.raises(FatalRuntimeError, match="no broker reachable"):
+        live.check_broker(later)
+    dog._reader.close()
+    dog._writer.close()
