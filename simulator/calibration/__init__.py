@@ -16,14 +16,19 @@ __all__ = ["Calibration", "DimensionReport", "LobsterFormatError", "RecordedFlow
 
 
 def load_recorded(paths: list[str | Path], *, tick_size: float | None = None, size_unit: float | None = None,
-                  start_s: float | None = None, end_s: float | None = None, symbol: str | None = None) -> RecordedFlow:
+                  start_s: float | None = None, end_s: float | None = None, symbol: str | None = None,
+                  debatch: bool = False) -> RecordedFlow:
     """One flow from the inputs: a LOBSTER message file (its order-book file beside it, or listed
     too), Binance raw feed recordings (``<ns> {"stream": ...}`` lines, sizes in 1e-5 BTC unless
     ``size_unit`` is given and not 1) or any number of Torghut JSON files of one symbol. Mixing
     sources is refused: one calibration describes one market. A tick or size unit left None is the
     venue's (LOBSTER and Binance: 0.01; shares and 1e-5 BTC) or, for Torghut JSON, which may come
     from any venue, read off the data's decimals (quoted prices; every size). ``symbol`` picks one
-    symbol of a Torghut dump that holds several (refused without it)."""
+    symbol of a Torghut dump that holds several (refused without it).
+
+    ``debatch=True`` de-batches the receive-time clock of Binance recordings
+    (:mod:`simulator.calibration.debatch`); any other source is refused, LOBSTER because its
+    timestamps are the exchange's and carry no packet batching."""
     ps = [Path(p) for p in paths]
     if not ps:
         raise ValueError("no input files")
@@ -33,6 +38,9 @@ def load_recorded(paths: list[str | Path], *, tick_size: float | None = None, si
     messages = [p for p in ps if "_message_" in p.name]
     books = [p for p in ps if "_orderbook_" in p.name]
     others = [p for p in ps if p not in messages and p not in books]
+    if debatch and not all(is_binance_recording(p) for p in ps):
+        raise ValueError("debatch applies to receive-time recordings (Binance) only; LOBSTER and Torghut "
+                         "times are left as recorded")
     if messages:
         if others:
             raise ValueError(f"mixing LOBSTER and other inputs is not supported: {[str(o) for o in others]}")
@@ -48,5 +56,5 @@ def load_recorded(paths: list[str | Path], *, tick_size: float | None = None, si
         if not all(binance):
             raise ValueError("mixing Binance recordings and other inputs is not supported")
         return load_binance(list(ps), tick_size=0.01 if tick_size is None else tick_size,
-                            size_unit=BTC_SIZE_UNIT if size_unit in (None, 1.0) else size_unit)
+                            size_unit=BTC_SIZE_UNIT if size_unit in (None, 1.0) else size_unit, debatch=debatch)
     return load_torghut(list(ps), tick_size=tick_size, size_unit=size_unit, symbol=symbol)

@@ -63,7 +63,14 @@ def envelopes(paths: list[Path], max_records: int | None = None) -> Iterator[dic
 
 
 def load_binance(paths: list[str | Path], *, tick_size: float = 0.01, size_unit: float = BTC_SIZE_UNIT,
-                 max_records: int | None = None, balance_touch: bool = True) -> RecordedFlow:
+                 max_records: int | None = None, balance_touch: bool = True, debatch: bool = False,
+                 debatch_seed: int = 0) -> RecordedFlow:
+    """The recordings as one flow on the recorder's receive-time clock.
+
+    ``debatch=True`` spreads the messages that arrived in one network packet over the interval the
+    packet formed in (:mod:`simulator.calibration.debatch`; seeded by ``debatch_seed``), recorded in
+    the flow and the model's metadata. Off by default: the replay and the benchmarks calibrate on the
+    receive times as recorded, and their figures stay comparable; docs/validation.md shows both."""
     ps = [Path(p) for p in paths]
     for p in ps:
         if not p.is_file():
@@ -72,4 +79,8 @@ def load_binance(paths: list[str | Path], *, tick_size: float = 0.01, size_unit:
                                source=",".join(str(p) for p in ps), balance_touch=balance_touch)
     if not np.all(np.isfinite(flow.times)):
         raise ValueError("non-finite event times in the recording")
+    if debatch:
+        from simulator.calibration.debatch import debatch_flow
+
+        flow = debatch_flow(flow, seed=debatch_seed)
     return flow

@@ -247,7 +247,8 @@ def calibrate(flow: RecordedFlow, *, fit_kwargs: dict[str, Any] | None = None,
             "decays_at_bound": [[DIM_NAMES[active[i]], DIM_NAMES[active[j]]] for i, j in result.decays_at_bound],
             "mapping_diagnostics": flow.diagnostics,
             "median_spread_ticks": init_spread,
-        } | ({} if choice is None else {"flow_model": flow_name, "criterion": criterion}),
+        } | ({} if choice is None else {"flow_model": flow_name, "criterion": criterion})
+        | ({"event_clock": "receive time, de-batched", "debatch": dict(flow.debatch)} if flow.debatch else {}),
     )
     return Calibration(model, result, _dim_reports(gof, counts, active, flow.horizon), active, choice, age, age_name)
 

@@ -40,6 +40,10 @@ class RecordedFlow:
         default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64)))  # improvement, ticks
     level_gaps: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     """Ticks from a touch that was taken or pulled to the next level behind it (either side)."""
+    debatch: dict[str, float | int | str] = field(default_factory=dict)
+    """Empty unless the event times are a receive-time clock de-batched by
+    :func:`simulator.calibration.debatch.debatch_flow` (then: the scheme, its threshold, seed and
+    counts, carried into the model's metadata so a model says which times it was fitted on)."""
 
     def counts(self) -> NDArray[np.int64]:
         return np.bincount(self.dims, minlength=N_DIMS).astype(np.int64)
@@ -82,4 +86,5 @@ def slice_flow(flow: RecordedFlow, start: float, end: float) -> RecordedFlow:
         dims=flow.dims[sel], sizes=flow.sizes[sel], horizon=float(min(end, flow.horizon) - start),
         tick_size=flow.tick_size, ref_price=flow.ref_price, deep_offsets=flow.deep_offsets,
         cancel_offsets=flow.cancel_offsets, spreads=flow.spreads[sel], mids=flow.mids[sel],
-        diagnostics=dict(flow.diagnostics), inside_offsets=flow.inside_offsets, level_gaps=flow.level_gaps)
+        diagnostics=dict(flow.diagnostics), inside_offsets=flow.inside_offsets, level_gaps=flow.level_gaps,
+        debatch=dict(flow.debatch))
