@@ -58,6 +58,10 @@ def register(subparsers: Any) -> None:
                    help="also fit own-age factors (a factor per class of the time since a type's own last "
                         "event) on the best multi-scale model and keep them if BIC prefers them; implies "
                         "--flow-model select")
+    c.add_argument("--debatch", action="store_true",
+                   help="Binance recordings only: spread the messages of one network packet over the interval "
+                        "it formed in (seeded; simulator/calibration/debatch.py), recorded in the params' "
+                        "metadata; the recorder's receive clock otherwise carries the packet batching")
     c.set_defaults(func=cmd_calibrate)
 
     s = subparsers.add_parser("shortfall", help="Monte Carlo shortfall distribution of a parent order")
@@ -146,7 +150,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         with err.status("reading and mapping events"):
             flow = load_recorded(args.files, tick_size=args.tick_size, size_unit=args.size_unit,
-                                 start_s=args.start, end_s=args.end, symbol=args.symbol)
+                                 start_s=args.start, end_s=args.end, symbol=args.symbol,
+                                 debatch=bool(getattr(args, "debatch", False)))
     except (OSError, ValueError) as exc:
         return _fail(exc)
     err.print(f"{len(flow)} events over {flow.horizon:.0f} s from {flow.source}")

@@ -56,3 +56,9 @@ def test_calibrate_select_writes_the_chosen_flow_and_shortfall_runs_on_it(tmp_pa
     assert ("multiscale" in data) == (data["metadata"]["flow_model"] != "exp per pair, constant baseline")
     assert main(["shortfall", "--params", str(out), "--order-id", "t2", "--paths", "20", "--horizon", "60"]) == 0
     assert json.loads(capsys.readouterr().out)["n_paths"] == 20
+
+
+def test_debatch_is_refused_on_exchange_timestamps(tmp_path, capsys):
+    assert main(["calibrate", str(AMZN), "--out", str(tmp_path / "p.json"), "--debatch"]) == 2
+    assert "Binance" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
