@@ -32,6 +32,7 @@ from simulator import validation_facts as vf
 from simulator import validation_windows as vw
 from simulator.calibration import Calibration, RecordedFlow, calibrate, load_recorded
 from simulator.calibration.calibrate import _embed_age, _embed_multiscale
+from simulator.calibration.debatch import packet_ids
 from simulator.calibration.windows import WindowFit, window_events, windowed_fits
 from simulator.execution.bias import BiasResult, passive_bias
 from simulator.execution.impact import ImpactCurve, impact_curve
@@ -58,7 +59,10 @@ from simulator.version import SIMULATOR_VERSION
 ROOT = Path(__file__).resolve().parents[1]
 AMZN = "lobster/AMZN_2012-06-21_34200000_57600000_message_1.csv"
 AAPL = "lobster/AAPL_2012-06-21_34200000_57600000_message_10_first998.csv"
-BTC_NAME = "Binance BTCUSDT 2024-08-08/09 (top of book)"
+BTC_RAW = "Binance BTCUSDT 2024-08-08/09 (top of book), raw receive times"
+BTC_NAME = "Binance BTCUSDT 2024-08-08/09 (top of book), receive times de-batched"
+"""The Binance window enters the headline counts de-batched (simulator/calibration/debatch.py); the
+raw receive times are shown beside it, outside the totals."""
 COUNT_BIN_S = 10.0
 AGE_EDGES_A = np.asarray(AGE_EDGES)
 MAX_LAG = 50
@@ -292,6 +296,47 @@ def _unfitted_moves(message_path: Path) -> tuple[int, int]:
     return lobster_unfitted_spread_moves(msg, book)
 
 
+def _ks_range(wins: list[WindowFit]) -> str:
+    """The KS statistics of AIC's runnable choice over the windows' dimensions, as 'lo-hi'."""
+    ks = [k for w in wins for k, _ in w.run_aic_ks]
+    return f"{min(ks):.3f}-{max(ks):.3f}"
+
+
+def _btc_packets(raw: RecordedFlow, db: RecordedFlow) -> dict[str, float]:
+    """The receive-time gap distribution that places the packet threshold, and what de-batching did."""
+    g = np.diff(raw.times)
+    n_pk = {us: int(packet_ids(raw.times, us * 1e-6)[-1]) + 1 for us in (10, 100)}
+    h, e = np.histogram(np.log10(np.maximum(g, 1e-12)), bins=np.arange(-7.0, 0.01, 0.25))
+    lo_mode = int(np.argmax(np.where(e[:-1] < -5, h, -1)))
+    hi_mode = int(np.argmax(np.where(e[:-1] >= -4, h, -1)))
+    trough = lo_mode + int(np.argmin(h[lo_mode:hi_mode + 1]))
+    pk = db.debatch
+    return {"gap_u10": float(np.mean(g < 1e-5)), "gap_u50": float(np.mean(g < 5e-5)),
+            "gap_u100": float(np.mean(g < 1e-4)), "gap_u1ms": float(np.mean(g < 1e-3)),
+            "trough_lo_us": 1e6 * 10 ** e[trough], "trough_hi_us": 1e6 * 10 ** e[trough + 1],
+            "trough_n": int(h[trough]), "mode_lo_us": 1e6 * 10 ** (e[lo_mode] + 0.125),
+            "mode_hi_ms": 1e3 * 10 ** (e[hi_mode] + 0.125), "pk_gap_us": 1e6 * float(pk["gap_s"]),
+            "pk_spread_ms": 1e3 * float(pk["max_spread_s"]), "pk_n": int(pk["packets"]),
+            "pk_batched": int(pk["batched_packets"]), "pk_moved": int(pk["events_moved"]),
+            "pk_seed": int(pk["seed"]), "pk_n10": n_pk[10], "pk_n100": n_pk[100]}
+
+
+def _venue_ms_share(files: list[Path]) -> float:
+    """Of consecutive trades that arrived in one packet (packets over every message the reader
+    yields), the share with the same venue trade time ``T`` (ms): whether a packet's events happened
+    within one venue millisecond, which bounds how far de-batching spreads them."""
+    from producers.binance import binance_records
+    from producers.records import TRADE
+
+    recs = [(r.ts_ns, int(r.value["payload"].get("vt", -1)) if r.kind == TRADE else -1)
+            for r in binance_records(files)]
+    arr = np.array(sorted(recs, key=lambda x: x[0]), dtype=np.int64)
+    pid = packet_ids((arr[:, 0] - arr[0, 0]) * 1e-9)
+    tr = np.flatnonzero(arr[:, 1] >= 0)
+    same = pid[tr[1:]] == pid[tr[:-1]]
+    return float(np.mean(arr[tr[1:], 1][same] == arr[tr[:-1], 1][same]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=ROOT / "data")
@@ -359,7 +404,10 @@ def main() -> None:
                "AAPL 2012-06-21, first 998 messages (level 10)": windowed_fits(aapl_flow, progress=print)}
     btc_files = sorted((args.data / "binance").glob("*.gz"))
     btc_flow = load_recorded(btc_files)
-    windows[BTC_NAME] = windowed_fits(btc_flow, progress=print)
+    btc_db = load_recorded(btc_files, debatch=True)
+    raw_wins = {BTC_RAW: windowed_fits(btc_flow, progress=print)}
+    windows[BTC_NAME] = windowed_fits(btc_db, progress=print)
+    raw_goal = {**{k: w for k, w in windows.items() if k != BTC_NAME}, **raw_wins}
     n_dims, n_ref, n_ch, n_aic = (sum(x) for x in zip(*(vw.pass_counts(w) for w in windows.values()), strict=True))
     n_state, n_state_base, state_pref = (sum(x) for x in zip(*(vw.state_counts(w) for w in windows.values()),
                                                              strict=True))
@@ -398,6 +446,14 @@ def main() -> None:
         pct_ref=100 * n_ref / n_dims, pct_ch=100 * n_ch / n_dims, n_aic=n_aic, pct_aic=100 * n_aic / n_dims,
         goal=_goal(max(n_ch, n_aic, *(sum(vw.count(w, k) for w in windows.values()) for k in ("run", "run_aic"))),
                    n_dims),
+        goal_raw=_goal(max(sum(vw.count(w, k) for w in raw_goal.values())
+                           for k in ("chosen", "aic", "run", "run_aic")), n_dims),
+        btc_db_pass=vw.count(windows[BTC_NAME], "run_aic"), btc_raw_pass=vw.count(raw_wins[BTC_RAW], "run_aic"),
+        btc_db_best=max(vw.count(windows[BTC_NAME], k) for _, k in vw.COLUMNS),
+        btc_raw_best=max(vw.count(raw_wins[BTC_RAW], k) for _, k in vw.COLUMNS),
+        btc_dims=sum(len(w.dims) for w in windows[BTC_NAME]),
+        btc_ks_raw=_ks_range(raw_wins[BTC_RAW]), btc_ks_db=_ks_range(windows[BTC_NAME]),
+        **_btc_packets(btc_flow, btc_db),
         tie_shifted=amzn.model.metadata["mapping_diagnostics"]["tie_shifted"], n_amzn=len(amzn_flow),
         horizon=amzn_flow.horizon, converged=fit.converged, loglik=fit.loglik, rho=fit.spectral_radius,
         n_at_bound=len(fit.decays_at_bound), hl_min=np.min(half_lives) * 1e3, hl_max=np.max(half_lives),
@@ -406,10 +462,13 @@ def main() -> None:
         ks_max=max(d.ks_statistic for d in amzn.dims if d.fitted),
         candidates=_ks_list(choice.candidates), best_name=best.name, aic_name=by_aic.name,
         decays=", ".join(f"{1e3 * np.log(2) / b:.3g} ms" for b in ms_decays) or "one per pair",
-        windows_summary=vw.summary(windows), btc_batched=float(np.mean(btc_gaps < 1e-5)), n_btc=len(btc_flow),
+        windows_summary=vw.summary(windows, extra=raw_wins), btc_batched=float(np.mean(btc_gaps < 1e-5)),
+        n_btc=len(btc_flow), venue_same_ms=_venue_ms_share(btc_files), btc_h=btc_flow.horizon,
+        btc_rate=len(btc_flow) / btc_flow.horizon,
         window_tables="\n\n".join(
             f"### {name}\n\n{vw.choice_table(w, 34200.0 if 'LOBSTER' in name else None)}\n\n"
-            f"{vw.window_table(w, 34200.0 if 'LOBSTER' in name else None)}" for name, w in windows.items()),
+            f"{vw.window_table(w, 34200.0 if 'LOBSTER' in name else None)}"
+            for name, w in {**windows, **raw_wins}.items()),
         n_aapl=len(aapl_flow), aapl_h=aapl_flow.horizon, aapl_conv=aapl.fit.converged,
         aapl_rho=aapl.fit.spectral_radius, ks_aapl=ks_table(aapl), init_spread=amzn.model.init_spread_ticks,
         book_ok="no violation" if not bad else f"VIOLATIONS {bad}",

@@ -110,8 +110,10 @@ multi-scale base) to the candidates; "class own-age model only" adds just the cl
 base, as before the curves; "among all" adds the spread-state models too (fit only)."""
 
 
-def summary(datasets: dict[str, list[WindowFit]]) -> str:
-    """Pass rates per data set and overall, and how often each model was chosen."""
+def summary(datasets: dict[str, list[WindowFit]], extra: dict[str, list[WindowFit]] | None = None) -> str:
+    """Pass rates per data set and overall, and how often each model was chosen. ``extra`` data sets
+    (another view of a recording already counted, e.g. its raw receive times) get a row of their own,
+    marked as outside the totals, and are not counted in the totals or the choices."""
     rows = ["| data | windows | fitted dimensions | " + " | ".join(f"KS passes at 5%: {c}" for c, _ in COLUMNS) + " |",
             "|---|---:|---:|" + "---:|" * len(COLUMNS)]
     tot = np.zeros(len(COLUMNS) + 1, dtype=np.int64)
@@ -122,6 +124,10 @@ def summary(datasets: dict[str, list[WindowFit]]) -> str:
                     + " | ".join(f"{x} ({100 * x / row[0]:.0f}%)" for x in row[1:]) + " |")
     rows.append(f"| **all** | {sum(len(w) for w in datasets.values())} | {tot[0]} | "
                 + " | ".join(f"{x} ({100 * x / tot[0]:.0f}%)" for x in tot[1:]) + " |")
+    for name, wins in (extra or {}).items():
+        row = np.array([sum(len(w.dims) for w in wins)] + [count(wins, k) for _, k in COLUMNS])
+        rows.append(f"| {name} (not in the totals) | {len(wins)} | {row[0]} | "
+                    + " | ".join(f"{x} ({100 * x / row[0]:.0f}%)" for x in row[1:]) + " |")
     out = "\n".join(rows)
     for what, key in (("Models chosen by BIC", "chosen"), ("Models chosen by AIC", "aic_chosen"),
                       ("Models chosen by BIC among runnable", "run_chosen"),

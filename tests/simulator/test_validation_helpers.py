@@ -66,6 +66,16 @@ def test_runnable_choice_counts_and_the_goal_verdict() -> None:
     assert _goal(72, 122) == "NOT met (72 of 122 = 59% < 70%)"  # the percentage said, not only the bar
 
 
+def test_a_second_view_of_a_recording_is_shown_but_not_counted() -> None:
+    """The raw receive-time view of the Binance window gets its row, outside the totals and the choices."""
+    counted, extra = _window([(0.05, 0.5), (0.05, 0.3)]), _window([(0.05, 0.001), (0.05, 0.002)])
+    extra = dataclasses.replace(extra, run_chosen="raw only", run_aic_chosen="raw only")
+    text = vw.summary({"d": [counted]}, extra={"d raw": [extra]})
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["| **all**"].split(" | ")[1:3] == ["1", "2"]  # one window, two dimensions: the extra is out
+    assert "| d raw (not in the totals)" in rows and "raw only" not in text
+
+
 def test_each_window_age_model_is_simulated_and_tested_against_itself() -> None:
     base = MultiScaleParams(np.array([[0.8], [0.5]]), np.array([0.0, 600.0]),
                             np.array([[[0.3], [0.1]], [[0.2], [0.2]]]), np.array([4.0]))
