@@ -12,6 +12,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+SETTLE_S = 2.0  # an EOF before the end seen at the start is accepted after this long without progress
+
 
 def reader(kafka_config: dict[str, Any], group_id: str, *, committed: bool = True) -> Consumer:
     """A consumer for reading a topic by assignment: no commits, EOF events, read_committed unless told."""
@@ -33,23 +35,41 @@ def read_to_end(kafka_config: dict[str, Any], topic: str, *, committed: bool = T
     """Every record of ``topic`` from the beginning to its end now (read_committed unless told)."""
     consumer = reader(kafka_config, "microexec-reader", committed=committed)
     try:
-        parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(consumer, topic)]
-        consumer.assign(parts)
+        numbers = partitions_of(consumer, topic)
+        # The end to reach: the high watermark now. Why not the first EOF alone: under load a
+        # read_committed fetch can report EOF short of it (a CI run read a state topic 38 records
+        # short of what its advisor had consumed); an EOF at a position before it is only accepted
+        # once the position has stayed there for SETTLE_S (a transaction still open at the tail).
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15) for p in numbers}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in numbers])
         done: set[int] = set()
+        short: dict[int, float] = {}  # partition -> when an EOF came before its end
         out: list[Message] = []
         deadline = time.monotonic() + timeout_s
-        while len(done) < len(parts):
-            if time.monotonic() > deadline:
+        while len(done) < len(numbers):
+            now = time.monotonic()
+            if now > deadline:
                 raise TimeoutError(f"did not reach the end of {topic} within {timeout_s:.0f}s")
-            msg = consumer.poll(0.5)
+            for p, since in list(short.items()):
+                if now - since >= SETTLE_S:
+                    done.add(p)
+                    del short[p]
+            msg = consumer.poll(0.1 if short else 0.5)
             if msg is None:
                 continue
             err = msg.error()
+            partition = msg.partition() or 0
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
-                    done.add(msg.partition() or 0)
+                    low, high = ends[partition]
+                    position = consumer.position([TopicPartition(topic, partition)])[0].offset
+                    if high <= low or position >= high:
+                        done.add(partition)
+                    elif partition not in done:
+                        short.setdefault(partition, now)
                     continue
                 raise KafkaException(err)
+            short.pop(partition, None)
             out.append(msg)
         return out
     finally:

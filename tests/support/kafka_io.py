@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.admin import ensure_topics
@@ -59,12 +59,25 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
 
 
 def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets; a coordinator that is moving or loading (NOT_COORDINATOR, seen
+    in CI right after the broker started) is asked again, as a client would, for up to 60 s."""
     consumer = Consumer({**settings.kafka_common(), "group.id": group})
-    metadata = consumer.list_topics(topic, timeout=15).topics[topic]
-    parts = [TopicPartition(topic, p) for p in metadata.partitions]
-    out = {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=90)}
-    consumer.close()
-    return out
+    try:
+        metadata = consumer.list_topics(topic, timeout=15).topics[topic]
+        parts = [TopicPartition(topic, p) for p in metadata.partitions]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return {tp.partition: tp.offset for tp in consumer.committed(parts, timeout=90)}
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() not in (
+                        KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        consumer.close()
 
 
 def run_until_committed(settings: Settings, runtime: Any, app: str, topics: Iterable[str],
