@@ -16,8 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Messag
 
 from streams import metrics
 from streams.isolation import Isolation, IsolationStuck, refusal_reason
-from streams.liveness import FatalRuntimeError
-from streams.merging import SAME_INSTANCE_HINT
+from streams.liveness import SAME_INSTANCE_HINT, FatalRuntimeError
 from streams.runtime_state import RuntimeState
 from streams.state import canonical_json
 

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from confluent_kafka import KafkaError
+
 from streams import health, metrics
 from streams.deadline import Deadline, Offload, Stalled, call_within
 from streams.settings import Settings
@@ -24,6 +26,23 @@ STATS_INTERVAL_S = 5.0  # the consumer's statistics.interval.ms: how often broke
 
 class FatalRuntimeError(RuntimeError):
     """The instance can't go on (fenced, a fatal client error, or stalled); restart the process."""
+
+
+SAME_INSTANCE_HINT = ("another process of this group uses the same MICROEXEC_INSTANCE_ID (default: the host name); "
+                      "give each process its own")
+
+
+def fatal_consumer_error(err: KafkaError) -> str | None:
+    """What to exit with when ``err`` leaves the consumer unusable; None when the client retries it.
+
+    Why the code as well as the flag: librdkafka reports a fatal error as an event of code ``_FATAL``
+    whose own fatal flag is not set. Measured: a second ``microexec run state`` on the same host
+    (same default instance id) fenced the first as a static group member; the first logged "the
+    client retries" and went on, alive and fetching nothing, until it was killed."""
+    if not (err.fatal() or err.code() == KafkaError._FATAL):
+        return None
+    text = f"fatal consumer error: {err.str()}"
+    return f"{text}; {SAME_INSTANCE_HINT}" if "group.instance.id" in err.str() else text
 
 
 class Liveness:

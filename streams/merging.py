@@ -21,6 +21,7 @@ from operator import is_not, itemgetter
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streams import metrics
+from streams.liveness import fatal_consumer_error
 from streams.ordering import EventTimeMerger
 from streams.processor import Processor
 from streams.settings import Settings
@@ -34,23 +35,6 @@ log = logging.getLogger("microexec.merge")
 
 class FatalConsumerError(RuntimeError):
     """A fatal consumer error surfaced in a batch (the runtime turns it into its own fatal error)."""
-
-
-SAME_INSTANCE_HINT = ("another process of this group uses the same MICROEXEC_INSTANCE_ID (default: the host name); "
-                      "give each process its own")
-
-
-def fatal_consumer_error(err: KafkaError) -> str | None:
-    """What to exit with when ``err`` leaves the consumer unusable; None when the client retries it.
-
-    Why the code as well as the flag: librdkafka reports a fatal error as an event of code ``_FATAL``
-    whose own fatal flag is not set. Measured: a second ``microexec run state`` on the same host
-    (same default instance id) fenced the first as a static group member; the first logged "the
-    client retries" and went on, alive and fetching nothing, until it was killed."""
-    if not (err.fatal() or err.code() == KafkaError._FATAL):
-        return None
-    text = f"fatal consumer error: {err.str()}"
-    return f"{text}; {SAME_INSTANCE_HINT}" if "group.instance.id" in err.str() else text
 
 
 def merger_for(processor: Processor, settings: Settings) -> EventTimeMerger[Message] | None:

@@ -18,8 +18,8 @@ from operator import itemgetter
 from confluent_kafka import KafkaError, Message
 
 from streams import metrics
-from streams.liveness import FatalRuntimeError
-from streams.merging import FatalConsumerError, fatal_consumer_error
+from streams.liveness import FatalRuntimeError, fatal_consumer_error
+from streams.merging import FatalConsumerError
 from streams.output import Encoded, coords
 from streams.processor import InvalidRecord, RawRecord, SourceRecord
 from streams.rebalancing import Rebalancing
